@@ -1,0 +1,39 @@
+{
+  "targets": [
+    {
+      "target_name": "netplumb",
+      "sources": [
+        "native/addon.cc",
+        "native/constants.cc",
+        "native/common/addr.cc",
+        "native/common/errors.cc",
+        "native/common/fd.cc",
+        "native/common/spec.cc",
+        "native/netlink/message.cc",
+        "native/netlink/socket.cc",
+        "native/netlink/handle.cc",
+        "native/netlink/encode.cc",
+        "native/netlink/decode.cc",
+        "native/netns.cc",
+        "native/rtnl/link.cc",
+        "native/rtnl/addr.cc",
+        "native/rtnl/route.cc",
+        "native/rtnl/neigh.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Werror", "-fexceptions"],
+      "cflags": ["-Wall", "-Wextra", "-Werror"]
+    }
+  ]
+}

@@ -1,0 +1,214 @@
+/**
+ * The one place that loads the native addon, with its full type. Nothing
+ * else imports the addon. Decoded objects are typed by the modules that
+ * request them (lib/rtnl, lib/nft).
+ */
+import path from 'node:path';
+
+/** An open network-namespace file (/run/netns/NAME, /proc/PID/ns/net). */
+export interface NsFdNative {
+  /** the descriptor number, -1 once closed */
+  readonly fd: number;
+  close(): void;
+  /** [st_dev, st_ino] of the namespace */
+  identity(): [number, number];
+}
+
+/** How one request of a transaction ended. */
+export interface NativeCompletion {
+  done: boolean;
+  /** positive errno; 0 for success */
+  error: number;
+  code?: string;
+  extack?: string;
+  offset?: number;
+  missing?: number;
+}
+
+/** A data message received in answer to request number `index`. */
+export interface NativeMessage {
+  index: number;
+  type: number;
+  flags: number;
+  object: unknown;
+}
+
+export interface NativeTransaction {
+  completions: NativeCompletion[];
+  messages: NativeMessage[];
+  /** some dump part carried NLM_F_DUMP_INTR: the dump may be inconsistent */
+  interrupted: boolean;
+}
+
+export interface NativeDumpChunk extends NativeTransaction {
+  done: boolean;
+}
+
+export interface TunNativeSpec {
+  name: string;
+  tap: boolean;
+  multiQueue?: boolean;
+  owner?: number;
+  group?: number;
+}
+
+/** A dedicated native thread living in one network namespace. */
+export interface HandleNative {
+  enter(opts: { netns?: NsFdNative; create?: string }): Promise<NsFdNative>;
+  transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
+  dump(
+    protocol: number,
+    request: Buffer | null,
+    budget?: number,
+    abort?: boolean,
+  ): Promise<NativeDumpChunk>;
+  writeFile(path: string, data: string): Promise<void>;
+  readFile(path: string): Promise<string>;
+  createTun(spec: TunNativeSpec): Promise<void>;
+  subscribe(
+    protocol: number,
+    groups: number[],
+    callback: (err: Error | null, messages: NativeMessage[] | null) => void,
+  ): Promise<void>;
+  unsubscribe(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Names of the kernel constants the addon exports (values from the uapi headers). */
+export const CONSTANT_NAMES = [
+  'NETLINK_ROUTE', 'NETLINK_NETFILTER',
+  'NLM_F_REQUEST', 'NLM_F_MULTI', 'NLM_F_ACK', 'NLM_F_ECHO', 'NLM_F_DUMP_INTR', 'NLM_F_ROOT',
+  'NLM_F_MATCH', 'NLM_F_DUMP', 'NLM_F_REPLACE', 'NLM_F_EXCL', 'NLM_F_CREATE', 'NLM_F_APPEND',
+  'NLM_F_NONREC',
+  'RTM_NEWLINK', 'RTM_DELLINK', 'RTM_GETLINK', 'RTM_NEWADDR', 'RTM_DELADDR', 'RTM_GETADDR',
+  'RTM_NEWROUTE', 'RTM_DELROUTE', 'RTM_GETROUTE', 'RTM_NEWNEIGH', 'RTM_DELNEIGH', 'RTM_GETNEIGH',
+  'RTNLGRP_LINK', 'RTNLGRP_NEIGH', 'RTNLGRP_IPV4_IFADDR', 'RTNLGRP_IPV6_IFADDR',
+  'RTNLGRP_IPV4_ROUTE', 'RTNLGRP_IPV6_ROUTE',
+  'AF_UNSPEC', 'AF_INET', 'AF_INET6', 'AF_BRIDGE', 'AF_PACKET',
+  'IFF_UP', 'IFF_BROADCAST', 'IFF_LOOPBACK', 'IFF_POINTOPOINT', 'IFF_RUNNING', 'IFF_NOARP',
+  'IFF_PROMISC', 'IFF_MULTICAST', 'IFF_LOWER_UP', 'IFNAMSIZ',
+  'ARPHRD_ETHER', 'ARPHRD_LOOPBACK', 'ARPHRD_NONE',
+  'RTEXT_FILTER_VF', 'RTEXT_FILTER_SKIP_STATS',
+  'MACVLAN_MODE_PRIVATE', 'MACVLAN_MODE_VEPA', 'MACVLAN_MODE_BRIDGE', 'MACVLAN_MODE_PASSTHRU',
+  'MACVLAN_MODE_SOURCE',
+  'IFA_F_NODAD', 'IFA_F_PERMANENT', 'IFA_F_NOPREFIXROUTE', 'IFA_F_SECONDARY',
+  'RT_TABLE_UNSPEC', 'RT_TABLE_MAIN', 'RT_TABLE_LOCAL',
+  'RTPROT_UNSPEC', 'RTPROT_KERNEL', 'RTPROT_BOOT', 'RTPROT_STATIC',
+  'RT_SCOPE_UNIVERSE', 'RT_SCOPE_SITE', 'RT_SCOPE_LINK', 'RT_SCOPE_HOST', 'RT_SCOPE_NOWHERE',
+  'RTN_UNSPEC', 'RTN_UNICAST', 'RTN_LOCAL', 'RTN_BROADCAST', 'RTN_ANYCAST', 'RTN_MULTICAST',
+  'RTN_BLACKHOLE', 'RTN_UNREACHABLE', 'RTN_PROHIBIT', 'RTNH_F_ONLINK',
+  'NUD_INCOMPLETE', 'NUD_REACHABLE', 'NUD_STALE', 'NUD_DELAY', 'NUD_PROBE', 'NUD_FAILED',
+  'NUD_NOARP', 'NUD_PERMANENT', 'NUD_NONE',
+  'NTF_USE', 'NTF_SELF', 'NTF_MASTER', 'NTF_PROXY', 'NTF_EXT_LEARNED', 'NTF_ROUTER',
+] as const; // prettier-ignore
+
+export type ConstantName = (typeof CONSTANT_NAMES)[number];
+
+/** Request encoders of the addon. */
+export type RtnlOp =
+  | 'newlink' | 'dellink' | 'getlink'
+  | 'newaddr' | 'deladdr' | 'getaddr'
+  | 'newroute' | 'delroute' | 'getroute'
+  | 'newneigh' | 'delneigh' | 'getneigh'; // prettier-ignore
+
+/** ifinfomsg + IFLA_* as the link encoder reads them. */
+export interface LinkWire {
+  flags: number;
+  family?: number;
+  index?: number;
+  ifiFlags?: number;
+  ifiChange?: number;
+  link?: number;
+  mtu?: number;
+  address?: Buffer;
+  broadcast?: Buffer;
+  master?: number;
+  txqlen?: number;
+  group?: number;
+  netnsFd?: number;
+  netnsPid?: number;
+  newIndex?: number;
+  alias?: string;
+  name?: string;
+  extMask?: number;
+  kind?: string;
+  data?: Record<string, number | boolean | Buffer | undefined>;
+  peer?: Omit<LinkWire, 'flags' | 'kind' | 'data' | 'peer' | 'slaveKind' | 'slaveData' | 'extMask'>;
+  slaveKind?: string;
+  slaveData?: Record<string, number | boolean | undefined>;
+}
+
+export interface AddrWire {
+  flags: number;
+  family: number;
+  prefixlen?: number;
+  ifaFlags?: number;
+  scope?: number;
+  index?: number;
+  local?: Buffer;
+  address?: Buffer;
+  broadcast?: Buffer;
+  label?: string;
+  validLft?: number;
+  preferredLft?: number;
+}
+
+export interface RouteWire {
+  flags: number;
+  family: number;
+  dstLen?: number;
+  srcLen?: number;
+  tos?: number;
+  table?: number;
+  protocol?: number;
+  scope?: number;
+  type?: number;
+  rtmFlags?: number;
+  dst?: Buffer;
+  src?: Buffer;
+  gateway?: Buffer;
+  priority?: number;
+  prefsrc?: Buffer;
+  metrics?: { mtu?: number; advmss?: number; hoplimit?: number };
+  pref?: number;
+  oif?: number;
+}
+
+export interface NeighWire {
+  flags: number;
+  family: number;
+  index?: number;
+  state?: number;
+  ntfFlags?: number;
+  type?: number;
+  dst?: Buffer;
+  lladdr?: Buffer;
+  vni?: number;
+  port?: number;
+  ifindex?: number;
+  master?: number;
+}
+
+export interface NativeBinding {
+  Handle: new () => HandleNative;
+  NsFd: abstract new () => NsFdNative;
+  encode(op: 'newlink' | 'dellink' | 'getlink', spec: LinkWire): Buffer;
+  encode(op: 'newaddr' | 'deladdr' | 'getaddr', spec: AddrWire): Buffer;
+  encode(op: 'newroute' | 'delroute' | 'getroute', spec: RouteWire): Buffer;
+  encode(op: 'newneigh' | 'delneigh' | 'getneigh', spec: NeighWire): Buffer;
+  decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
+  constants: Readonly<Record<ConstantName, number>>;
+  netnsCreate(path: string): Promise<NsFdNative>;
+  netnsOpen(path: string): Promise<NsFdNative>;
+  netnsDelete(path: string): Promise<void>;
+}
+
+type Loader = (dir: string) => unknown;
+
+// dist/lib/binding.js -> the package root holds build/ and prebuilds/.
+const root = path.resolve(__dirname, '..', '..');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as Loader;
+
+export const native = load(root) as NativeBinding;
+export const K = native.constants;

@@ -1,0 +1,97 @@
+/**
+ * Typed errors. Every failure netplumb reports is one of these, so callers
+ * can branch on `code` instead of parsing messages.
+ */
+
+/** A kernel (or system call) refusal: the netlink ACK error, with its extended-ACK text. */
+export class NetlinkError extends Error {
+  override readonly name = 'NetlinkError';
+  /** errno name: 'EEXIST', 'ENODEV', 'EPERM', ... */
+  readonly code: string;
+  /** positive errno number */
+  readonly errno: number;
+  /** the system call that failed ('sendmsg' for netlink requests) */
+  readonly syscall: string;
+  /** the kernel's extended-ACK message, when it gave one */
+  readonly extack: string | undefined;
+  /** what was being done, e.g. `RTM_NEWLINK vh0` */
+  readonly op: string;
+
+  constructor(opts: {
+    code: string;
+    errno: number;
+    op: string;
+    syscall?: string;
+    extack?: string | undefined;
+    message?: string;
+  }) {
+    const detail = opts.extack ? `: ${opts.extack}` : '';
+    super(opts.message ?? `${opts.op} failed: ${opts.code}${detail}`);
+    this.code = opts.code;
+    this.errno = opts.errno;
+    this.syscall = opts.syscall ?? 'sendmsg';
+    this.extack = opts.extack;
+    this.op = opts.op;
+  }
+}
+
+/** Bad input, refused before anything reached the kernel. `field` names what was wrong. */
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  readonly code = 'ERR_NETPLUMB_INVALID';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** An operation that conflicts with existing state (a name in use, an address taken, ...). */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+  readonly code = 'ERR_NETPLUMB_CONFLICT';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** A named object that does not exist (network, sandbox, namespace). */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  readonly code = 'ERR_NETPLUMB_NOT_FOUND';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+interface SystemErrorShape {
+  code?: unknown;
+  errno?: unknown;
+  syscall?: unknown;
+  message?: unknown;
+}
+
+/** Wraps an error thrown by the addon (shaped like Node's SystemError). */
+export function fromSystemError(err: unknown, op: string): Error {
+  if (err instanceof NetlinkError || err instanceof ValidationError) return err;
+  if (err instanceof Error) {
+    const e = err as SystemErrorShape;
+    if (typeof e.code === 'string' && typeof e.errno === 'number') {
+      return new NetlinkError({
+        code: e.code,
+        errno: e.errno,
+        op,
+        syscall: typeof e.syscall === 'string' ? e.syscall : 'unknown',
+        message: `${op}: ${err.message}`,
+      });
+    }
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}

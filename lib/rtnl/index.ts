@@ -1,0 +1,114 @@
+/**
+ * Rtnl: an rtnetlink handle bound to one network namespace (like
+ * vishvananda/netlink's NewHandleAt), with one room per object kind.
+ */
+import { K, native, type HandleNative } from '../binding';
+import { Channel } from '../channel';
+import { fromSystemError } from '../errors';
+import type { NetNS } from '../netns';
+import { Addrs } from './addrs';
+import { REQ_ACK, validateLinkRef, type LinkRef, type RtnlContext } from './common';
+import { Links, type Link } from './links';
+import { Monitor, type MonitorGroup } from './monitor';
+import { Neighbors } from './neigh';
+import { Routes } from './routes';
+
+export class Rtnl implements RtnlContext {
+  readonly links: Links;
+  readonly addrs: Addrs;
+  readonly routes: Routes;
+  readonly neigh: Neighbors;
+  /** @internal */
+  readonly channel: Channel;
+
+  private constructor(
+    /** @internal */ readonly handle: HandleNative,
+    /** the namespace this handle works in; undefined: this process's own */
+    readonly netns: NetNS | undefined,
+  ) {
+    this.channel = new Channel(handle, K.NETLINK_ROUTE);
+    this.links = new Links(this);
+    this.addrs = new Addrs(this);
+    this.routes = new Routes(this);
+    this.neigh = new Neighbors(this);
+  }
+
+  /**
+   * Opens a handle whose socket lives in `netns` (this process's namespace
+   * when omitted). Every call is asynchronous; the kernel work happens on the
+   * handle's own thread. Close it when done.
+   */
+  static async open(netns?: NetNS): Promise<Rtnl> {
+    const handle = new native.Handle();
+    try {
+      if (netns) (await handle.enter({ netns: netns.fd })).close();
+    } catch (err) {
+      await handle.close();
+      throw fromSystemError(err, `open rtnetlink in ${netns?.path ?? 'this namespace'}`);
+    }
+    return new Rtnl(handle, netns);
+  }
+
+  /** @internal ifindex of `ref`, asking the kernel when it is a name. */
+  async index(ref: LinkRef, field: string): Promise<number> {
+    validateLinkRef(ref, field);
+    if (typeof ref === 'number') return ref;
+    const msgs = await this.channel.request({
+      buf: native.encode('getlink', {
+        flags: REQ_ACK(),
+        name: ref,
+        extMask: K.RTEXT_FILTER_SKIP_STATS,
+      }),
+      op: `RTM_GETLINK ${ref}`,
+    });
+    return (msgs[0]!.object as Link).index;
+  }
+
+  /** @internal */
+  async linkIn(netns: NetNS, name: string): Promise<Link> {
+    const other = await Rtnl.open(netns);
+    try {
+      return await other.links.get(name);
+    } finally {
+      await other.close();
+    }
+  }
+
+  /**
+   * Subscribes to changes, like `ip monitor link address route neigh`.
+   * Iterate the result with `for await`; breaking out ends the subscription.
+   */
+  monitor(groups: readonly MonitorGroup[] = ['link', 'addr', 'route', 'neigh']): Promise<Monitor> {
+    return Monitor.start(this.netns, groups);
+  }
+
+  /** Closes the socket and its thread. Idempotent. */
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+export type { LinkRef, RawAttr } from './common';
+export type { Address, AddressFilter, AddressOptions } from './addrs';
+export type {
+  BridgeInfo,
+  BridgePortInfo,
+  BridgeSpec,
+  Link,
+  LinkChanges,
+  LinkFilter,
+  LinkSpec,
+  LinkStats,
+  MacvlanSpec,
+  PlainSpec,
+  TunInfo,
+  TunSpec,
+  VethPeerSpec,
+  VethSpec,
+  VxlanInfo,
+  VxlanSpec,
+} from './links';
+export type { MonitorGroup, RtnlEvent } from './monitor';
+export { Monitor } from './monitor';
+export type { Neighbor, NeighborFilter, NeighborSpec } from './neigh';
+export type { Route, RouteFilter, RouteSpec } from './routes';

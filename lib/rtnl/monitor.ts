@@ -1,0 +1,164 @@
+/**
+ * Change notifications: `ip monitor link address route neigh`, as an async
+ * iterator that ends cleanly when the consumer breaks out of its loop.
+ */
+import { K, native, type HandleNative, type NativeMessage } from '../binding';
+import { NetlinkError, ValidationError, fromSystemError } from '../errors';
+import type { NetNS } from '../netns';
+import type { Address } from './addrs';
+import type { Link } from './links';
+import type { Neighbor } from './neigh';
+import type { Route } from './routes';
+
+export type MonitorGroup = 'link' | 'addr' | 'route' | 'neigh';
+
+export type RtnlEvent =
+  | { kind: 'link'; action: 'new' | 'del'; object: Link }
+  | { kind: 'addr'; action: 'new' | 'del'; object: Address }
+  | { kind: 'route'; action: 'new' | 'del'; object: Route }
+  | { kind: 'neigh'; action: 'new' | 'del'; object: Neighbor };
+
+function groupsOf(names: readonly MonitorGroup[]): number[] {
+  const out: number[] = [];
+  for (const g of names) {
+    if (g === 'link') out.push(K.RTNLGRP_LINK);
+    else if (g === 'addr') out.push(K.RTNLGRP_IPV4_IFADDR, K.RTNLGRP_IPV6_IFADDR);
+    else if (g === 'route') out.push(K.RTNLGRP_IPV4_ROUTE, K.RTNLGRP_IPV6_ROUTE);
+    else if (g === 'neigh') out.push(K.RTNLGRP_NEIGH);
+    else
+      throw new ValidationError(
+        'groups',
+        `unknown group ${JSON.stringify(g)} (link, addr, route, neigh)`,
+      );
+  }
+  return out;
+}
+
+function toEvent(m: NativeMessage): RtnlEvent | undefined {
+  switch (m.type) {
+    case K.RTM_NEWLINK:
+    case K.RTM_DELLINK:
+      return {
+        kind: 'link',
+        action: m.type === K.RTM_NEWLINK ? 'new' : 'del',
+        object: m.object as Link,
+      };
+    case K.RTM_NEWADDR:
+    case K.RTM_DELADDR:
+      return {
+        kind: 'addr',
+        action: m.type === K.RTM_NEWADDR ? 'new' : 'del',
+        object: m.object as Address,
+      };
+    case K.RTM_NEWROUTE:
+    case K.RTM_DELROUTE:
+      return {
+        kind: 'route',
+        action: m.type === K.RTM_NEWROUTE ? 'new' : 'del',
+        object: m.object as Route,
+      };
+    case K.RTM_NEWNEIGH:
+    case K.RTM_DELNEIGH:
+      return {
+        kind: 'neigh',
+        action: m.type === K.RTM_NEWNEIGH ? 'new' : 'del',
+        object: m.object as Neighbor,
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** A subscription to rtnetlink events. Iterate it; break (or close()) to stop. */
+export class Monitor implements AsyncIterableIterator<RtnlEvent> {
+  private readonly queue: RtnlEvent[] = [];
+  private waiter: {
+    resolve: (r: IteratorResult<RtnlEvent>) => void;
+    reject: (e: Error) => void;
+  } | null = null;
+  private failure: Error | null = null;
+  private closed = false;
+
+  private constructor(private readonly handle: HandleNative) {}
+
+  /** @internal use Rtnl#monitor */
+  static async start(netns: NetNS | undefined, groups: readonly MonitorGroup[]): Promise<Monitor> {
+    const nums = groupsOf(groups);
+    const handle = new native.Handle();
+    const mon = new Monitor(handle);
+    try {
+      if (netns) (await handle.enter({ netns: netns.fd })).close();
+      await handle.subscribe(K.NETLINK_ROUTE, nums, (err, messages) => {
+        mon.deliver(err, messages);
+      });
+    } catch (err) {
+      await handle.close();
+      throw fromSystemError(err, 'rtnetlink monitor');
+    }
+    return mon;
+  }
+
+  private deliver(err: Error | null, messages: NativeMessage[] | null): void {
+    if (this.closed) return;
+    if (err) {
+      // ENOBUFS: the kernel dropped events; the consumer must resynchronise.
+      const e = err as { code?: string; errno?: number };
+      this.failure = new NetlinkError({
+        code: e.code ?? 'EIO',
+        errno: e.errno ?? 5,
+        op: 'rtnetlink monitor',
+        syscall: 'recvmsg',
+        message: `rtnetlink monitor: ${err.message}`,
+      });
+    }
+    for (const m of messages ?? []) {
+      const ev = toEvent(m);
+      if (ev) this.queue.push(ev);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    if (this.queue.length > 0) {
+      this.waiter = null;
+      w.resolve({ value: this.queue.shift()!, done: false });
+    } else if (this.failure) {
+      this.waiter = null;
+      const f = this.failure;
+      this.failure = null;
+      w.reject(f);
+    } else if (this.closed) {
+      this.waiter = null;
+      w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<RtnlEvent>> {
+    if (this.waiter)
+      return Promise.reject(new Error('Monitor.next() called while a previous next() is pending'));
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.wake();
+    });
+  }
+
+  async return(): Promise<IteratorResult<RtnlEvent>> {
+    await this.close();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Stops the subscription and releases its thread and socket. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.wake();
+    await this.handle.close();
+  }
+}

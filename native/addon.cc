@@ -1,0 +1,34 @@
+// Module entry: registers the addon's exports, nothing else.
+#include "addon.h"
+
+#include <napi.h>
+
+#include "constants.h"
+#include "netlink/decode.h"
+#include "netlink/encode.h"
+#include "netlink/handle.h"
+#include "netns.h"
+
+namespace netplumb {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  Napi::Function ns_fd = NsFd::Init(env);
+  data->ns_fd = Napi::Persistent(ns_fd);
+  Napi::Function handle = Handle::Init(env);
+  data->handle = Napi::Persistent(handle);
+  exports.Set("NsFd", ns_fd);
+  exports.Set("Handle", handle);
+  exports.Set("encode", Napi::Function::New(env, Encode, "encode"));
+  exports.Set("decode", Napi::Function::New(env, DecodeBuffer, "decode"));
+  exports.Set("constants", MakeConstants(env));
+  InitNetns(env, exports);
+  return exports;
+}
+
+}  // namespace netplumb
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return netplumb::Init(env, exports); }
+
+NODE_API_MODULE(netplumb, InitModule)

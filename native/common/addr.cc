@@ -1,0 +1,37 @@
+#include "common/addr.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+
+namespace netplumb {
+
+std::string IpText(const uint8_t* data, size_t len) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (len == 4) {
+    ::inet_ntop(AF_INET, data, buf, sizeof(buf));
+    return buf;
+  }
+  if (len == 16) {
+    ::inet_ntop(AF_INET6, data, buf, sizeof(buf));
+    return buf;
+  }
+  return MacText(data, len);
+}
+
+std::string MacText(const uint8_t* data, size_t len) {
+  std::string out;
+  out.reserve(len * 3);
+  char part[4];
+  for (size_t i = 0; i < len; i++) {
+    std::snprintf(part, sizeof(part), i == 0 ? "%02x" : ":%02x", data[i]);
+    out += part;
+  }
+  return out;
+}
+
+Napi::Buffer<uint8_t> CopyBuffer(Napi::Env env, const uint8_t* data, size_t len) {
+  return Napi::Buffer<uint8_t>::Copy(env, data, len);
+}
+
+}  // namespace netplumb

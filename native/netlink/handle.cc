@@ -1,0 +1,606 @@
+#include "netlink/handle.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "addon.h"
+#include "common/errors.h"
+#include "common/fd.h"
+#include "netlink/decode.h"
+#include "netlink/socket.h"
+#include "netns.h"
+
+namespace netplumb {
+
+class Job;
+// Runs on the main thread for every finished job.
+void CallJs(Napi::Env env, Napi::Function, std::shared_ptr<HandleMain>* ctx, Job* job);
+using Tsfn = Napi::TypedThreadSafeFunction<std::shared_ptr<HandleMain>, Job, CallJs>;
+
+// Worker-thread side. Only the thread touches sockets and the namespace.
+struct Worker {
+  std::map<int, std::unique_ptr<NetlinkSocket>> sockets;
+  std::unique_ptr<NetlinkSocket> monitor;
+  bool entered = false;
+  bool broken = false;  // entering the namespace failed: refuse all work
+  bool stop = false;    // closed: the thread ends
+
+  NetlinkSocket& Socket(int protocol) {
+    auto it = sockets.find(protocol);
+    if (it != sockets.end()) return *it->second;
+    auto s = std::make_unique<NetlinkSocket>(protocol);
+    NetlinkSocket& ref = *s;
+    sockets.emplace(protocol, std::move(s));
+    return ref;
+  }
+};
+
+// Main-thread side: promise bookkeeping and the monitor callback.
+struct HandleMain {
+  Tsfn tsfn;
+  int pending = 0;  // jobs whose promise is not settled yet
+  bool monitoring = false;
+  bool closed = false;
+  Napi::FunctionReference monitor_cb;
+  int monitor_protocol = 0;
+
+  // The thread keeps the process alive only while someone awaits it.
+  void UpdateRef(Napi::Env env) {
+    if (pending > 0 || monitoring) {
+      tsfn.Ref(env);
+    } else {
+      tsfn.Unref(env);
+    }
+  }
+};
+
+// Shared by both sides: the queue.
+struct HandleShared {
+  std::mutex mu;
+  std::deque<Job*> queue;
+  UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+
+  void Push(Job* job) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(job);
+    }
+    uint64_t one = 1;
+    ssize_t r = ::write(wake.Get(), &one, sizeof(one));
+    (void)r;
+  }
+};
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Worker thread. Throw SysError to fail.
+  virtual void Run(Worker& w) = 0;
+  // Main thread.
+  virtual void Settle(Napi::Env env, HandleMain& main) = 0;
+  virtual bool Closes() const { return false; }
+
+  std::optional<SysError> error;
+};
+
+class PromiseJob : public Job {
+ public:
+  explicit PromiseJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Settle(Napi::Env env, HandleMain& main) override {
+    main.pending--;
+    main.UpdateRef(env);
+    if (error) {
+      deferred_.Reject(MakeSystemError(env, *error).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(Result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ protected:
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+// ---- jobs ------------------------------------------------------------------
+
+class EnterJob : public PromiseJob {
+ public:
+  EnterJob(Napi::Env env, UniqueFd target, std::string create)
+      : PromiseJob(env), target_(std::move(target)), create_(std::move(create)) {}
+
+  void Run(Worker& w) override {
+    if (w.entered) throw SysError(EALREADY, "enter", "handle already entered a namespace");
+    // Whatever happens next, this thread serves only this namespace: if
+    // entering fails, the handle refuses all work (see Worker users).
+    w.entered = true;
+    if (target_.Valid()) {
+      if (::setns(target_.Get(), CLONE_NEWNET) != 0) {
+        w.broken = true;
+        ThrowErrno("setns");
+      }
+      target_.Reset();
+    } else if (!create_.empty()) {
+      try {
+        CreateNetnsHere(create_);
+      } catch (...) {
+        w.broken = true;
+        throw;
+      }
+    }
+    self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return NsFd::New(env, std::move(self_)); }
+
+ private:
+  UniqueFd target_;
+  std::string create_;
+  UniqueFd self_;
+};
+
+class TransactJob : public PromiseJob {
+ public:
+  TransactJob(Napi::Env env, int protocol, std::vector<uint8_t> batch)
+      : PromiseJob(env), protocol_(protocol), batch_(std::move(batch)) {}
+
+  void Run(Worker& w) override { w.Socket(protocol_).Transact(batch_, &txn_); }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return DecodeTransaction(env, protocol_, txn_); }
+
+ private:
+  int protocol_;
+  std::vector<uint8_t> batch_;
+  Transaction txn_;
+};
+
+class DumpJob : public PromiseJob {
+ public:
+  DumpJob(Napi::Env env, int protocol, std::optional<std::vector<uint8_t>> request, size_t budget)
+      : PromiseJob(env), protocol_(protocol), request_(std::move(request)), budget_(budget) {}
+
+  void Run(Worker& w) override {
+    NetlinkSocket& s = w.Socket(protocol_);
+    if (request_) {
+      s.DumpBegin(*request_);
+    } else if (!s.DumpActive()) {
+      throw SysError(EINVAL, "dump", "no dump in progress");
+    }
+    done_ = s.DumpRead(budget_, &txn_);
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object out = DecodeTransaction(env, protocol_, txn_);
+    out.Set("done", Napi::Boolean::New(env, done_));
+    return out;
+  }
+
+ private:
+  int protocol_;
+  std::optional<std::vector<uint8_t>> request_;
+  size_t budget_;
+  Transaction txn_;
+  bool done_ = false;
+};
+
+class DumpAbortJob : public PromiseJob {
+ public:
+  DumpAbortJob(Napi::Env env, int protocol) : PromiseJob(env), protocol_(protocol) {}
+  void Run(Worker& w) override {
+    auto it = w.sockets.find(protocol_);
+    if (it != w.sockets.end()) it->second->DumpAbort();
+  }
+
+ private:
+  int protocol_;
+};
+
+class WriteFileJob : public PromiseJob {
+ public:
+  WriteFileJob(Napi::Env env, std::string path, std::string data)
+      : PromiseJob(env), path_(std::move(path)), data_(std::move(data)) {}
+  void Run(Worker&) override {
+    UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.Valid()) ThrowErrno("open", path_);
+    ssize_t n = ::write(fd.Get(), data_.data(), data_.size());
+    if (n < 0) ThrowErrno("write", path_);
+  }
+
+ private:
+  std::string path_, data_;
+};
+
+class ReadFileJob : public PromiseJob {
+ public:
+  ReadFileJob(Napi::Env env, std::string path) : PromiseJob(env), path_(std::move(path)) {}
+  void Run(Worker&) override {
+    UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.Valid()) ThrowErrno("open", path_);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd.Get(), buf, sizeof(buf));
+      if (n < 0) ThrowErrno("read", path_);
+      if (n == 0) break;
+      data_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, data_); }
+
+ private:
+  std::string path_, data_;
+};
+
+// tun/tap devices come from an ioctl on /dev/net/tun (RTM_NEWLINK refuses
+// kind "tun"); the device is born in the namespace of the opening thread.
+class TunJob : public PromiseJob {
+ public:
+  TunJob(Napi::Env env, std::string name, bool tap, bool multi_queue, int64_t owner, int64_t group)
+      : PromiseJob(env), name_(std::move(name)), tap_(tap), multi_queue_(multi_queue), owner_(owner), group_(group) {}
+  void Run(Worker&) override {
+    UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    if (!fd.Valid()) ThrowErrno("open", "/dev/net/tun");
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_flags = static_cast<short>((tap_ ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (multi_queue_ ? IFF_MULTI_QUEUE : 0));
+    if (::ioctl(fd.Get(), TUNSETIFF, &ifr) != 0) ThrowErrno("ioctl", "TUNSETIFF " + name_);
+    if (owner_ >= 0 && ::ioctl(fd.Get(), TUNSETOWNER, static_cast<unsigned long>(owner_)) != 0) {
+      ThrowErrno("ioctl", "TUNSETOWNER");
+    }
+    if (group_ >= 0 && ::ioctl(fd.Get(), TUNSETGROUP, static_cast<unsigned long>(group_)) != 0) {
+      ThrowErrno("ioctl", "TUNSETGROUP");
+    }
+    if (::ioctl(fd.Get(), TUNSETPERSIST, 1UL) != 0) ThrowErrno("ioctl", "TUNSETPERSIST");
+  }
+
+ private:
+  std::string name_;
+  bool tap_, multi_queue_;
+  int64_t owner_, group_;
+};
+
+class SubscribeJob : public PromiseJob {
+ public:
+  SubscribeJob(Napi::Env env, int protocol, std::vector<uint32_t> groups)
+      : PromiseJob(env), protocol_(protocol), groups_(std::move(groups)) {}
+  void Run(Worker& w) override {
+    auto s = std::make_unique<NetlinkSocket>(protocol_);
+    for (uint32_t g : groups_) s->Join(g);
+    w.monitor = std::move(s);
+  }
+
+ private:
+  int protocol_;
+  std::vector<uint32_t> groups_;
+};
+
+class UnsubscribeJob : public PromiseJob {
+ public:
+  using PromiseJob::PromiseJob;
+  void Run(Worker& w) override { w.monitor.reset(); }
+};
+
+// Notifications read by the thread, delivered to the monitor callback.
+class EventJob : public Job {
+ public:
+  void Run(Worker&) override {}
+  void Settle(Napi::Env env, HandleMain& main) override {
+    if (!main.monitoring || main.monitor_cb.IsEmpty()) return;
+    Napi::Value err = env.Null();
+    Napi::Value messages = env.Null();
+    try {
+      if (error) {
+        err = MakeSystemError(env, *error).Value();
+      } else {
+        messages = DecodeTransaction(env, main.monitor_protocol, txn).Get("messages");
+      }
+      main.monitor_cb.Call({err, messages});
+    } catch (const Napi::Error& e) {
+      // An exception thrown by the callback must not kill the process from
+      // inside a thread-safe call; report it like Node reports it.
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+  Transaction txn;
+};
+
+class CloseJob : public PromiseJob {
+ public:
+  using PromiseJob::PromiseJob;
+  bool Closes() const override { return true; }
+  void Run(Worker& w) override {
+    w.monitor.reset();
+    w.sockets.clear();
+    w.stop = true;
+  }
+};
+
+// Close requested by the garbage collector: nobody awaits it.
+class SilentCloseJob : public Job {
+ public:
+  bool Closes() const override { return true; }
+  void Run(Worker& w) override {
+    w.monitor.reset();
+    w.sockets.clear();
+    w.stop = true;
+  }
+  void Settle(Napi::Env, HandleMain&) override {}
+};
+
+// ---- the thread --------------------------------------------------------------
+
+namespace {
+
+void Post(Tsfn& tsfn, Job* job) {
+  if (tsfn.NonBlockingCall(job) != napi_ok) delete job;  // environment is going away
+}
+
+void ThreadMain(std::shared_ptr<HandleShared> shared, Tsfn tsfn) {
+  Worker w;
+  while (!w.stop) {
+    pollfd fds[2] = {{shared->wake.Get(), POLLIN, 0}, {-1, POLLIN, 0}};
+    if (w.monitor) fds[1].fd = w.monitor->Fd();
+    if (::poll(fds, w.monitor ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLERR)) != 0) {
+      auto* ev = new EventJob();
+      try {
+        // Drain what is queued, in chunks of reasonable size.
+        while (ev->txn.data.size() < 256 * 1024 && w.monitor->ReadEvents(&ev->txn)) {
+        }
+      } catch (const SysError& e) {
+        ev->error = e;  // ENOBUFS: events were lost; the consumer must know
+      }
+      if (ev->error || !ev->txn.received.empty()) {
+        Post(tsfn, ev);
+      } else {
+        delete ev;
+      }
+    }
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    uint64_t n;
+    ssize_t r = ::read(shared->wake.Get(), &n, sizeof(n));
+    (void)r;
+    for (;;) {
+      Job* job = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (shared->queue.empty()) break;
+        job = shared->queue.front();
+        shared->queue.pop_front();
+      }
+      if (w.broken && !job->Closes()) {
+        job->error = SysError(EBADF, "handle", "the handle failed to enter its namespace");
+      } else {
+        try {
+          job->Run(w);
+        } catch (const SysError& e) {
+          job->error = e;
+        } catch (const std::exception& e) {
+          job->error = SysError(EIO, "internal", e.what());
+        }
+      }
+      Post(tsfn, job);
+    }
+  }
+  tsfn.Release();
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsString()) ThrowTypeError(info.Env(), std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int ProtocolArg(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) ThrowTypeError(info.Env(), "protocol must be a number");
+  return info[0].As<Napi::Number>().Int32Value();
+}
+
+std::vector<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsBuffer()) ThrowTypeError(info.Env(), std::string(name) + " must be a Buffer");
+  auto b = info[i].As<Napi::Buffer<uint8_t>>();
+  return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
+}
+
+}  // namespace
+
+void CallJs(Napi::Env env, Napi::Function, std::shared_ptr<HandleMain>* ctx, Job* job) {
+  std::unique_ptr<Job> owned(job);
+  if (env == nullptr || ctx == nullptr) return;
+  job->Settle(env, **ctx);
+}
+
+// ---- JS class ------------------------------------------------------------------
+
+Napi::Function Handle::Init(Napi::Env env) {
+  return DefineClass(env, "Handle",
+                     {
+                         InstanceMethod<&Handle::Enter>("enter"),
+                         InstanceMethod<&Handle::Transact>("transact"),
+                         InstanceMethod<&Handle::Dump>("dump"),
+                         InstanceMethod<&Handle::WriteFile>("writeFile"),
+                         InstanceMethod<&Handle::ReadFile>("readFile"),
+                         InstanceMethod<&Handle::CreateTun>("createTun"),
+                         InstanceMethod<&Handle::Subscribe>("subscribe"),
+                         InstanceMethod<&Handle::Unsubscribe>("unsubscribe"),
+                         InstanceMethod<&Handle::Close>("close"),
+                     });
+}
+
+Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {
+  Napi::Env env = info.Env();
+  shared_ = std::make_shared<HandleShared>();
+  if (!shared_->wake.Valid()) throw MakeSystemError(env, SysError(errno, "eventfd"));
+  main_ = std::make_shared<HandleMain>();
+  auto* ctx = new std::shared_ptr<HandleMain>(main_);
+  main_->tsfn =
+      Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, [](Napi::Env, void*, std::shared_ptr<HandleMain>* c) { delete c; });
+  main_->tsfn.Unref(env);
+  std::thread(ThreadMain, shared_, main_->tsfn).detach();
+}
+
+Handle::~Handle() {
+  // Collected without close(): stop the thread; it closes its sockets itself.
+  if (!main_->closed) {
+    main_->closed = true;
+    shared_->Push(new SilentCloseJob());
+  }
+  main_->monitor_cb.Reset();
+}
+
+namespace {
+
+template <typename J>
+Napi::Value Submit(Napi::Env env, HandleShared& shared, HandleMain& main, J* job) {
+  if (main.closed) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(MakeSystemError(env, SysError(EBADF, "handle", "the handle is closed")).Value());
+    delete job;
+    return d.Promise();
+  }
+  Napi::Promise p = job->Promise();
+  main.pending++;
+  main.UpdateRef(env);
+  shared.Push(job);
+  return p;
+}
+
+}  // namespace
+
+Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UniqueFd target;
+  std::string create;
+  if (info[0].IsObject()) {
+    Napi::Object opts = info[0].As<Napi::Object>();
+    Napi::Value ns = opts.Get("netns");
+    if (!ns.IsUndefined() && !ns.IsNull()) {
+      NsFd* fd = NsFd::Unwrap(ns);
+      if (fd == nullptr || fd->Fd() < 0) ThrowTypeError(env, "netns must be an open NsFd");
+      target = DupFd(fd->Fd());
+      if (!target.Valid()) throw MakeSystemError(env, SysError(errno, "dup"));
+    }
+    Napi::Value c = opts.Get("create");
+    if (c.IsString()) create = c.As<Napi::String>().Utf8Value();
+  }
+  return Submit(env, *shared_, *main_, new EnterJob(env, std::move(target), std::move(create)));
+}
+
+Napi::Value Handle::Transact(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int protocol = ProtocolArg(info);
+  return Submit(env, *shared_, *main_, new TransactJob(env, protocol, BufferArg(info, 1, "batch")));
+}
+
+Napi::Value Handle::Dump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int protocol = ProtocolArg(info);
+  std::optional<std::vector<uint8_t>> request;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) request = BufferArg(info, 1, "request");
+  size_t budget = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 256 * 1024;
+  if (info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value()) {
+    return Submit(env, *shared_, *main_, new DumpAbortJob(env, protocol));
+  }
+  return Submit(env, *shared_, *main_, new DumpJob(env, protocol, std::move(request), budget));
+}
+
+Napi::Value Handle::WriteFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "path");
+  std::string data = StringArg(info, 1, "data");
+  return Submit(env, *shared_, *main_, new WriteFileJob(env, std::move(path), std::move(data)));
+}
+
+Napi::Value Handle::ReadFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Submit(env, *shared_, *main_, new ReadFileJob(env, StringArg(info, 0, "path")));
+}
+
+Napi::Value Handle::CreateTun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowTypeError(env, "tun spec must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value name = o.Get("name");
+  if (!name.IsString()) ThrowTypeError(env, "name must be a string");
+  auto num = [&](const char* key) -> int64_t {
+    Napi::Value v = o.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : -1;
+  };
+  bool tap = o.Get("tap").ToBoolean();
+  bool mq = o.Get("multiQueue").ToBoolean();
+  return Submit(env, *shared_, *main_,
+                new TunJob(env, name.As<Napi::String>().Utf8Value(), tap, mq, num("owner"), num("group")));
+}
+
+Napi::Value Handle::Subscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int protocol = ProtocolArg(info);
+  if (!info[1].IsArray()) ThrowTypeError(env, "groups must be an array of numbers");
+  if (!info[2].IsFunction()) ThrowTypeError(env, "callback must be a function");
+  if (main_->monitoring) ThrowTypeError(env, "this handle already has a subscription");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<uint32_t> groups;
+  for (uint32_t i = 0; i < arr.Length(); i++) groups.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+  Napi::Value p = Submit(env, *shared_, *main_, new SubscribeJob(env, protocol, std::move(groups)));
+  if (!main_->closed) {
+    main_->monitoring = true;
+    main_->monitor_protocol = protocol;
+    main_->monitor_cb = Napi::Persistent(info[2].As<Napi::Function>());
+    main_->UpdateRef(env);
+  }
+  return p;
+}
+
+Napi::Value Handle::Unsubscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  main_->monitoring = false;
+  main_->monitor_cb.Reset();
+  main_->UpdateRef(env);
+  return Submit(env, *shared_, *main_, new UnsubscribeJob(env));
+}
+
+Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (main_->closed) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
+  main_->monitoring = false;
+  main_->monitor_cb.Reset();
+  auto* job = new CloseJob(env);
+  Napi::Value p = Submit(env, *shared_, *main_, job);
+  main_->closed = true;
+  return p;
+}
+
+}  // namespace netplumb

@@ -1,0 +1,47 @@
+// Handle: one dedicated thread living in one network namespace, owning the
+// netlink sockets opened there (one per protocol, created on first use) and
+// serving requests from JS in order. Results return to the event loop through
+// a ThreadSafeFunction; the event loop itself never waits on the kernel.
+//
+// The thread enters its namespace once (setns, or unshare for a new one) and
+// never serves another namespace; it is never a libuv pool thread.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+namespace netplumb {
+
+struct HandleShared;
+struct HandleMain;
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Handle(const Napi::CallbackInfo& info);
+  ~Handle() override;
+
+ private:
+  // enter({ netns?: NsFd, create?: string }): Promise<NsFd>; must come first.
+  Napi::Value Enter(const Napi::CallbackInfo& info);
+  // transact(protocol, batch: Buffer): Promise<Transaction>
+  Napi::Value Transact(const Napi::CallbackInfo& info);
+  // dump(protocol, request: Buffer | null, budget): Promise<DumpChunk>
+  Napi::Value Dump(const Napi::CallbackInfo& info);
+  // writeFile(path, data) / readFile(path): /proc/sys as this namespace sees it.
+  Napi::Value WriteFile(const Napi::CallbackInfo& info);
+  Napi::Value ReadFile(const Napi::CallbackInfo& info);
+  // createTun({ name, tap, owner?, group?, multiQueue? }): Promise<void>
+  Napi::Value CreateTun(const Napi::CallbackInfo& info);
+  // subscribe(protocol, groups: number[], cb(err, messages)): Promise<void>
+  Napi::Value Subscribe(const Napi::CallbackInfo& info);
+  Napi::Value Unsubscribe(const Napi::CallbackInfo& info);
+  // close(): Promise<void>; idempotent.
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<HandleShared> shared_;
+  std::shared_ptr<HandleMain> main_;
+};
+
+}  // namespace netplumb

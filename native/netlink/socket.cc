@@ -1,0 +1,322 @@
+#include "netlink/socket.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/errors.h"
+#include "netlink/message.h"
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+
+namespace netplumb {
+namespace {
+
+constexpr size_t kReceiveBufferSize = 64 * 1024;  // > the 32 KiB dump skbs
+constexpr int kDefaultRcvbuf = 1 << 20;
+// How long to wait for an ACK that should already be queued (it always is
+// with today's kernels; this only bounds a surprise).
+constexpr int kLateAckTimeoutMs = 2000;
+
+void SetOpt(int fd, int level, int name, int value) { ::setsockopt(fd, level, name, &value, sizeof(value)); }
+
+// Reads the extended ACK TLVs that follow an nlmsgerr / NLMSG_DONE payload.
+void ParseExtack(const uint8_t* data, size_t len, Completion* c) {
+  AttrIterator it(data, len);
+  AttrView a;
+  while (it.Next(&a)) {
+    switch (a.type) {
+      case NLMSGERR_ATTR_MSG:
+        c->extack.assign(a.String());
+        break;
+      case NLMSGERR_ATTR_OFFS:
+        c->extack_offset = a.U32();
+        break;
+#ifdef NLMSGERR_ATTR_MISS_TYPE
+      case NLMSGERR_ATTR_MISS_TYPE:
+        c->missing_type = a.U32();
+        break;
+#endif
+      default:
+        break;
+    }
+  }
+}
+
+void ParseError(const MessageView& m, Completion* c) {
+  nlmsgerr err;
+  if (!m.Fixed(&err)) {
+    c->error = EPROTO;
+    return;
+  }
+  c->error = -err.error;
+  if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) == 0) return;
+  size_t skip = sizeof(nlmsgerr);
+  if ((m.header.nlmsg_flags & NLM_F_CAPPED) == 0) skip += err.msg.nlmsg_len - NLMSG_HDRLEN;
+  skip = NLMSG_ALIGN(skip);
+  if (skip < m.payload_len) ParseExtack(m.payload + skip, m.payload_len - skip, c);
+}
+
+void ParseDone(const MessageView& m, Completion* c) {
+  int32_t code = 0;
+  if (m.payload_len >= sizeof(code)) std::memcpy(&code, m.payload, sizeof(code));
+  c->error = code < 0 ? -code : 0;
+  if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) != 0 && m.payload_len > sizeof(code)) {
+    ParseExtack(m.payload + sizeof(code), m.payload_len - sizeof(code), c);
+  }
+}
+
+void AppendData(const MessageView& m, uint32_t index, Transaction* out) {
+  const uint8_t* start = m.payload - NLMSG_HDRLEN;
+  uint32_t at = static_cast<uint32_t>(out->data.size());
+  out->data.insert(out->data.end(), start, start + m.header.nlmsg_len);
+  out->data.resize(NLMSG_ALIGN(out->data.size()), 0);
+  out->received.push_back(Received{index, at, m.header.nlmsg_len});
+  if ((m.header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) out->interrupted = true;
+}
+
+}  // namespace
+
+NetlinkSocket::NetlinkSocket(int protocol) : protocol_(protocol) {
+  fd_.Reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+  if (!fd_.Valid()) ThrowErrno("socket");
+  int fd = fd_.Get();
+  // Options older kernels lack are simply not set.
+  SetOpt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  SetOpt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+  SetOpt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+  // Large dumps and long batches of ACKs must never overrun: ask for a big
+  // receive buffer (FORCE needs CAP_NET_ADMIN, which any caller here has).
+  rcvbuf_ = kDefaultRcvbuf;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_, sizeof(rcvbuf_)) != 0) {
+    SetOpt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf_);
+  }
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) ThrowErrno("bind");
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) ThrowErrno("getsockname");
+  portid_ = addr.nl_pid;
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  seq_ = static_cast<uint32_t>(ts.tv_nsec ^ ts.tv_sec);
+}
+
+void NetlinkSocket::EnsureSendBuffer(size_t len) {
+  // netlink_sendmsg refuses messages larger than sk_sndbuf - 32.
+  if (sndbuf_ == 0) {
+    socklen_t sl = sizeof(sndbuf_);
+    ::getsockopt(fd_.Get(), SOL_SOCKET, SO_SNDBUF, &sndbuf_, &sl);
+  }
+  if (len + 64 <= static_cast<size_t>(sndbuf_)) return;
+  int want = static_cast<int>(len + 4096);
+  if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
+    SetOpt(fd_.Get(), SOL_SOCKET, SO_SNDBUF, want);
+  }
+  socklen_t sl = sizeof(sndbuf_);
+  ::getsockopt(fd_.Get(), SOL_SOCKET, SO_SNDBUF, &sndbuf_, &sl);
+}
+
+void NetlinkSocket::EnsureReceiveBuffer(size_t messages) {
+  // Each queued ACK costs a whole skb (~1 KiB of truesize) against rcvbuf.
+  size_t need = messages * 1024 + 64 * 1024;
+  if (need <= static_cast<size_t>(rcvbuf_)) return;
+  int want = static_cast<int>(need);
+  if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0) {
+    SetOpt(fd_.Get(), SOL_SOCKET, SO_RCVBUF, want);
+  }
+  rcvbuf_ = want;
+}
+
+void NetlinkSocket::Send(std::vector<uint8_t>& batch, uint32_t first_seq) {
+  // Number the messages in place.
+  uint32_t seq = first_seq;
+  size_t off = 0;
+  while (off + NLMSG_HDRLEN <= batch.size()) {
+    nlmsghdr h;
+    std::memcpy(&h, batch.data() + off, sizeof(h));
+    if (h.nlmsg_len < NLMSG_HDRLEN || off + h.nlmsg_len > batch.size()) {
+      throw SysError(EINVAL, "sendmsg", "malformed request batch");
+    }
+    h.nlmsg_seq = seq++;
+    h.nlmsg_pid = 0;
+    std::memcpy(batch.data() + off, &h, sizeof(h));
+    off += NLMSG_ALIGN(h.nlmsg_len);
+  }
+  EnsureSendBuffer(batch.size());
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (;;) {
+    ssize_t n =
+        ::sendto(fd_.Get(), batch.data(), batch.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+    if (n >= 0) return;
+    if (errno == EINTR) continue;
+    ThrowErrno("sendmsg");
+  }
+}
+
+size_t NetlinkSocket::Receive(bool block) {
+  if (rbuf_.empty()) rbuf_.resize(kReceiveBufferSize);
+  for (;;) {
+    sockaddr_nl from{};
+    iovec iov{rbuf_.data(), rbuf_.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof(from);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n = ::recvmsg(fd_.Get(), &msg, block ? 0 : MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      if (errno == ENOBUFS) {
+        throw SysError(ENOBUFS, "recvmsg", "netlink receive queue overrun; replies were lost");
+      }
+      ThrowErrno("recvmsg");
+    }
+    if ((msg.msg_flags & MSG_TRUNC) != 0) throw SysError(EMSGSIZE, "recvmsg", "reply truncated");
+    if (from.nl_pid != 0) continue;  // only the kernel speaks to us
+    return static_cast<size_t>(n);
+  }
+}
+
+void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
+  // Which messages expect a completion (ACK, error or NLMSG_DONE)?
+  std::vector<bool> expects;
+  {
+    MessageIterator it(batch.data(), batch.size());
+    MessageView m;
+    while (it.Next(&m)) expects.push_back((m.header.nlmsg_flags & NLM_F_ACK) != 0);
+  }
+  const uint32_t count = static_cast<uint32_t>(expects.size());
+  out->completions.assign(count, Completion{});
+  if (count == 0) return;
+  const uint32_t base = seq_;
+  seq_ += count;
+  std::vector<bool> multi(count, false);  // a dump in progress
+  EnsureReceiveBuffer(count);
+  Send(batch, base);
+
+  bool block = false;
+  for (;;) {
+    size_t n = Receive(block);
+    if (n == 0) {
+      bool dumping = false, missing = false, failed = false;
+      for (uint32_t i = 0; i < count; i++) {
+        const Completion& c = out->completions[i];
+        if (multi[i] && !c.done) dumping = true;
+        if (expects[i] && !c.done) missing = true;
+        if (c.done && c.error != 0) failed = true;
+      }
+      if (dumping) {
+        block = true;
+        continue;
+      }
+      // An aborted nf_tables batch acknowledges nothing after the failure.
+      if (!missing || failed) return;
+      pollfd p{fd_.Get(), POLLIN, 0};
+      int r = ::poll(&p, 1, kLateAckTimeoutMs);
+      if (r > 0) continue;
+      for (uint32_t i = 0; i < count; i++) {
+        if (expects[i] && !out->completions[i].done) {
+          out->completions[i].done = true;
+          out->completions[i].error = ETIMEDOUT;
+        }
+      }
+      return;
+    }
+    block = false;
+    MessageIterator it(rbuf_.data(), n);
+    MessageView m;
+    while (it.Next(&m)) {
+      uint32_t idx = m.header.nlmsg_seq - base;
+      if (idx >= count || m.header.nlmsg_pid != portid_) continue;  // stale or foreign
+      Completion& c = out->completions[idx];
+      switch (m.header.nlmsg_type) {
+        case NLMSG_ERROR:
+          ParseError(m, &c);
+          c.done = true;
+          break;
+        case NLMSG_DONE:
+          ParseDone(m, &c);
+          c.done = true;
+          break;
+        case NLMSG_NOOP:
+        case NLMSG_OVERRUN:
+          break;
+        default:
+          if ((m.header.nlmsg_flags & NLM_F_MULTI) != 0) multi[idx] = true;
+          AppendData(m, idx, out);
+      }
+    }
+  }
+}
+
+void NetlinkSocket::DumpBegin(std::vector<uint8_t>& request) {
+  if (dump_active_) DumpAbort();
+  dump_seq_ = seq_++;
+  Send(request, dump_seq_);
+  dump_active_ = true;
+}
+
+bool NetlinkSocket::DumpRead(size_t budget, Transaction* out) {
+  out->completions.assign(1, Completion{});
+  while (dump_active_ && out->data.size() < budget) {
+    size_t n = Receive(true);
+    MessageIterator it(rbuf_.data(), n);
+    MessageView m;
+    while (it.Next(&m)) {
+      if (m.header.nlmsg_seq != dump_seq_ || m.header.nlmsg_pid != portid_) continue;
+      Completion& c = out->completions[0];
+      if (m.header.nlmsg_type == NLMSG_ERROR) {
+        ParseError(m, &c);
+        c.done = true;
+        dump_active_ = false;
+      } else if (m.header.nlmsg_type == NLMSG_DONE) {
+        ParseDone(m, &c);
+        c.done = true;
+        dump_active_ = false;
+      } else if (m.header.nlmsg_type >= NLMSG_MIN_TYPE) {
+        AppendData(m, 0, out);
+      }
+    }
+  }
+  return !dump_active_;
+}
+
+void NetlinkSocket::DumpAbort() {
+  Transaction sink;
+  while (dump_active_) {
+    sink.data.clear();
+    sink.received.clear();
+    DumpRead(1, &sink);
+  }
+}
+
+void NetlinkSocket::Join(uint32_t group) {
+  if (::setsockopt(fd_.Get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) != 0) {
+    ThrowErrno("setsockopt", "NETLINK_ADD_MEMBERSHIP");
+  }
+}
+
+bool NetlinkSocket::ReadEvents(Transaction* out) {
+  size_t n = Receive(false);
+  if (n == 0) return false;
+  MessageIterator it(rbuf_.data(), n);
+  MessageView m;
+  while (it.Next(&m)) {
+    if (m.header.nlmsg_type >= NLMSG_MIN_TYPE) AppendData(m, 0, out);
+  }
+  return true;
+}
+
+}  // namespace netplumb

@@ -1,0 +1,85 @@
+// A netlink socket bound to the network namespace of the thread that opened
+// it. Requests are pipelined: a buffer of several messages goes out in one
+// sendmsg and every reply is matched back to its message by sequence number.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+
+namespace netplumb {
+
+// How one request message ended.
+struct Completion {
+  bool done = false;           // an ACK, an error or NLMSG_DONE arrived
+  int error = 0;               // positive errno; 0 = success
+  std::string extack;          // NLMSGERR_ATTR_MSG
+  uint32_t extack_offset = 0;  // NLMSGERR_ATTR_OFFS: byte offset into the request
+  uint32_t missing_type = 0;   // NLMSGERR_ATTR_MISS_TYPE
+};
+
+// A data message received for request `index`, at data[offset, offset+len).
+struct Received {
+  uint32_t index;
+  uint32_t offset;
+  uint32_t len;
+};
+
+// Everything a transaction brought back.
+struct Transaction {
+  std::vector<Completion> completions;  // one per request message
+  std::vector<uint8_t> data;            // data messages, back to back
+  std::vector<Received> received;
+  bool interrupted = false;  // some dump part had NLM_F_DUMP_INTR
+};
+
+class NetlinkSocket {
+ public:
+  // Opens and binds a socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER)
+  // in the calling thread's network namespace. Throws SysError.
+  explicit NetlinkSocket(int protocol);
+
+  int Protocol() const { return protocol_; }
+  int Fd() const { return fd_.Get(); }
+
+  // Sends every message of `batch` in one sendmsg (sequence numbers and port
+  // id are written here) and collects all replies. Blocks until each dump has
+  // ended; ACKs of other messages are already queued when sendmsg returns,
+  // because the kernel handles requests in the sender's context.
+  void Transact(std::vector<uint8_t>& batch, Transaction* out);
+
+  // Streaming dump: Begin sends the request; Read gathers replies until about
+  // `budget` bytes are in `out` or the dump ends (returns true when ended).
+  void DumpBegin(std::vector<uint8_t>& request);
+  bool DumpRead(size_t budget, Transaction* out);
+  bool DumpActive() const { return dump_active_; }
+  // Abandons a dump: reads and drops the rest so the socket is usable again.
+  void DumpAbort();
+
+  // Joins multicast groups (RTNLGRP_*, NFNLGRP_*).
+  void Join(uint32_t group);
+  // Non-blocking read of pending notifications into `out` (index 0).
+  // Returns false when nothing was pending.
+  bool ReadEvents(Transaction* out);
+
+ private:
+  void Send(std::vector<uint8_t>& batch, uint32_t first_seq);
+  // One recvmsg; returns bytes read, 0 on EAGAIN when `block` is false.
+  size_t Receive(bool block);
+  void EnsureSendBuffer(size_t len);
+  void EnsureReceiveBuffer(size_t messages);
+
+  int protocol_;
+  UniqueFd fd_;
+  uint32_t portid_ = 0;
+  uint32_t seq_;
+  int sndbuf_ = 0;
+  int rcvbuf_ = 0;
+  std::vector<uint8_t> rbuf_;
+  bool dump_active_ = false;
+  uint32_t dump_seq_ = 0;
+};
+
+}  // namespace netplumb

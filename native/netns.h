@@ -1,0 +1,45 @@
+// Network namespaces: an owned namespace fd for JS (NsFd), and the file
+// operations `ip netns` performs (create, open, delete), run off the event
+// loop. A namespace is only ever entered by a thread that is made for it.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "common/fd.h"
+
+namespace netplumb {
+
+// JS class NsFd: an open /proc/.../ns/net or /run/netns/NAME file.
+class NsFd : public Napi::ObjectWrap<NsFd> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object New(Napi::Env env, UniqueFd fd);
+  static NsFd* Unwrap(Napi::Value v);  // nullptr when not an NsFd
+
+  explicit NsFd(const Napi::CallbackInfo& info);
+  int Fd() const { return fd_.Get(); }
+
+ private:
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Identity(const Napi::CallbackInfo& info);
+
+  UniqueFd fd_;
+};
+
+// Makes `dir` (e.g. /run/netns) exist and be a shared mount point, as
+// `ip netns add` does, so namespace mounts propagate to other mount
+// namespaces. Safe to call from any thread; done once per directory.
+void EnsureNetnsDir(const std::string& dir);
+
+// On the calling thread (which must be one made for this): unshare into a new
+// network namespace and bind-mount it at `path` (the file is created; it must
+// not exist). The thread stays in the new namespace. Throws SysError.
+void CreateNetnsHere(const std::string& path);
+
+// Registers netnsCreate(path), netnsOpen(path), netnsDelete(path) on exports.
+void InitNetns(Napi::Env env, Napi::Object exports);
+
+}  // namespace netplumb

@@ -1,0 +1,34 @@
+// rtnetlink objects: each kind encodes requests from a plain JS spec and
+// decodes replies into the plain objects the TypeScript API returns.
+// The `ip` command each request mirrors is noted at its encoder.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+
+#include "common/spec.h"
+#include "netlink/message.h"
+
+namespace netplumb::rtnl {
+
+// RTM_NEWLINK / RTM_DELLINK / RTM_GETLINK (ifinfomsg + IFLA_*).
+void EncodeLink(MessageWriter& w, uint16_t type, const Spec& s);
+Napi::Object DecodeLink(Napi::Env env, const MessageView& m);
+
+// RTM_NEWADDR / RTM_DELADDR / RTM_GETADDR (ifaddrmsg + IFA_*).
+void EncodeAddr(MessageWriter& w, uint16_t type, const Spec& s);
+Napi::Object DecodeAddr(Napi::Env env, const MessageView& m);
+
+// RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE (rtmsg + RTA_*).
+void EncodeRoute(MessageWriter& w, uint16_t type, const Spec& s);
+Napi::Object DecodeRoute(Napi::Env env, const MessageView& m);
+
+// RTM_NEWNEIGH / RTM_DELNEIGH / RTM_GETNEIGH (ndmsg + NDA_*), FDB included.
+void EncodeNeigh(MessageWriter& w, uint16_t type, const Spec& s);
+Napi::Object DecodeNeigh(Napi::Env env, const MessageView& m);
+
+// Sets obj[key] = address text when the attribute holds 4 or 16 bytes.
+void SetIp(Napi::Object obj, const char* key, const AttrView& a);
+
+}  // namespace netplumb::rtnl
