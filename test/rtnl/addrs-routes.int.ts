@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+
+import { Rtnl, ValidationError } from '../../lib';
+import { Cleanup, ipJson, requireSandbox } from '../helpers';
+
+interface IpAddr {
+  ifname: string;
+  addr_info: {
+    family: string;
+    local: string;
+    prefixlen: number;
+    broadcast?: string;
+    label?: string;
+  }[];
+}
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  metric?: number;
+  scope?: string;
+  prefsrc?: string;
+  protocol?: string;
+  flags?: string[];
+  table?: string;
+  type?: string;
+}
+
+describe('addresses and routes', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let rt: Rtnl;
+  beforeEach(async () => {
+    rt = await Rtnl.open();
+    cleanup.add('close handle', () => rt.close());
+    await rt.links.add({ kind: 'bridge', name: 'abr0', up: true });
+    cleanup.add('del abr0', () => rt.links.del('abr0'));
+  });
+  afterEach(() => cleanup.run());
+
+  it('IPv4 and IPv6 addresses: add with broadcast, list, delete', async () => {
+    await rt.addrs.add('abr0', '10.20.0.1/24');
+    await rt.addrs.add('abr0', '10.20.1.1/24', { broadcast: false, label: 'abr0:x' });
+    await rt.addrs.add('abr0', 'fd20::1/64', { noDad: true });
+    const [ip] = await ipJson<IpAddr[]>(['addr', 'show', 'dev', 'abr0']);
+    const v4 = ip!.addr_info.filter((a) => a.family === 'inet');
+    assert.deepEqual(
+      v4.map((a) => [a.local, a.prefixlen, a.broadcast ?? null, a.label]),
+      [
+        ['10.20.0.1', 24, '10.20.0.255', 'abr0'],
+        ['10.20.1.1', 24, null, 'abr0:x'],
+      ],
+    );
+    assert.ok(
+      ip!.addr_info.some(
+        (a) => a.family === 'inet6' && a.local === 'fd20::1' && a.prefixlen === 64,
+      ),
+    );
+
+    const ours = await rt.addrs.list({ link: 'abr0' });
+    assert.deepEqual(
+      ours.filter((a) => a.family === 4).map((a) => [a.cidr, a.broadcast ?? null, a.label]),
+      [
+        ['10.20.0.1/24', '10.20.0.255', 'abr0'],
+        ['10.20.1.1/24', null, 'abr0:x'],
+      ],
+    );
+    assert.ok(ours.some((a) => a.family === 6 && a.cidr === 'fd20::1/64'));
+    assert.ok((await rt.addrs.list({ family: 6 })).every((a) => a.family === 6));
+
+    await assert.rejects(rt.addrs.add('abr0', '10.20.0.1/24'), { code: 'EEXIST' });
+    await rt.addrs.add('abr0', '10.20.0.1/24', { replace: true });
+    await rt.addrs.del('abr0', '10.20.1.1/24');
+    await rt.addrs.del('abr0', 'fd20::1/64');
+    const after = (await rt.addrs.list({ link: 'abr0' })).map((a) => a.cidr);
+    assert.ok(after.includes('10.20.0.1/24'));
+    assert.ok(!after.includes('10.20.1.1/24'));
+    assert.ok(!after.includes('fd20::1/64'));
+    await assert.rejects(rt.addrs.del('abr0', '10.20.9.9/24'), {
+      name: 'NetlinkError',
+      code: 'EADDRNOTAVAIL',
+    });
+  });
+
+  it('routes: default, gateway+metric+table, scope link with src, onlink, replace, IPv6, delete', async () => {
+    await rt.addrs.add('abr0', '10.30.0.1/24');
+    await rt.addrs.add('abr0', 'fd30::1/64', { noDad: true });
+    await rt.routes.add({ dst: 'default', gateway: '10.30.0.254' });
+    await rt.routes.add({
+      dst: '10.31.0.0/16',
+      gateway: '10.30.0.2',
+      dev: 'abr0',
+      metric: 100,
+      table: 100,
+    });
+    await rt.routes.add({
+      dst: '10.32.0.0/16',
+      dev: 'abr0',
+      scope: 'link',
+      src: '10.30.0.1',
+      protocol: 'static',
+    });
+    await rt.routes.add({ dst: '10.33.0.0/16', gateway: '10.99.9.9', dev: 'abr0', onlink: true });
+    await rt.routes.add({ dst: '10.34.0.5', dev: 'abr0', mtu: 1300 });
+    await rt.routes.add({ dst: 'fd31::/64', gateway: 'fd30::ff', dev: 'abr0' });
+    await rt.routes.add({ dst: '10.35.0.0/16', type: 'blackhole' });
+
+    const main = await ipJson<IpRoute[]>(['route', 'show']);
+    const find = (dst: string): IpRoute | undefined => main.find((r) => r.dst === dst);
+    assert.equal(find('default')?.gateway, '10.30.0.254');
+    assert.equal(find('10.32.0.0/16')?.scope, 'link');
+    assert.equal(find('10.32.0.0/16')?.prefsrc, '10.30.0.1');
+    assert.equal(find('10.32.0.0/16')?.protocol, 'static');
+    assert.ok(find('10.33.0.0/16')?.flags?.includes('onlink'));
+    assert.equal(find('10.35.0.0/16')?.type, 'blackhole');
+    const t100 = await ipJson<IpRoute[]>(['route', 'show', 'table', '100']);
+    assert.deepEqual(
+      t100.map((r) => [r.dst, r.gateway, r.metric]),
+      [['10.31.0.0/16', '10.30.0.2', 100]],
+    );
+    const v6 = await ipJson<IpRoute[]>(['-6', 'route', 'show']);
+    assert.equal(v6.find((r) => r.dst === 'fd31::/64')?.gateway, 'fd30::ff');
+
+    const ours = await rt.routes.list({ family: 4 });
+    const byDst = new Map(ours.map((r) => [r.dst, r]));
+    assert.equal(byDst.get('default')?.gateway, '10.30.0.254');
+    assert.equal(byDst.get('10.34.0.5/32')?.metrics?.mtu, 1300);
+    assert.equal(byDst.has('10.31.0.0/16'), false, 'table 100 is not main');
+    const ours100 = await rt.routes.list({ table: 100 });
+    assert.deepEqual(
+      ours100.map((r) => [r.dst, r.gateway, r.priority, r.table]),
+      [['10.31.0.0/16', '10.30.0.2', 100, 100]],
+    );
+    const brIndex = (await rt.links.get('abr0')).index;
+    assert.ok((await rt.routes.list({ dev: 'abr0', family: 4 })).every((r) => r.oif === brIndex));
+
+    await rt.routes.replace({ dst: '10.32.0.0/16', dev: 'abr0', metric: 5 });
+    await assert.rejects(rt.routes.add({ dst: 'default', gateway: '10.30.0.254' }), {
+      code: 'EEXIST',
+    });
+    await rt.routes.del({ dst: '10.31.0.0/16', table: 100 });
+    assert.deepEqual(await ipJson(['route', 'show', 'table', '100']), []);
+    await rt.routes.del({ dst: 'default', gateway: '10.30.0.254' });
+    assert.equal(
+      (await ipJson<IpRoute[]>(['route', 'show'])).find((r) => r.dst === 'default'),
+      undefined,
+    );
+    await assert.rejects(rt.routes.del({ dst: '10.250.0.0/16' }), {
+      name: 'NetlinkError',
+      code: 'ESRCH',
+    });
+  });
+
+  it('route streaming yields what list returns, in bounded chunks', async () => {
+    await rt.addrs.add('abr0', '10.40.0.1/24');
+    for (let i = 0; i < 50; i++)
+      await rt.routes.add({ dst: `10.41.${i}.0/24`, gateway: '10.40.0.2', table: 200 });
+    const streamed: string[] = [];
+    for await (const r of rt.routes.stream({ table: 200 })) streamed.push(r.dst);
+    const listed = (await rt.routes.list({ table: 200 })).map((r) => r.dst);
+    assert.equal(streamed.length, 50);
+    assert.deepEqual(streamed, listed);
+    // Breaking out early leaves the socket usable.
+    for await (const r of rt.routes.stream({ table: 200 })) {
+      assert.ok(r.dst);
+      break;
+    }
+    assert.equal((await rt.routes.list({ table: 200 })).length, 50);
+  });
+
+  it('bad addresses and routes are refused before the kernel, naming the field', async () => {
+    const cases: [Promise<unknown>, string][] = [
+      [rt.addrs.add('abr0', '10.1.2.3'), 'address'],
+      [rt.addrs.add('abr0', '10.1.2.300/24'), 'address'],
+      [rt.addrs.add('abr0', '10.1.2.3/33'), 'address'],
+      [rt.addrs.add('abr0', 'fd00::1/129'), 'address'],
+      [rt.routes.add({ dst: '10.0.0.1/8', gateway: '10.0.0.1' }), 'dst'],
+      [rt.routes.add({ dst: '10.0.0.0/8', gateway: 'fd00::1' }), 'gateway'],
+      [rt.routes.add({ dst: 'default' }), 'family'],
+      [rt.routes.add({ dst: '10.0.0.0/8' }), 'gateway'],
+      [rt.routes.add({ dst: '10.0.0.0/8', dev: 'abr0', scope: 'galaxy' as 'link' }), 'scope'],
+    ];
+    for (const [p, field] of cases) {
+      await assert.rejects(p, (e: unknown) => e instanceof ValidationError && e.field === field);
+    }
+    const addrs = await rt.addrs.list({ link: 'abr0', family: 4 });
+    assert.deepEqual(addrs, []);
+  });
+});

@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+
+import { NetNS, Rtnl, ValidationError, type LinkSpec } from '../../lib';
+import { Cleanup, ipJson, ipLinks, requireSandbox, run } from '../helpers';
+
+interface IpLink {
+  ifname: string;
+  ifindex: number;
+  mtu: number;
+  address: string;
+  flags: string[];
+  master?: string;
+  ifalias?: string;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: Record<string, unknown>;
+    info_slave_kind?: string;
+    info_slave_data?: Record<string, unknown>;
+  };
+}
+
+async function ipLink(name: string, netns?: string): Promise<IpLink> {
+  const [l] = await ipJson<IpLink[]>(['link', 'show', 'dev', name], netns);
+  return l!;
+}
+
+describe('links', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let rt: Rtnl;
+  beforeEach(async () => {
+    rt = await Rtnl.open();
+    cleanup.add('close handle', () => rt.close());
+  });
+  afterEach(() => cleanup.run());
+
+  const made = (name: string): void => {
+    cleanup.add(`del ${name}`, async () => {
+      if (await rt.links.find(name)) await rt.links.del(name);
+    });
+  };
+
+  it('bridge: mtu and stp as asked, listed and got back like ip shows them', async () => {
+    const br = await rt.links.add({
+      kind: 'bridge',
+      name: 'lbr0',
+      mtu: 1400,
+      stp: false,
+      forwardDelay: 0,
+    });
+    made('lbr0');
+    const ip = await ipLink('lbr0');
+    assert.equal(br.index, ip.ifindex);
+    assert.equal(br.kind, 'bridge');
+    assert.equal(ip.linkinfo?.info_kind, 'bridge');
+    assert.equal(ip.mtu, 1400);
+    assert.equal(br.mtu, 1400);
+    assert.equal(ip.linkinfo?.info_data?.stp_state, 0);
+    assert.equal(br.bridge?.stpState, 0);
+    assert.equal(br.bridge?.forwardDelay, 0);
+    assert.equal(br.mac, ip.address);
+    const listed = await rt.links.list();
+    assert.deepEqual(listed.map((l) => l.name).sort(), [...(await ipLinks()).keys()].sort());
+    assert.deepEqual(
+      (await rt.links.list({ kind: 'bridge' })).map((l) => l.name),
+      ['lbr0'],
+    );
+    assert.equal((await rt.links.get(br.index)).name, 'lbr0');
+  });
+
+  it('veth: both ends here, peer options applied, each knows the other', async () => {
+    const v = await rt.links.add({
+      kind: 'veth',
+      name: 'lv0',
+      mtu: 1450,
+      mac: '02:42:0a:00:00:01',
+      peer: { name: 'lv1', mtu: 1450, mac: '02:42:0a:00:00:02' },
+    });
+    made('lv0');
+    const [a, b] = await Promise.all([ipLink('lv0'), ipLink('lv1')]);
+    assert.equal(a.mtu, 1450);
+    assert.equal(b.mtu, 1450);
+    assert.equal(a.address, '02:42:0a:00:00:01');
+    assert.equal(b.address, '02:42:0a:00:00:02');
+    assert.equal(v.link, b.ifindex);
+    assert.equal(a.linkinfo?.info_kind, 'veth');
+  });
+
+  it('veth: the peer is born in the target namespace, never in this one', async () => {
+    const ns = await NetNS.create('lns');
+    cleanup.add('netns del', () => ns.delete());
+    const mon = await rt.monitor(['link']);
+    cleanup.add('close monitor', () => mon.close());
+    await rt.links.add({ kind: 'veth', name: 'lv2', peer: { name: 'eth0', netns: ns, mtu: 1300 } });
+    made('lv2');
+    const inside = await ipLinks('lns');
+    assert.equal(inside.get('eth0')?.mtu, 1300);
+    assert.equal((await ipLinks()).has('eth0'), false);
+    // No event ever announced an eth0 here (it was not created and moved).
+    await rt.links.add({ kind: 'bridge', name: 'lmark' });
+    made('lmark');
+    const names: string[] = [];
+    for await (const ev of mon) {
+      if (ev.kind !== 'link') continue;
+      names.push(ev.object.name);
+      if (ev.object.name === 'lmark') break;
+    }
+    assert.ok(names.includes('lv2'));
+    assert.ok(!names.includes('eth0'), `events: ${names.join(',')}`);
+  });
+
+  it('set: up/down, mtu, mac, alias, rename, master/nomaster, bridge-port hairpin and isolated', async () => {
+    await rt.links.add({ kind: 'bridge', name: 'lbr1' });
+    made('lbr1');
+    await rt.links.add({ kind: 'veth', name: 'lv3', peer: { name: 'lv4' } });
+    made('lv3');
+    made('lv3x');
+    await rt.links.set('lv3', {
+      up: true,
+      mtu: 1280,
+      mac: '02:00:00:00:00:33',
+      alias: 'netplumb:test',
+    });
+    let ip = await ipLink('lv3');
+    assert.ok(ip.flags.includes('UP'));
+    assert.equal(ip.mtu, 1280);
+    assert.equal(ip.address, '02:00:00:00:00:33');
+    assert.equal(ip.ifalias, 'netplumb:test');
+    assert.equal((await rt.links.get('lv3')).alias, 'netplumb:test');
+    await rt.links.set('lv3', { up: false });
+    assert.ok(!(await ipLink('lv3')).flags.includes('UP'));
+    await rt.links.set('lv3', { name: 'lv3x' });
+    await rt.links.set('lv3x', { master: 'lbr1' });
+    ip = await ipLink('lv3x');
+    assert.equal(ip.master, 'lbr1');
+    await rt.links.set('lv3x', { port: { hairpin: true, isolated: true } });
+    ip = await ipLink('lv3x');
+    assert.equal(ip.linkinfo?.info_slave_data?.hairpin, true);
+    assert.equal(ip.linkinfo?.info_slave_data?.isolated, true);
+    const port = await rt.links.get('lv3x');
+    assert.equal(port.slaveKind, 'bridge');
+    assert.equal(port.port?.hairpin, true);
+    assert.equal(port.port?.isolated, true);
+    assert.deepEqual(
+      (await rt.links.list({ master: 'lbr1' })).map((l) => l.name),
+      ['lv3x'],
+    );
+    await rt.links.set('lv3x', { master: null });
+    assert.equal((await ipLink('lv3x')).master, undefined);
+  });
+
+  it('set netns moves a link into another namespace', async () => {
+    const ns = await NetNS.create('lns2');
+    cleanup.add('netns del', () => ns.delete());
+    await rt.links.add({ kind: 'veth', name: 'lv5', peer: { name: 'lv6' } });
+    made('lv5');
+    await rt.links.set('lv6', { netns: ns });
+    assert.equal((await ipLinks()).has('lv6'), false);
+    assert.equal((await ipLinks('lns2')).has('lv6'), true);
+  });
+
+  it('vxlan, macvlan, tun and tap with their options', async () => {
+    await rt.links.add({ kind: 'bridge', name: 'lbr2' });
+    made('lbr2');
+    await rt.addrs.add('lbr2', '10.77.0.1/24');
+    const vx = await rt.links.add({
+      kind: 'vxlan',
+      name: 'lvx0',
+      vni: 42,
+      local: '10.77.0.1',
+      dev: 'lbr2',
+      port: 4789,
+      learning: false,
+    });
+    made('lvx0');
+    const ip = await ipLink('lvx0');
+    assert.equal(ip.linkinfo?.info_data?.id, 42);
+    assert.equal(ip.linkinfo?.info_data?.local, '10.77.0.1');
+    assert.equal(ip.linkinfo?.info_data?.port, 4789);
+    assert.equal(ip.linkinfo?.info_data?.learning, false);
+    assert.equal(vx.vxlan?.id, 42);
+    assert.equal(vx.vxlan?.local, '10.77.0.1');
+    assert.equal(vx.vxlan?.learning, false);
+
+    const mv = await rt.links.add({ kind: 'macvlan', name: 'lmv0', link: 'lbr2', mode: 'bridge' });
+    made('lmv0');
+    assert.equal((await ipLink('lmv0')).linkinfo?.info_data?.mode, 'bridge');
+    assert.equal(mv.macvlan?.mode, 'bridge');
+
+    const tun = await rt.links.add({ kind: 'tun', name: 'ltun0', mtu: 1400, up: true });
+    made('ltun0');
+    const tap = await rt.links.add({ kind: 'tap', name: 'ltap0', master: 'lbr2' });
+    made('ltap0');
+    const ipTun = await ipLink('ltun0');
+    assert.equal(ipTun.linkinfo?.info_kind, 'tun');
+    assert.equal(ipTun.linkinfo?.info_data?.type, 'tun');
+    assert.equal(ipTun.mtu, 1400);
+    assert.ok(ipTun.flags.includes('UP'));
+    assert.equal(tun.tun?.type, 'tun');
+    assert.equal(tun.tun?.persist, true);
+    assert.equal((await ipLink('ltap0')).linkinfo?.info_data?.type, 'tap');
+    assert.equal((await ipLink('ltap0')).master, 'lbr2');
+    assert.equal(tap.tun?.type, 'tap');
+  });
+
+  it('kernel errors are typed: duplicate EEXIST, missing ENODEV, with the operation named', async () => {
+    await rt.links.add({ kind: 'bridge', name: 'lbr3' });
+    made('lbr3');
+    await assert.rejects(rt.links.add({ kind: 'bridge', name: 'lbr3' }), {
+      name: 'NetlinkError',
+      code: 'EEXIST',
+      errno: 17,
+      op: 'RTM_NEWLINK lbr3',
+    });
+    await assert.rejects(rt.links.get('lnothere'), { name: 'NetlinkError', code: 'ENODEV' });
+    await assert.rejects(rt.links.del('lnothere'), { name: 'NetlinkError', code: 'ENODEV' });
+    assert.equal(await rt.links.find('lnothere'), undefined);
+    await assert.rejects(rt.links.set('lbr3', { master: 'lnothere' }), { code: 'ENODEV' });
+  });
+
+  it('kernel extended ACK text reaches the error', async () => {
+    await rt.links.add({ kind: 'bridge', name: 'lbr4', up: true });
+    made('lbr4');
+    await rt.addrs.add('lbr4', '10.78.0.1/24');
+    // A gateway no route reaches: the kernel explains in its extended ACK.
+    await assert.rejects(
+      rt.routes.add({ dst: '10.79.0.0/16', gateway: '10.200.0.1', dev: 'lbr4' }),
+      (e: unknown) => {
+        const err = e as { name: string; code: string; extack?: string; message: string };
+        return (
+          err.name === 'NetlinkError' &&
+          err.code === 'ENETUNREACH' &&
+          /gateway/i.test(err.extack ?? '') &&
+          err.message.includes(err.extack!)
+        );
+      },
+    );
+  });
+
+  it('bad input is refused before the kernel, naming the field', async () => {
+    const before = [...(await ipLinks()).keys()].sort();
+    const cases: [unknown, string][] = [
+      [{ kind: 'bridge', name: 'name-is-way-too-long' }, 'name'],
+      [{ kind: 'bridge', name: 'bad/name' }, 'name'],
+      [{ kind: 'bridge', name: 'has space' }, 'name'],
+      [{ kind: 'warp-drive', name: 'x' }, 'kind'],
+      [{ kind: 'veth', name: 'lvq' }, 'peer'],
+      [{ kind: 'veth', name: 'lvq', peer: { name: 'way-too-long-peer' } }, 'peer.name'],
+      [{ kind: 'bridge', name: 'x', mtu: 10 }, 'link.mtu'],
+      [{ kind: 'bridge', name: 'x', mac: 'zz:zz' }, 'link.mac'],
+      [{ kind: 'vxlan', name: 'x', vni: 1 << 25 }, 'vni'],
+      [{ kind: 'macvlan', name: 'x', link: 'lo', mode: 'wild' }, 'mode'],
+    ];
+    for (const [spec, field] of cases) {
+      await assert.rejects(
+        rt.links.add(spec as LinkSpec),
+        (e: unknown) => e instanceof ValidationError && e.field === field,
+        JSON.stringify(spec),
+      );
+    }
+    await assert.rejects(rt.links.set('lo', { mtu: 1 << 20 }), ValidationError);
+    assert.deepEqual([...(await ipLinks()).keys()].sort(), before);
+  });
+
+  it('a link made by `ip` is read back as ip describes it', async () => {
+    await run('ip', ['link', 'add', 'lipbr', 'mtu', '1492', 'type', 'bridge']);
+    made('lipbr');
+    const ip = await ipLink('lipbr');
+    const ours = await rt.links.get('lipbr');
+    assert.equal(ours.index, ip.ifindex);
+    assert.equal(ours.mtu, 1492);
+    assert.equal(ours.mac, ip.address);
+    assert.equal(ours.kind, 'bridge');
+    // Attributes the decoder does not interpret survive as raw bytes.
+    assert.ok(Array.isArray(ours.unknown) && ours.unknown.length > 0);
+    assert.ok(ours.unknown.every((u) => Number.isInteger(u.type) && Buffer.isBuffer(u.data)));
+  });
+});
