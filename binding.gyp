@@ -15,6 +15,7 @@
         "native/netlink/encode.cc",
         "native/netlink/decode.cc",
         "native/netns.cc",
+        "native/fslock.cc",
         "native/rtnl/link.cc",
         "native/rtnl/addr.cc",
         "native/rtnl/route.cc",

@@ -189,6 +189,11 @@ export interface NeighWire {
   master?: number;
 }
 
+/** An flock(2) held on a file; the kernel drops it if the process dies. */
+export interface FileLockNative {
+  release(): void;
+}
+
 export interface NativeBinding {
   Handle: new () => HandleNative;
   NsFd: abstract new () => NsFdNative;
@@ -201,6 +206,10 @@ export interface NativeBinding {
   netnsCreate(path: string): Promise<NsFdNative>;
   netnsOpen(path: string): Promise<NsFdNative>;
   netnsDelete(path: string): Promise<void>;
+  /** bind-mounts the namespace file `target` at `path` (ip netns attach) */
+  netnsAttach(target: string, path: string): Promise<NsFdNative>;
+  /** LOCK_NB: resolves null when another holder has it */
+  tryLock(path: string, exclusive: boolean): Promise<FileLockNative | null>;
 }
 
 type Loader = (dir: string) => unknown;

@@ -56,6 +56,42 @@ export class NetNS {
   }
 
   /**
+   * Gives an existing namespace another name under /run/netns. Equivalent
+   * to `ip netns attach NAME PID` (or a bind mount of another name). The
+   * namespace lives until its last name is deleted and nothing else holds it.
+   */
+  static async attach(name: string, target: NetNS, opts: { dir?: string } = {}): Promise<NetNS> {
+    validateNetnsName(name);
+    const file = path.join(opts.dir ?? NETNS_RUN_DIR, name);
+    try {
+      return new NetNS(file, name, await native.netnsAttach(target.path, file), true);
+    } catch (err) {
+      throw fromSystemError(err, `netns attach ${name}`);
+    }
+  }
+
+  /**
+   * Creates a named namespace and a handle thread living in it, in one
+   * step (the thread that unshares stays there to serve requests).
+   * @internal
+   */
+  static async createWithHandle(
+    name: string,
+    opts: { dir?: string } = {},
+  ): Promise<{ ns: NetNS; handle: HandleNative }> {
+    validateNetnsName(name);
+    const file = path.join(opts.dir ?? NETNS_RUN_DIR, name);
+    const handle = new native.Handle();
+    try {
+      const fd = await handle.enter({ create: file });
+      return { ns: new NetNS(file, name, fd, true), handle };
+    } catch (err) {
+      await handle.close();
+      throw fromSystemError(err, `netns add ${name}`);
+    }
+  }
+
+  /**
    * Opens an existing namespace: by name (`ip netns` name), by path (any
    * nsfs file), or by process (`/proc/PID/ns/net`).
    */

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "constants.h"
+#include "fslock.h"
 #include "netlink/decode.h"
 #include "netlink/encode.h"
 #include "netlink/handle.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, DecodeBuffer, "decode"));
   exports.Set("constants", MakeConstants(env));
   InitNetns(env, exports);
+  InitFsLock(env, exports);
   return exports;
 }
 

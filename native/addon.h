@@ -9,6 +9,7 @@ namespace netplumb {
 struct AddonData {
   Napi::FunctionReference ns_fd;
   Napi::FunctionReference handle;
+  Napi::FunctionReference file_lock;
 
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };

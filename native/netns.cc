@@ -186,6 +186,46 @@ class DeleteWorker : public FsWorker {
   }
 };
 
+// ip netns attach NAME PID: another name for an existing namespace.
+class AttachWorker : public FsWorker {
+ public:
+  AttachWorker(Napi::Env env, std::string target, std::string path)
+      : FsWorker(env, std::move(path)), target_(std::move(target)) {}
+
+ protected:
+  void Work() override {
+    std::string dir = path_.substr(0, path_.rfind('/'));
+    EnsureNetnsDir(dir.empty() ? "/" : dir);
+    UniqueFd probe(::open(target_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!probe.Valid()) ThrowErrno("open", target_);
+    if (::ioctl(probe.Get(), NS_GET_NSTYPE) != CLONE_NEWNET) {
+      throw SysError(EINVAL, "open", target_ + " is not a network namespace");
+    }
+    UniqueFd file(::open(path_.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+    if (!file.Valid()) ThrowErrno("open", path_);
+    file.Reset();
+    if (::mount(target_.c_str(), path_.c_str(), "none", MS_BIND, nullptr) != 0) {
+      int err = errno;
+      ::unlink(path_.c_str());
+      throw SysError(err, "mount", path_);
+    }
+    fd_ = std::move(probe);
+  }
+  Napi::Value Result() override { return NsFd::New(Env(), std::move(fd_)); }
+
+ private:
+  std::string target_;
+};
+
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString()) ThrowTypeError(env, "target and path must be strings");
+  auto* w = new AttachWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 template <typename W>
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -202,6 +242,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsCreate", Napi::Function::New(env, Start<CreateWorker>, "netnsCreate"));
   exports.Set("netnsOpen", Napi::Function::New(env, Start<OpenWorker>, "netnsOpen"));
   exports.Set("netnsDelete", Napi::Function::New(env, Start<DeleteWorker>, "netnsDelete"));
+  exports.Set("netnsAttach", Napi::Function::New(env, Attach, "netnsAttach"));
 }
 
 }  // namespace netplumb

@@ -49,6 +49,14 @@ export class Rtnl implements RtnlContext {
     return new Rtnl(handle, netns);
   }
 
+  /**
+   * Wraps a handle that already lives in `netns` (it is closed with this Rtnl).
+   * @internal
+   */
+  static fromHandle(handle: HandleNative, netns: NetNS | undefined): Rtnl {
+    return new Rtnl(handle, netns);
+  }
+
   /** @internal ifindex of `ref`, asking the kernel when it is a name. */
   async index(ref: LinkRef, field: string): Promise<number> {
     validateLinkRef(ref, field);

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -58,6 +59,16 @@ struct HandleMain {
   bool closed = false;
   Napi::FunctionReference monitor_cb;
   int monitor_protocol = 0;
+  // The thread is joined on the main thread once its close job arrives (it
+  // releases the thread-safe function right after posting it), or by the
+  // environment's cleanup hook at exit: a thread must never release the
+  // function after the environment has torn it down.
+  std::thread thread;
+  std::shared_ptr<HandleShared> shared;
+  bool hooked = false;
+
+  static void CleanupHook(void* arg);
+  void Join(napi_env env);
 
   // The thread keeps the process alive only while someone awaits it.
   void UpdateRef(Napi::Env env) {
@@ -71,6 +82,7 @@ struct HandleMain {
 
 // Shared by both sides: the queue.
 struct HandleShared {
+  std::atomic<bool> stop_requested{false};
   std::mutex mu;
   std::deque<Job*> queue;
   UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
@@ -340,6 +352,10 @@ class CloseJob : public PromiseJob {
     w.sockets.clear();
     w.stop = true;
   }
+  void Settle(Napi::Env env, HandleMain& main) override {
+    main.Join(env);
+    PromiseJob::Settle(env, main);
+  }
 };
 
 // Close requested by the garbage collector: nobody awaits it.
@@ -351,8 +367,28 @@ class SilentCloseJob : public Job {
     w.sockets.clear();
     w.stop = true;
   }
-  void Settle(Napi::Env, HandleMain&) override {}
+  void Settle(Napi::Env env, HandleMain& main) override { main.Join(env); }
 };
+
+void HandleMain::Join(napi_env env) {
+  if (thread.joinable()) thread.join();
+  if (hooked) {
+    napi_remove_env_cleanup_hook(env, CleanupHook, this);
+    hooked = false;
+  }
+}
+
+// Environment teardown (process exit, worker_thread end) with the handle
+// still open: stop the thread and wait for it, before the thread-safe
+// function it holds is destroyed.
+void HandleMain::CleanupHook(void* arg) {
+  auto* main = static_cast<HandleMain*>(arg);
+  main->hooked = false;
+  if (!main->thread.joinable()) return;
+  main->shared->stop_requested = true;
+  main->shared->Push(nullptr);
+  main->thread.join();
+}
 
 // ---- the thread --------------------------------------------------------------
 
@@ -397,6 +433,12 @@ void ThreadMain(std::shared_ptr<HandleShared> shared, Tsfn tsfn) {
         if (shared->queue.empty()) break;
         job = shared->queue.front();
         shared->queue.pop_front();
+      }
+      if (shared->stop_requested) {
+        // The environment is going away: nobody will read results.
+        delete job;
+        w.stop = true;
+        continue;
       }
       if (w.broken && !job->Closes()) {
         job->error = SysError(EBADF, "handle", "the handle failed to enter its namespace");
@@ -465,7 +507,9 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   main_->tsfn =
       Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, [](Napi::Env, void*, std::shared_ptr<HandleMain>* c) { delete c; });
   main_->tsfn.Unref(env);
-  std::thread(ThreadMain, shared_, main_->tsfn).detach();
+  main_->shared = shared_;
+  main_->thread = std::thread(ThreadMain, shared_, main_->tsfn);
+  if (napi_add_env_cleanup_hook(env, HandleMain::CleanupHook, main_.get()) == napi_ok) main_->hooked = true;
 }
 
 Handle::~Handle() {
