@@ -11,3 +11,6 @@ export type * from './rtnl';
 export * as sysctl from './sysctl';
 export { NetlinkError, ValidationError, ConflictError, NotFoundError } from './errors';
 export { K as constants } from './binding';
+export { Engine } from './engine/engine';
+export type { EngineOptions } from './engine/engine';
+export type * from './engine/types';

@@ -1,0 +1,1003 @@
+/**
+ * Engine: Docker's network model over netplumb's kernel API.
+ *
+ *   const engine = await Engine.open({ stateDir: '/run/netplumb' });
+ *   await engine.createNetwork({ name: 'app', subnet: '10.89.0.0/24' });
+ *   const web = await engine.createSandbox({ name: 'web', network: 'app', publish: ['8080:80'] });
+ *
+ * Every change is recorded in the state directory before the kernel is
+ * touched, so a crash leaves a trace `prune` can finish; a failure halfway
+ * rolls back what was made.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { NETNS_RUN_DIR, NetNS } from '../netns';
+import { Rtnl } from '../rtnl';
+import * as sysctl from '../sysctl';
+import { parseIp } from '../util/ip';
+import { HostResolvConf, removeSandboxFiles, writeSandboxFiles } from './files';
+import type { Firewall } from './firewall';
+import { openFirewall } from './nft-firewall';
+import { parseExpose, parsePublish, releasePorts, reservePorts, type PortRequest } from './ports';
+import {
+  candidates,
+  contains,
+  fromBig,
+  hostRange,
+  ipToBig,
+  overlaps,
+  parseSubnet,
+  pickSubnet,
+  toBig,
+  ulaFor,
+  type Subnet,
+} from './ipam';
+import { validateHostname, validateLabels, validateName } from './names';
+import {
+  FIRST_IFINDEX,
+  attachEndpoint,
+  createBridge,
+  createSandboxNetns,
+  deleteLink,
+  deleteNetns,
+  openSandboxNetns,
+  replaceDefaultRoute,
+  type SandboxHandle,
+} from './plumbing';
+import {
+  toNetwork,
+  toSandbox,
+  type EndpointRecord,
+  type NetworkRecord,
+  type SandboxRecord,
+} from './records';
+import { HOSTS_MARKER, prune } from './prune';
+import { StateStore } from './state';
+import type {
+  ConnectOptions,
+  Endpoint,
+  Network,
+  NetworkSpec,
+  PruneReport,
+  Sandbox,
+  SandboxSpec,
+} from './types';
+import { LinkWatcher } from './watcher';
+import { macFromIpv4 } from '../util/ip';
+
+export interface EngineOptions {
+  /**
+   * manage nftables (masquerade, isolation, port publishing); default true.
+   * false is like Docker's `iptables: false`: ports cannot be published.
+   */
+  firewall?: boolean;
+  /** where records live (default /run/netplumb) */
+  stateDir?: string;
+  /** where named namespaces live (default /run/netns, as `ip netns`) */
+  netnsDir?: string;
+  /** where per-sandbox /etc files live (default /etc/netns, as `ip netns exec`) */
+  etcDir?: string;
+}
+
+const RESERVED = new Set(['bridge', 'host', 'none', 'default']);
+const DEFAULT_NETWORK = 'bridge';
+const DEFAULT_BRIDGE = 'np0';
+const DEFAULT_SUBNET = '172.17.0.0/16';
+/** how long a removal waits for the kernel to reap a veth before deleting it itself */
+const REAP_TIMEOUT_MS = 1000;
+
+const newId = (): string => randomBytes(16).toString('hex');
+const now = (): string => new Date().toISOString();
+
+type Undo = (() => Promise<unknown>)[];
+
+async function unwind(undo: Undo): Promise<void> {
+  for (const step of undo.reverse()) {
+    try {
+      await step();
+    } catch {
+      // Best effort: prune finishes what rollback could not.
+    }
+  }
+}
+
+export class Engine {
+  /** @internal */ readonly state: StateStore;
+  /** @internal */ readonly netnsDir: string;
+  /** @internal */ readonly etcDir: string;
+  /** short tag naming this engine's objects in link aliases and rule comments */
+  readonly tag: string;
+  private readonly bridgeIndex = new Map<string, number>();
+  private readonly resolv = new HostResolvConf();
+  private readonly watcher: LinkWatcher;
+  private closed = false;
+  /** sandboxes this process is changing right now (prune leaves them alone) */
+  private readonly inflight = new Map<string, number>();
+  /** the embedded resolver, when DNS is on (see dns/) @internal */
+  dns: { resolvConfFor(rec: SandboxRecord): Promise<string | undefined> } | undefined;
+
+  private constructor(
+    /** @internal */ readonly host: Rtnl,
+    /** @internal */ readonly firewall: Firewall | undefined,
+    opts: Required<EngineOptions>,
+  ) {
+    this.state = new StateStore(opts.stateDir);
+    this.netnsDir = opts.netnsDir;
+    this.etcDir = opts.etcDir;
+    this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
+    this.watcher = new LinkWatcher(host);
+  }
+
+  /** Opens (creating if needed) the state directory and the kernel handles. */
+  static async open(opts: EngineOptions = {}): Promise<Engine> {
+    const full: Required<EngineOptions> = {
+      firewall: opts.firewall !== false,
+      stateDir: opts.stateDir ?? '/run/netplumb',
+      netnsDir: opts.netnsDir ?? NETNS_RUN_DIR,
+      etcDir: opts.etcDir ?? '/etc/netns',
+    };
+    for (const k of ['stateDir', 'netnsDir', 'etcDir'] as const) {
+      if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
+        throw new ValidationError(k, 'must be an absolute path');
+    }
+    const host = await Rtnl.open();
+    let firewall: Firewall | undefined;
+    try {
+      if (full.firewall)
+        firewall = await openFirewall(
+          createHash('sha256').update(path.resolve(full.stateDir)).digest('hex').slice(0, 8),
+        );
+      const engine = new Engine(host, firewall, full);
+      await engine.state.init();
+      return engine;
+    } catch (err) {
+      await firewall?.close();
+      await host.close();
+      throw err;
+    }
+  }
+
+  /** Releases the kernel handles. State and kernel objects stay. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.watcher.close();
+    await this.firewall?.close();
+    await this.host.close();
+  }
+
+  // ---- owners ----
+
+  /** @internal */ aliasOf(kind: 'net' | 'ep', ...parts: string[]): string {
+    return ['netplumb', this.tag, kind, ...parts].join(':');
+  }
+
+  // ---- networks ----
+
+  /** Equivalent to `docker network create [--subnet] [--gateway] [-o mtu] [--internal] [--ipv6] NAME`. */
+  async createNetwork(spec: NetworkSpec): Promise<Network> {
+    const rec = this.validateNetwork(spec);
+    if (RESERVED.has(rec.name))
+      throw new ValidationError('name', `"${rec.name}" is a predefined network name`);
+    const unlock = await this.state.lock('networks', true);
+    try {
+      return toNetwork(await this.buildNetwork(rec, spec.subnet === undefined), []);
+    } finally {
+      unlock();
+    }
+  }
+
+  private validateNetwork(spec: NetworkSpec): NetworkRecord {
+    if (typeof spec !== 'object' || spec === null)
+      throw new ValidationError('network', 'must be an object');
+    const name = validateName(spec.name, 'name');
+    const id = newId();
+    const mtu = spec.mtu === undefined ? 1500 : spec.mtu;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+      throw new ValidationError('mtu', 'must be an integer from 68 to 65535');
+    for (const f of ['internal', 'icc', 'ipv6'] as const) {
+      if (spec[f] !== undefined && typeof spec[f] !== 'boolean')
+        throw new ValidationError(f, 'must be true or false');
+    }
+    const rec: NetworkRecord = {
+      name,
+      id,
+      bridge: `np-${id.slice(0, 8)}`,
+      subnet: '',
+      gateway: '',
+      mtu,
+      internal: spec.internal === true,
+      icc: spec.icc !== false,
+      labels: validateLabels(spec.labels, 'labels'),
+      default: false,
+      created: now(),
+      state: 'creating',
+    };
+    if (spec.subnet !== undefined) {
+      const s = parseSubnet(spec.subnet, 'subnet', 4);
+      rec.subnet = s.text;
+      rec.gateway = this.gatewayFor(s, spec.gateway, 'gateway');
+    } else if (spec.gateway !== undefined) {
+      throw new ValidationError('gateway', 'needs a subnet');
+    }
+    if (spec.ipv6 === true || spec.subnet6 !== undefined) {
+      const s6 = spec.subnet6 !== undefined ? parseSubnet(spec.subnet6, 'subnet6', 6) : ulaFor(id);
+      rec.subnet6 = s6.text;
+      rec.gateway6 = this.gatewayFor(s6, spec.gateway6, 'gateway6');
+    } else if (spec.gateway6 !== undefined) {
+      throw new ValidationError('gateway6', 'needs ipv6 and subnet6');
+    }
+    return rec;
+  }
+
+  private gatewayFor(s: Subnet, given: string | undefined, field: string): string {
+    if (given === undefined) return fromBig(hostRange(s).first, s.family);
+    const g = ipToBig(given, field);
+    const { first, last } = hostRange(s);
+    if (g.family !== s.family || g.value < first || g.value > last) {
+      throw new ValidationError(field, `${given} is not a host address of ${s.text}`);
+    }
+    return fromBig(g.value, s.family);
+  }
+
+  /** Subnets in use: other networks', and (for picked ones) the host's routes. @internal */
+  private async takenSubnets(withHostRoutes: boolean): Promise<Subnet[]> {
+    const taken: Subnet[] = [];
+    for (const n of await this.state.all<NetworkRecord>('networks')) {
+      taken.push(parseSubnet(n.subnet, 'subnet'));
+      if (n.subnet6) taken.push(parseSubnet(n.subnet6, 'subnet6'));
+    }
+    if (withHostRoutes) {
+      for (const r of await this.host.routes.list({ family: 4 })) {
+        if (r.dst !== 'default' && r.dstLen > 0) {
+          const [addr] = r.dst.split('/');
+          const v = toBig(parseIp(addr, 'route').bytes);
+          const size = 1n << BigInt(32 - r.dstLen);
+          taken.push({ family: 4, base: v - (v % size), prefixlen: r.dstLen, text: r.dst });
+        }
+      }
+    }
+    return taken;
+  }
+
+  /** Records, then builds the bridge and firewall; rolls back on failure. Caller holds the networks lock. */
+  private async buildNetwork(
+    rec: NetworkRecord,
+    pickSubnetFromPools: boolean,
+  ): Promise<NetworkRecord> {
+    const taken = await this.takenSubnets(pickSubnetFromPools);
+    if (pickSubnetFromPools) {
+      const s = pickSubnet(taken);
+      rec.subnet = s.text;
+      rec.gateway = fromBig(hostRange(s).first, 4);
+    } else {
+      const mine = [
+        parseSubnet(rec.subnet, 'subnet'),
+        ...(rec.subnet6 ? [parseSubnet(rec.subnet6, 'subnet6')] : []),
+      ];
+      for (const n of await this.state.all<NetworkRecord>('networks')) {
+        const theirs = [
+          parseSubnet(n.subnet, 'subnet'),
+          ...(n.subnet6 ? [parseSubnet(n.subnet6, 'subnet6')] : []),
+        ];
+        for (const a of mine) {
+          for (const b of theirs) {
+            if (overlaps(a, b)) {
+              throw new ConflictError(
+                a.family === 4 ? 'subnet' : 'subnet6',
+                `${a.text} overlaps network "${n.name}" (${b.text})`,
+              );
+            }
+          }
+        }
+      }
+    }
+    if (!(await this.state.create('networks', rec.name, rec))) {
+      throw new ConflictError('name', `network "${rec.name}" already exists`);
+    }
+    const undo: Undo = [() => this.state.remove('networks', rec.name)];
+    try {
+      await this.state.ipamInit(rec.name);
+      undo.push(() => this.state.ipamRemove(rec.name));
+      // Containers reach the outside only if this host forwards.
+      if (!rec.internal) await sysctl.set('net.ipv4.ip_forward', '1');
+      if (rec.subnet6 && !rec.internal) await sysctl.set('net.ipv6.conf.all.forwarding', '1');
+      const index = await createBridge(this.host, rec, this.aliasOf('net', rec.name));
+      undo.push(() => deleteLink(this.host, rec.bridge));
+      this.bridgeIndex.set(rec.name, index);
+      if (this.firewall) {
+        await this.firewall.addNetwork(rec);
+        undo.push(() => this.firewall!.removeNetwork(rec));
+      }
+      rec.state = 'ready';
+      await this.state.write('networks', rec.name, rec);
+      return rec;
+    } catch (err) {
+      this.bridgeIndex.delete(rec.name);
+      await unwind(undo);
+      throw err;
+    }
+  }
+
+  /** The built-in `bridge` network, made on first use (bridge np0, 172.17.0.0/16 or the next free pool). */
+  private async defaultNetwork(): Promise<NetworkRecord> {
+    const existing = await this.state.read<NetworkRecord>('networks', DEFAULT_NETWORK);
+    if (existing?.state === 'ready') return existing;
+    const unlock = await this.state.lock('networks', true);
+    try {
+      const again = await this.state.read<NetworkRecord>('networks', DEFAULT_NETWORK);
+      if (again?.state === 'ready') return again;
+      if (again) throw new ConflictError('network', 'the default network is half made; run prune');
+      const taken = await this.takenSubnets(true);
+      const preferred = parseSubnet(DEFAULT_SUBNET, 'subnet');
+      const s = taken.some((t) => overlaps(t, preferred)) ? pickSubnet(taken) : preferred;
+      const rec: NetworkRecord = {
+        name: DEFAULT_NETWORK,
+        id: newId(),
+        bridge: DEFAULT_BRIDGE,
+        subnet: s.text,
+        gateway: fromBig(hostRange(s).first, 4),
+        mtu: 1500,
+        internal: false,
+        icc: true,
+        labels: {},
+        default: true,
+        created: now(),
+        state: 'creating',
+      };
+      return await this.buildNetwork(rec, false);
+    } finally {
+      unlock();
+    }
+  }
+
+  private async network(name: string): Promise<NetworkRecord> {
+    const rec =
+      name === DEFAULT_NETWORK
+        ? await this.defaultNetwork()
+        : await this.state.read<NetworkRecord>('networks', validateName(name, 'network'));
+    if (!rec || rec.state !== 'ready')
+      throw new NotFoundError('network', `network "${name}" not found`);
+    return rec;
+  }
+
+  private async attached(network: string): Promise<string[]> {
+    return (await this.state.all<SandboxRecord>('sandboxes'))
+      .filter((s) => s.endpoints.some((e) => e.network === network))
+      .map((s) => s.name);
+  }
+
+  /** Equivalent to `docker network ls`. */
+  async listNetworks(): Promise<Network[]> {
+    const sandboxes = await this.state.all<SandboxRecord>('sandboxes');
+    return (await this.state.all<NetworkRecord>('networks'))
+      .filter((n) => n.state === 'ready')
+      .map((n) =>
+        toNetwork(
+          n,
+          sandboxes.filter((s) => s.endpoints.some((e) => e.network === n.name)).map((s) => s.name),
+        ),
+      );
+  }
+
+  /** Equivalent to `docker network inspect NAME`. */
+  async inspectNetwork(name: string): Promise<Network> {
+    const rec = await this.state.read<NetworkRecord>('networks', validateName(name, 'name'));
+    if (!rec || rec.state !== 'ready')
+      throw new NotFoundError('name', `network "${name}" not found`);
+    return toNetwork(rec, await this.attached(name));
+  }
+
+  /** Equivalent to `docker network rm NAME`; refused while sandboxes are attached. */
+  async removeNetwork(name: string): Promise<void> {
+    validateName(name, 'name');
+    const unlock = await this.state.lock('networks', true);
+    try {
+      const rec = await this.state.read<NetworkRecord>('networks', name);
+      if (!rec) throw new NotFoundError('name', `network "${name}" not found`);
+      rec.state = 'removing';
+      await this.state.write('networks', name, rec);
+      // A sandbox being created reserves its address, then re-reads the
+      // network: it either sees 'removing' or we see its address here.
+      const users = new Set([
+        ...(await this.attached(name)),
+        ...(await this.state.addresses(name)).values(),
+      ]);
+      if (users.size > 0) {
+        rec.state = 'ready';
+        await this.state.write('networks', name, rec);
+        throw new ConflictError(
+          'name',
+          `network "${name}" has active endpoints: ${[...users].sort().join(', ')}`,
+        );
+      }
+      await this.teardownNetwork(rec);
+    } finally {
+      unlock();
+    }
+  }
+
+  private async teardownNetwork(rec: NetworkRecord): Promise<void> {
+    await this.firewall?.removeNetwork(rec);
+    await deleteLink(this.host, rec.bridge);
+    this.bridgeIndex.delete(rec.name);
+    await this.state.ipamRemove(rec.name);
+    await this.state.remove('networks', rec.name);
+  }
+
+  private async bridgeOf(net: NetworkRecord): Promise<number> {
+    const cached = this.bridgeIndex.get(net.name);
+    if (cached !== undefined) return cached;
+    const index = await this.host.index(net.bridge, 'bridge');
+    this.bridgeIndex.set(net.name, index);
+    return index;
+  }
+
+  // ---- addresses ----
+
+  /** Reserves an address for `owner` (a static one, or the next after the cursor). */
+  private async allocate(
+    net: NetworkRecord,
+    owner: string,
+    want: { ip?: string; ip6?: string },
+  ): Promise<{ ip: string; ip6?: string }> {
+    const s4 = parseSubnet(net.subnet, 'subnet');
+    const ip = await this.allocateIn(net, s4, net.gateway, owner, want.ip, 'ip');
+    if (!net.subnet6) {
+      if (want.ip6 !== undefined)
+        throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
+      return { ip };
+    }
+    try {
+      const ip6 = await this.allocateIn(
+        net,
+        parseSubnet(net.subnet6, 'subnet6'),
+        net.gateway6!,
+        owner,
+        want.ip6,
+        'ip6',
+      );
+      return { ip, ip6 };
+    } catch (err) {
+      await this.state.releaseAddress(net.name, ip);
+      throw err;
+    }
+  }
+
+  private async allocateIn(
+    net: NetworkRecord,
+    s: Subnet,
+    gateway: string,
+    owner: string,
+    want: string | undefined,
+    field: string,
+  ): Promise<string> {
+    const gw = ipToBig(gateway, 'gateway').value;
+    if (want !== undefined) {
+      const v = ipToBig(want, field);
+      const { first, last } = hostRange(s);
+      if (v.family !== s.family || !contains(s, v.value) || v.value < first || v.value > last) {
+        throw new ValidationError(
+          field,
+          `${want} is not a host address of ${net.name}'s subnet ${s.text}`,
+        );
+      }
+      if (v.value === gw) throw new ValidationError(field, `${want} is the gateway of ${net.name}`);
+      const text = fromBig(v.value, s.family);
+      if (!(await this.state.reserveAddress(net.name, text, owner))) {
+        throw new ConflictError(field, `${text} is already in use on network "${net.name}"`);
+      }
+      return text;
+    }
+    const cursorText = await this.state.cursor(net.name, s.family);
+    const cursor = cursorText ? ipToBig(cursorText, 'cursor').value : undefined;
+    for (const v of candidates(s, cursor, new Set([gw]))) {
+      const text = fromBig(v, s.family);
+      if (await this.state.reserveAddress(net.name, text, owner)) {
+        await this.state.setCursor(net.name, s.family, text);
+        return text;
+      }
+    }
+    throw new ConflictError('network', `no free address left in ${s.text} (network "${net.name}")`);
+  }
+
+  private async releaseEndpoint(ep: EndpointRecord): Promise<void> {
+    await this.state.releaseAddress(ep.network, ep.ip);
+    if (ep.ip6) await this.state.releaseAddress(ep.network, ep.ip6);
+  }
+
+  // ---- sandboxes ----
+
+  /**
+   * Creates a sandbox. Equivalent to the networking part of
+   * `docker run --name NAME --network MODE [-p ...] [--network-alias A] [--ip IP] [--hostname H]`.
+   */
+  async createSandbox(spec: SandboxSpec): Promise<Sandbox> {
+    if (typeof spec !== 'object' || spec === null)
+      throw new ValidationError('sandbox', 'must be an object');
+    const name = validateName(spec.name, 'name');
+    return this.track(name, () => this.createSandboxTracked(name, spec));
+  }
+
+  private async createSandboxTracked(name: string, spec: SandboxSpec): Promise<Sandbox> {
+    const mode = spec.network ?? DEFAULT_NETWORK;
+    if (typeof mode !== 'string') throw new ValidationError('network', 'must be a string');
+    const hostname =
+      spec.hostname === undefined ? name : validateHostname(spec.hostname, 'hostname');
+    const aliases = (spec.aliases ?? []).map((a, i) => validateHostname(a, `aliases[${i}]`));
+    const labels = validateLabels(spec.labels, 'labels');
+    const publishing = (spec.publish?.length ?? 0) > 0 || spec.publishAll === true;
+    const rec: SandboxRecord = {
+      name,
+      id: newId(),
+      mode: 'bridge',
+      hostname,
+      labels,
+      created: now(),
+      state: 'creating',
+      pid: process.pid,
+      endpoints: [],
+      publish: [...(spec.publish ?? [])],
+      expose: [],
+      publishAll: spec.publishAll === true,
+      warnings: [],
+    };
+    if (mode === 'host') {
+      rec.mode = 'host';
+      if (publishing)
+        rec.warnings.push('Published ports are discarded when using host network mode');
+      if (aliases.length > 0 || spec.ip !== undefined)
+        throw new ValidationError(
+          'network',
+          'aliases and a static IP need a bridge network, not host mode',
+        );
+      rec.state = 'ready';
+      if (!(await this.state.create('sandboxes', name, rec)))
+        throw new ConflictError('name', `sandbox "${name}" already exists`);
+      return toSandbox(rec);
+    }
+    if (mode === 'none' || mode.startsWith('container:')) {
+      if (publishing) {
+        throw new ValidationError(
+          'publish',
+          mode === 'none'
+            ? 'port publishing needs a bridge network, not none mode'
+            : 'conflicting options: port publishing and the container type network mode',
+        );
+      }
+      if (
+        aliases.length > 0 ||
+        spec.ip !== undefined ||
+        spec.ip6 !== undefined ||
+        spec.mac !== undefined
+      ) {
+        throw new ValidationError(
+          aliases.length > 0 ? 'aliases' : 'ip',
+          `conflicting options: aliases, static addresses and MAC addresses need a bridge network, not ${mode.split(':')[0]} mode`,
+        );
+      }
+    }
+    if (mode.startsWith('container:'))
+      return this.createJoined(rec, validateName(mode.slice('container:'.length), 'network'));
+
+    rec.netns = name;
+    if (mode === 'none') {
+      rec.mode = 'none';
+      return this.buildSandbox(rec, undefined, spec, []);
+    }
+    const requests = this.portRequests(rec, spec);
+    if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
+    const net = await this.network(mode);
+    return this.buildSandbox(rec, net, spec, requests);
+  }
+
+  private async buildSandbox(
+    rec: SandboxRecord,
+    net: NetworkRecord | undefined,
+    spec: SandboxSpec,
+    requests: PortRequest[],
+  ): Promise<Sandbox> {
+    if (!(await this.state.create('sandboxes', rec.name, rec)))
+      throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
+    const undo: Undo = [() => this.state.remove('sandboxes', rec.name)];
+    let sbx: SandboxHandle | undefined;
+    try {
+      let ep: EndpointRecord | undefined;
+      if (net) {
+        ep = await this.planEndpoint(rec, net, 'eth0', spec);
+        undo.push(() => this.releaseEndpoint(ep!));
+        rec.endpoints.push(ep);
+        ep.ports = await reservePorts(this.state, rec, requests);
+        undo.push(() => releasePorts(this.state, ep!));
+        // The record holds everything before the kernel does.
+        await this.state.write('sandboxes', rec.name, rec);
+      }
+      sbx = await createSandboxNetns(rec.name, this.netnsDir);
+      undo.push(() => deleteNetns(this.netnsDir, rec.name));
+      if (net && ep) {
+        await attachEndpoint(this.host, sbx, {
+          ep,
+          net,
+          bridgeIndex: await this.bridgeOf(net),
+          alias: this.aliasOf('ep', rec.name, net.name),
+          defaultRoute: !net.internal,
+          index: FIRST_IFINDEX,
+        });
+        undo.push(() => deleteLink(this.host, ep.hostIfname));
+        if (this.firewall) {
+          await this.firewall.publish(rec, ep, net);
+          undo.push(() => this.firewall!.unpublish(rec, ep));
+        }
+      }
+      await this.writeFiles(rec);
+      undo.push(() => removeSandboxFiles(this.etcDir, rec.name));
+      rec.state = 'ready';
+      await this.state.write('sandboxes', rec.name, rec);
+      return toSandbox(rec);
+    } catch (err) {
+      await sbx?.rt.close().catch(() => undefined);
+      sbx = undefined;
+      await unwind(undo);
+      throw err;
+    } finally {
+      await sbx?.rt.close();
+    }
+  }
+
+  /** -p and -P requests of a sandbox (not for host/none/container modes). */
+  private portRequests(rec: SandboxRecord, spec: SandboxSpec): PortRequest[] {
+    const requests: PortRequest[] = [];
+    if (spec.publish !== undefined && !Array.isArray(spec.publish))
+      throw new ValidationError('publish', 'must be an array of port specs');
+    (spec.publish ?? []).forEach((p, i) => requests.push(...parsePublish(p, `publish[${i}]`)));
+    if (spec.expose !== undefined && !Array.isArray(spec.expose))
+      throw new ValidationError('expose', 'must be an array of ports');
+    const exposed = parseExpose(spec.expose ?? []);
+    rec.expose = exposed.map((e) => e.port);
+    if (spec.publishAll === true) {
+      for (const e of exposed) {
+        if (!requests.some((r) => r.containerPort === e.port && r.protocol === e.protocol)) {
+          requests.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
+        }
+      }
+    }
+    if (requests.length > 0 && !this.firewall) {
+      throw new ValidationError(
+        'publish',
+        'port publishing needs the firewall (the engine was opened with firewall: false)',
+      );
+    }
+    return requests;
+  }
+
+  private async planEndpoint(
+    rec: SandboxRecord,
+    net: NetworkRecord,
+    ifname: string,
+    want: { ip?: string; ip6?: string; mac?: string; aliases?: string[] },
+  ): Promise<EndpointRecord> {
+    const id = newId();
+    const { ip, ip6 } = await this.allocate(net, rec.name, want);
+    // The network may have been removed meanwhile: see removeNetwork.
+    const still = await this.state.read<NetworkRecord>('networks', net.name);
+    if (still?.state !== 'ready' || still.id !== net.id) {
+      await this.state.releaseAddress(net.name, ip);
+      if (ip6) await this.state.releaseAddress(net.name, ip6);
+      throw new NotFoundError('network', `network "${net.name}" was removed`);
+    }
+    let mac: string;
+    try {
+      mac =
+        want.mac !== undefined
+          ? want.mac.toLowerCase().match(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/)
+            ? want.mac.toLowerCase()
+            : ''
+          : macFromIpv4(parseIp(ip, 'ip').bytes);
+      if (mac === '')
+        throw new ValidationError('mac', `${want.mac} is not a MAC address like 02:42:ac:11:00:02`);
+    } catch (err) {
+      await this.state.releaseAddress(net.name, ip);
+      if (ip6) await this.state.releaseAddress(net.name, ip6);
+      throw err;
+    }
+    const ep: EndpointRecord = {
+      id,
+      network: net.name,
+      ifname,
+      hostIfname: `npv${id.slice(0, 8)}`,
+      ip,
+      prefixlen: Number(net.subnet.split('/')[1]),
+      gateway: net.gateway,
+      mac,
+      aliases: [...(want.aliases ?? [])],
+      ports: [],
+    };
+    if (ip6 && net.subnet6 && net.gateway6) {
+      ep.ip6 = ip6;
+      ep.prefixlen6 = Number(net.subnet6.split('/')[1]);
+      ep.gateway6 = net.gateway6;
+    }
+    return ep;
+  }
+
+  /** container:NAME — another name for NAME's namespace. */
+  private async createJoined(rec: SandboxRecord, target: string): Promise<Sandbox> {
+    const owner = await this.state.read<SandboxRecord>('sandboxes', target);
+    if (!owner || owner.state !== 'ready')
+      throw new NotFoundError('network', `container "${target}" not found`);
+    if (!owner.netns)
+      throw new ValidationError(
+        'network',
+        `container "${target}" is in host mode; use network host instead`,
+      );
+    rec.mode = 'container';
+    rec.container = owner.container ?? owner.name;
+    rec.netns = rec.name;
+    if (!(await this.state.create('sandboxes', rec.name, rec)))
+      throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
+    const undo: Undo = [() => this.state.remove('sandboxes', rec.name)];
+    try {
+      const ns = await NetNS.open(owner.netns, { dir: this.netnsDir });
+      try {
+        const mine = await NetNS.attach(rec.name, ns, { dir: this.netnsDir });
+        await mine.close();
+      } finally {
+        await ns.close();
+      }
+      undo.push(() => deleteNetns(this.netnsDir, rec.name));
+      await this.writeFiles(rec, owner);
+      rec.state = 'ready';
+      await this.state.write('sandboxes', rec.name, rec);
+      return toSandbox(rec);
+    } catch (err) {
+      await unwind(undo);
+      throw err;
+    }
+  }
+
+  private async writeFiles(rec: SandboxRecord, shared?: SandboxRecord): Promise<void> {
+    const source = shared ?? rec;
+    const hosts: [string, string[]][] = [];
+    for (const ep of source.endpoints) {
+      const names = [rec.hostname, ...(rec.hostname !== rec.name ? [rec.name] : []), ...ep.aliases];
+      hosts.push([ep.ip, names]);
+      if (ep.ip6) hosts.push([ep.ip6, names]);
+    }
+    const resolv = (await this.dns?.resolvConfFor(source)) ?? (await this.resolv.forSandbox());
+    await writeSandboxFiles(
+      this.etcDir,
+      rec.name,
+      { hostname: rec.hostname, hosts, resolv },
+      `${HOSTS_MARKER} (${this.tag})`,
+    );
+  }
+
+  /** Equivalent to `docker ps` (networking columns). */
+  async listSandboxes(): Promise<Sandbox[]> {
+    return (await this.state.all<SandboxRecord>('sandboxes'))
+      .filter((s) => s.state === 'ready')
+      .map(toSandbox);
+  }
+
+  /** Equivalent to `docker inspect NAME` (NetworkSettings). */
+  async inspectSandbox(name: string): Promise<Sandbox> {
+    const rec = await this.state.read<SandboxRecord>('sandboxes', validateName(name, 'name'));
+    if (!rec || rec.state !== 'ready')
+      throw new NotFoundError('name', `sandbox "${name}" not found`);
+    return toSandbox(rec);
+  }
+
+  /**
+   * Removes a sandbox: firewall entries, then its namespace (the kernel
+   * destroys the veths with it), files and records. A sandbox whose
+   * namespace is already gone is still removed cleanly. In container mode the
+   * namespace lives on while another sandbox shares it.
+   */
+  async removeSandbox(name: string): Promise<void> {
+    validateName(name, 'name');
+    return this.track(name, () => this.removeSandboxTracked(name));
+  }
+
+  private async removeSandboxTracked(name: string): Promise<void> {
+    const rec = await this.state.read<SandboxRecord>('sandboxes', name);
+    if (!rec) throw new NotFoundError('name', `sandbox "${name}" not found`);
+    rec.state = 'removing';
+    await this.state.write('sandboxes', name, rec);
+    await this.teardownSandbox(rec);
+  }
+
+  private async teardownSandbox(rec: SandboxRecord): Promise<void> {
+    const all = await this.state.all<SandboxRecord>('sandboxes');
+    const sharers = all.filter(
+      (s) =>
+        s.name !== rec.name &&
+        s.netns &&
+        (s.container === rec.name ||
+          (rec.container !== undefined &&
+            (s.container === rec.container || s.name === rec.container))),
+    );
+    const heir =
+      rec.mode !== 'container' ? sharers.find((s) => s.container === rec.name) : undefined;
+    if (heir) {
+      // The namespace outlives its first owner: its endpoints pass to a sharer.
+      heir.endpoints = rec.endpoints;
+      heir.mode = rec.mode;
+      delete heir.container;
+      await this.state.write('sandboxes', heir.name, heir);
+      for (const s of sharers) {
+        if (s.name !== heir.name && s.container === rec.name) {
+          s.container = heir.name;
+          await this.state.write('sandboxes', s.name, s);
+        }
+      }
+      await this.firewall?.reown(rec, heir);
+    } else {
+      for (const ep of rec.endpoints) await this.firewall?.unpublish(rec, ep);
+    }
+    if (rec.netns) await deleteNetns(this.netnsDir, rec.netns);
+    if (!heir && rec.mode !== 'container') {
+      const hostEnds = rec.endpoints.map((e) => e.hostIfname);
+      // The kernel reaps the veths with the namespace, unless something
+      // still holds the namespace open: then delete them ourselves.
+      if (!(await this.watcher.waitGone(hostEnds, REAP_TIMEOUT_MS))) {
+        for (const n of hostEnds) await deleteLink(this.host, n);
+      }
+      for (const ep of rec.endpoints) {
+        await releasePorts(this.state, ep);
+        await this.releaseEndpoint(ep);
+      }
+    }
+    await removeSandboxFiles(this.etcDir, rec.name);
+    await this.state.remove('sandboxes', rec.name);
+  }
+
+  // ---- connect / disconnect ----
+
+  /** Equivalent to `docker network connect [--alias A] [--ip IP] NETWORK SANDBOX`. */
+  async connect(sandbox: string, network: string, opts: ConnectOptions = {}): Promise<Endpoint> {
+    validateName(sandbox, 'sandbox');
+    return this.track(sandbox, () => this.connectTracked(sandbox, network, opts));
+  }
+
+  private async connectTracked(
+    sandbox: string,
+    network: string,
+    opts: ConnectOptions,
+  ): Promise<Endpoint> {
+    const rec = await this.state.read<SandboxRecord>('sandboxes', sandbox);
+    if (!rec || rec.state !== 'ready')
+      throw new NotFoundError('sandbox', `sandbox "${sandbox}" not found`);
+    if (rec.mode !== 'bridge')
+      throw new ValidationError(
+        'sandbox',
+        `a sandbox in ${rec.mode} mode cannot be connected to networks`,
+      );
+    const net = await this.network(network);
+    if (rec.endpoints.some((e) => e.network === net.name))
+      throw new ConflictError(
+        'network',
+        `sandbox "${sandbox}" is already connected to network "${net.name}"`,
+      );
+    const aliases = (opts.aliases ?? []).map((a, i) => validateHostname(a, `aliases[${i}]`));
+    const used = new Set(rec.endpoints.map((e) => e.ifname));
+    let n = 0;
+    while (used.has(`eth${n}`)) n++;
+    const ep = await this.planEndpoint(rec, net, `eth${n}`, { ...opts, aliases });
+    const undo: Undo = [() => this.releaseEndpoint(ep)];
+    let sbx: SandboxHandle | undefined;
+    try {
+      rec.endpoints.push(ep);
+      await this.state.write('sandboxes', rec.name, rec);
+      undo.push(() => {
+        rec.endpoints = rec.endpoints.filter((e) => e.id !== ep.id);
+        return this.state.write('sandboxes', rec.name, rec);
+      });
+      sbx = await openSandboxNetns(rec.netns!, this.netnsDir);
+      let hasDefault = false;
+      for (const e of rec.endpoints)
+        if (e.id !== ep.id && (await this.givesDefault(e))) hasDefault = true;
+      await attachEndpoint(this.host, sbx, {
+        ep,
+        net,
+        bridgeIndex: await this.bridgeOf(net),
+        alias: this.aliasOf('ep', rec.name, net.name),
+        defaultRoute: !net.internal && !hasDefault,
+      });
+      undo.push(() => deleteLink(this.host, ep.hostIfname));
+      await this.writeFiles(rec);
+      return toSandbox(rec).endpoints.find((e) => e.ifname === ep.ifname)!;
+    } catch (err) {
+      await unwind(undo);
+      throw err;
+    } finally {
+      await sbx?.rt.close();
+      await sbx?.ns.close();
+    }
+  }
+
+  /** Whether an endpoint's network routes to the outside (the default route may go through it). */
+  private async givesDefault(ep: EndpointRecord): Promise<boolean> {
+    const net = await this.state.read<NetworkRecord>('networks', ep.network);
+    return net !== undefined && !net.internal;
+  }
+
+  /** Equivalent to `docker network disconnect NETWORK SANDBOX`. */
+  async disconnect(sandbox: string, network: string): Promise<void> {
+    validateName(sandbox, 'sandbox');
+    validateName(network, 'network');
+    return this.track(sandbox, () => this.disconnectTracked(sandbox, network));
+  }
+
+  private async disconnectTracked(sandbox: string, network: string): Promise<void> {
+    const rec = await this.state.read<SandboxRecord>('sandboxes', sandbox);
+    if (!rec || rec.state !== 'ready')
+      throw new NotFoundError('sandbox', `sandbox "${sandbox}" not found`);
+    const ep = rec.endpoints.find((e) => e.network === network);
+    if (!ep)
+      throw new NotFoundError(
+        'network',
+        `sandbox "${sandbox}" is not connected to network "${network}"`,
+      );
+    const sbx = await openSandboxNetns(rec.netns!, this.netnsDir);
+    try {
+      const routes = await sbx.rt.routes.list({ family: 4 });
+      const index = await sbx.rt.index(ep.ifname, 'ifname');
+      const heldDefault = routes.some((r) => r.dst === 'default' && r.oif === index);
+      await this.firewall?.unpublish(rec, ep);
+      // Deleting the inside end takes the pair and its routes with it.
+      await deleteLink(sbx.rt, ep.ifname);
+      rec.endpoints = rec.endpoints.filter((e) => e.id !== ep.id);
+      if (heldDefault) {
+        let next: EndpointRecord | undefined;
+        for (const e of rec.endpoints) if (await this.givesDefault(e)) next = next ?? e;
+        await replaceDefaultRoute(sbx, next);
+      }
+      await releasePorts(this.state, ep);
+      await this.releaseEndpoint(ep);
+      await this.state.write('sandboxes', rec.name, rec);
+      await this.writeFiles(rec);
+    } finally {
+      await sbx.rt.close();
+      await sbx.ns.close();
+    }
+  }
+
+  // ---- prune ----
+
+  /**
+   * Reconciles state with the kernel after a crash: finishes or undoes
+   * half-made sandboxes and networks, removes kernel objects tagged as ours
+   * that no record owns, and frees addresses and ports nobody holds.
+   */
+  async prune(): Promise<PruneReport> {
+    return prune(this);
+  }
+
+  /** @internal whether this process is in the middle of changing `name` */
+  busy(name: string): boolean {
+    return (this.inflight.get(name) ?? 0) > 0;
+  }
+
+  private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.inflight.set(name, (this.inflight.get(name) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = (this.inflight.get(name) ?? 1) - 1;
+      if (n === 0) this.inflight.delete(name);
+      else this.inflight.set(name, n);
+    }
+  }
+
+  /** @internal for prune */
+  async finishSandbox(rec: SandboxRecord): Promise<void> {
+    await this.teardownSandbox(rec);
+  }
+
+  /** @internal for prune */
+  async finishNetwork(rec: NetworkRecord): Promise<void> {
+    await this.teardownNetwork(rec);
+  }
+}

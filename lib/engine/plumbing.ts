@@ -1,0 +1,212 @@
+/**
+ * The kernel side of the engine: bridges for networks, and for sandboxes a
+ * namespace, veth pairs born straight into it, addresses and routes — each
+ * step one pipelined batch of netlink requests.
+ */
+import { K, native, type HandleNative } from '../binding';
+import type { Request } from '../channel';
+import path from 'node:path';
+
+import { NetlinkError, fromSystemError } from '../errors';
+import { NetNS } from '../netns';
+import { Rtnl } from '../rtnl';
+import type { EndpointRecord, NetworkRecord } from './records';
+
+/** The namespace-side ifindex the engine gives eth0 (lo is always 1 in a new namespace). */
+const FIRST_IFINDEX = 2;
+
+export interface SandboxHandle {
+  ns: NetNS;
+  rt: Rtnl;
+  handle: HandleNative;
+}
+
+/** ip link add BRIDGE mtu M type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up */
+export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string): Promise<number> {
+  const prefixlen = Number(net.subnet.split('/')[1]);
+  const link = await host.links.add({
+    kind: 'bridge',
+    name: net.bridge,
+    mtu: net.mtu,
+    alias,
+    stp: false,
+    forwardDelay: 0,
+  });
+  const requests: Request[] = [
+    {
+      buf: native.encode('newaddr', host.addrs.wire(link.index, `${net.gateway}/${prefixlen}`)),
+      op: `RTM_NEWADDR ${net.gateway} dev ${net.bridge}`,
+    },
+  ];
+  if (net.subnet6 && net.gateway6) {
+    const len6 = Number(net.subnet6.split('/')[1]);
+    requests.push({
+      buf: native.encode(
+        'newaddr',
+        host.addrs.wire(link.index, `${net.gateway6}/${len6}`, { noDad: true }),
+      ),
+      op: `RTM_NEWADDR ${net.gateway6} dev ${net.bridge}`,
+    });
+  }
+  requests.push({
+    buf: native.encode('newlink', await host.links.setWire(link.index, { up: true })),
+    op: `RTM_NEWLINK ${net.bridge} up`,
+  });
+  await host.channel.send(requests);
+  return link.index;
+}
+
+/**
+ * ip netns add NAME, with a handle thread living inside it; lo comes up, and
+ * every interface created in it later announces its address when it comes up
+ * (conf/default/arp_notify), so a reused address is learnt again at once.
+ */
+export async function createSandboxNetns(name: string, dir: string): Promise<SandboxHandle> {
+  const { ns, handle } = await NetNS.createWithHandle(name, { dir });
+  const rt = Rtnl.fromHandle(handle, ns);
+  try {
+    const loUp = rt.links.setWire(1, { up: true });
+    // Both jobs queue on the namespace's thread back to back: one wait.
+    await Promise.all([
+      handle.writeFile('/proc/sys/net/ipv4/conf/default/arp_notify', '1'),
+      rt.channel.send([{ buf: native.encode('newlink', await loUp), op: 'RTM_NEWLINK lo up' }]),
+    ]);
+  } catch (err) {
+    await rt.close();
+    await ns.delete().catch(() => undefined);
+    throw err;
+  }
+  return { ns, rt, handle };
+}
+
+/** Opens a handle inside an existing sandbox namespace. */
+export async function openSandboxNetns(name: string, dir: string): Promise<SandboxHandle> {
+  const ns = await NetNS.open(name, { dir });
+  try {
+    const rt = await Rtnl.open(ns);
+    return { ns, rt, handle: rt.handle };
+  } catch (err) {
+    await ns.close();
+    throw err;
+  }
+}
+
+export interface EndpointPlan {
+  ep: EndpointRecord;
+  net: NetworkRecord;
+  bridgeIndex: number;
+  alias: string;
+  /** install the default route through this endpoint */
+  defaultRoute: boolean;
+  /** ifindex to give the namespace end (known free in a new namespace) */
+  index?: number;
+}
+
+/**
+ * Joins a sandbox to a network: one RTM_NEWLINK creates the veth with its
+ * host end enslaved and up and its other end born inside the sandbox; then
+ * one batch inside sets the address, brings the link up (the kernel then
+ * announces the address: arp_notify) and adds the default route.
+ */
+export async function attachEndpoint(
+  host: Rtnl,
+  sbx: SandboxHandle,
+  plan: EndpointPlan,
+): Promise<void> {
+  const { ep, net } = plan;
+  const wire = await host.links.addWire({
+    kind: 'veth',
+    name: ep.hostIfname,
+    mtu: net.mtu,
+    alias: plan.alias,
+    up: true,
+    peer: {
+      name: ep.ifname,
+      netns: sbx.ns,
+      mtu: net.mtu,
+      mac: ep.mac,
+      ...(plan.index ? { index: plan.index } : {}),
+    },
+  });
+  wire.master = plan.bridgeIndex;
+  await host.channel.send([
+    { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },
+  ]);
+
+  const index = plan.index ?? (await sbx.rt.index(ep.ifname, 'ifname'));
+  const inside = sbx.rt;
+  const requests: Request[] = [
+    {
+      buf: native.encode('newaddr', inside.addrs.wire(index, `${ep.ip}/${ep.prefixlen}`)),
+      op: `RTM_NEWADDR ${ep.ip} dev ${ep.ifname}`,
+    },
+  ];
+  if (ep.ip6 && ep.prefixlen6 !== undefined) {
+    requests.push({
+      buf: native.encode(
+        'newaddr',
+        inside.addrs.wire(index, `${ep.ip6}/${ep.prefixlen6}`, { noDad: true }),
+      ),
+      op: `RTM_NEWADDR ${ep.ip6} dev ${ep.ifname}`,
+    });
+  }
+  requests.push({
+    buf: native.encode('newlink', await inside.links.setWire(index, { up: true })),
+    op: `RTM_NEWLINK ${ep.ifname} up`,
+  });
+  if (plan.defaultRoute) {
+    requests.push(
+      await inside.routes.request({ dst: 'default', gateway: ep.gateway, dev: index }, 'add'),
+    );
+    if (ep.gateway6)
+      requests.push(
+        await inside.routes.request({ dst: 'default', gateway: ep.gateway6, dev: index }, 'add'),
+      );
+  }
+  await inside.channel.send(requests);
+}
+
+/** Points the sandbox's default route(s) at another endpoint's gateway (after a disconnect). */
+export async function replaceDefaultRoute(
+  sbx: SandboxHandle,
+  ep: EndpointRecord | undefined,
+): Promise<void> {
+  const requests: Request[] = [];
+  if (ep) {
+    requests.push(
+      await sbx.rt.routes.request(
+        { dst: 'default', gateway: ep.gateway, dev: ep.ifname },
+        'replace',
+      ),
+    );
+    if (ep.gateway6)
+      requests.push(
+        await sbx.rt.routes.request(
+          { dst: 'default', gateway: ep.gateway6, dev: ep.ifname },
+          'replace',
+        ),
+      );
+  }
+  if (requests.length > 0) await sbx.rt.channel.send(requests);
+}
+
+/** ip netns delete NAME, ignoring one already gone. */
+export async function deleteNetns(dir: string, name: string): Promise<void> {
+  try {
+    await native.netnsDelete(path.join(dir, name));
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT')
+      throw fromSystemError(err, `netns delete ${name}`);
+  }
+}
+
+/** Deletes a link, ignoring one already gone. */
+export async function deleteLink(rt: Rtnl, name: string): Promise<void> {
+  try {
+    await rt.links.del(name);
+  } catch (err) {
+    if (!(err instanceof NetlinkError && err.code === 'ENODEV')) throw err;
+  }
+}
+
+export { FIRST_IFINDEX, K };

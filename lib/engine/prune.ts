@@ -1,0 +1,136 @@
+/**
+ * prune: brings the state directory and the kernel back into agreement after
+ * a crash. Records are written before kernel objects are made, so every
+ * object the engine made has a record, except after a completed removal.
+ *
+ *  - a sandbox or network record left 'creating' or 'removing' by a process
+ *    that is gone is finished (torn down);
+ *  - a 'ready' sandbox whose namespace or veth has vanished is torn down;
+ *  - links tagged with this engine's alias that no record owns are deleted;
+ *  - addresses and host ports held by no record are freed;
+ *  - firewall entries of sandboxes and networks that have no record go.
+ * Foreign objects (other tags, untagged links, namespaces not recorded) are
+ * never touched.
+ */
+import { readFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Engine } from './engine';
+import { deleteLink } from './plumbing';
+import type { NetworkRecord, SandboxRecord } from './records';
+import type { PruneReport } from './types';
+
+export const HOSTS_MARKER = '# managed by netplumb';
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function prune(engine: Engine): Promise<PruneReport> {
+  const report: PruneReport = {
+    sandboxes: [],
+    networks: [],
+    links: [],
+    netns: [],
+    addresses: 0,
+    ports: 0,
+    rules: 0,
+  };
+  const unlock = await engine.state.lock('networks', true);
+  try {
+    await engine.state.sweepTemporaries();
+    const links = await engine.host.links.list();
+    const linkNames = new Set(links.map((l) => l.name));
+    const netnsNames = new Set(await readdir(engine.netnsDir).catch(() => [] as string[]));
+
+    // Sandboxes first: they hold addresses on networks.
+    for (const rec of await engine.state.all<SandboxRecord>('sandboxes')) {
+      if (engine.busy(rec.name)) continue;
+      let broken = false;
+      if (rec.state !== 'ready') {
+        broken = !alive(rec.pid);
+      } else if (rec.mode !== 'host') {
+        broken =
+          rec.netns === undefined ||
+          !netnsNames.has(rec.netns) ||
+          rec.endpoints.some((e) => !linkNames.has(e.hostIfname));
+      }
+      if (!broken) continue;
+      await engine.finishSandbox(rec);
+      report.sandboxes.push(rec.name);
+    }
+
+    for (const rec of await engine.state.all<NetworkRecord>('networks')) {
+      if (rec.state !== 'ready') {
+        await engine.finishNetwork(rec);
+        report.networks.push(rec.name);
+      }
+    }
+
+    // What the remaining records own.
+    const sandboxes = await engine.state.all<SandboxRecord>('sandboxes');
+    const networks = await engine.state.all<NetworkRecord>('networks');
+    const ownedLinks = new Set<string>([
+      ...networks.map((n) => n.bridge),
+      ...sandboxes.flatMap((s) => s.endpoints.map((e) => e.hostIfname)),
+    ]);
+    const prefix = `netplumb:${engine.tag}:`;
+    for (const l of await engine.host.links.list()) {
+      if (l.alias?.startsWith(prefix) && !ownedLinks.has(l.name)) {
+        await deleteLink(engine.host, l.name);
+        report.links.push(l.name);
+      }
+    }
+
+    // Addresses and ports nobody holds.
+    const byName = new Map(sandboxes.map((s) => [s.name, s]));
+    for (const net of networks) {
+      for (const [addr, owner] of await engine.state.addresses(net.name)) {
+        const s = byName.get(owner);
+        const held = s?.endpoints.some(
+          (e) => e.network === net.name && (e.ip === addr || e.ip6 === addr),
+        );
+        if (!held && !engine.busy(owner)) {
+          await engine.state.releaseAddress(net.name, addr);
+          report.addresses++;
+        }
+      }
+    }
+    for (const [protocol, port, ip, owner] of await engine.state.allPorts()) {
+      const s = byName.get(owner);
+      const held = s?.endpoints.some((e) =>
+        e.ports.some((p) => p.protocol === protocol && p.hostPort === port && p.hostIp === ip),
+      );
+      if (!held && !engine.busy(owner)) {
+        await engine.state.releasePort(protocol, port, ip);
+        report.ports++;
+      }
+    }
+
+    if (engine.firewall?.prune) {
+      report.rules += await engine.firewall.prune(
+        new Set(sandboxes.map((s) => s.name)),
+        new Set(networks.map((n) => n.name)),
+      );
+    }
+
+    // /etc/netns directories this engine wrote for sandboxes that are gone.
+    for (const dir of await readdir(engine.etcDir).catch(() => [] as string[])) {
+      if (byName.has(dir) || engine.busy(dir)) continue;
+      const hosts = await readFile(path.join(engine.etcDir, dir, 'hosts'), 'utf8').catch(() => '');
+      if (hosts.startsWith(`${HOSTS_MARKER} (${engine.tag})`)) {
+        await rm(path.join(engine.etcDir, dir), { recursive: true, force: true });
+        report.netns.push(dir);
+      }
+    }
+    return report;
+  } finally {
+    unlock();
+  }
+}

@@ -1,0 +1,84 @@
+/** What the state directory stores for networks and sandboxes. */
+import type { Endpoint, Network, NetworkMode, Sandbox } from './types';
+
+export type RecordState = 'creating' | 'ready' | 'removing';
+
+export interface NetworkRecord {
+  name: string;
+  id: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  subnet6?: string;
+  gateway6?: string;
+  mtu: number;
+  internal: boolean;
+  icc: boolean;
+  labels: Record<string, string>;
+  default: boolean;
+  created: string;
+  state: RecordState;
+}
+
+export interface EndpointRecord extends Endpoint {
+  id: string;
+}
+
+export interface SandboxRecord {
+  name: string;
+  id: string;
+  mode: NetworkMode;
+  /** own name under /run/netns (absent in host mode) */
+  netns?: string;
+  /** container mode: the sandbox whose namespace this one joined */
+  container?: string;
+  hostname: string;
+  labels: Record<string, string>;
+  created: string;
+  state: RecordState;
+  /** pid of the process that created the record (diagnostics for prune) */
+  pid: number;
+  endpoints: EndpointRecord[];
+  /** -p specs as given (container ports kept for -P re-resolution) */
+  publish: string[];
+  expose: number[];
+  publishAll: boolean;
+  warnings: string[];
+}
+
+export function toNetwork(r: NetworkRecord, sandboxes: string[]): Network {
+  const n: Network = {
+    name: r.name,
+    id: r.id,
+    driver: 'bridge',
+    bridge: r.bridge,
+    subnet: r.subnet,
+    gateway: r.gateway,
+    mtu: r.mtu,
+    internal: r.internal,
+    icc: r.icc,
+    labels: r.labels,
+    default: r.default,
+    created: r.created,
+    sandboxes,
+  };
+  if (r.subnet6) n.subnet6 = r.subnet6;
+  if (r.gateway6) n.gateway6 = r.gateway6;
+  return n;
+}
+
+export function toSandbox(r: SandboxRecord): Sandbox {
+  const s: Sandbox = {
+    name: r.name,
+    id: r.id,
+    mode: r.mode,
+    hostname: r.hostname,
+    endpoints: r.endpoints.map(({ id: _id, ...ep }) => ep),
+    labels: r.labels,
+    created: r.created,
+    warnings: r.warnings,
+  };
+  if (r.netns) s.netns = r.netns;
+  if (r.container) s.container = r.container;
+  return s;
+}

@@ -1,0 +1,62 @@
+/** Engine test helpers: a fresh state directory per test, and oracles. */
+import { readdir, rm } from 'node:fs/promises';
+
+import { Engine, type EngineOptions } from '../../lib';
+import { ipJson, run } from '../helpers';
+
+let counter = 0;
+
+/** An engine with its own state directory under the sandbox's private /run. */
+export async function openEngine(
+  opts: EngineOptions = {},
+): Promise<{ engine: Engine; stateDir: string; dispose: () => Promise<void> }> {
+  const stateDir = `/run/np-test-${process.pid}-${++counter}`;
+  const engine = await Engine.open({ stateDir, ...opts });
+  return {
+    engine,
+    stateDir,
+    dispose: async () => {
+      // Remove what the test left (also after a failure), then the state.
+      for (const s of await engine.listSandboxes().catch(() => []))
+        await engine.removeSandbox(s.name).catch(() => undefined);
+      for (const n of await engine.listNetworks().catch(() => []))
+        await engine.removeNetwork(n.name).catch(() => undefined);
+      await engine.prune().catch(() => undefined);
+      await engine.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface IpAddrInfo {
+  ifname: string;
+  mtu: number;
+  address: string;
+  flags: string[];
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+export async function addrsIn(netns: string): Promise<Map<string, IpAddrInfo>> {
+  const list = await ipJson<IpAddrInfo[]>(['addr', 'show'], netns);
+  return new Map(list.map((l) => [l.ifname, l]));
+}
+
+export async function ping(from: string, to: string): Promise<boolean> {
+  try {
+    await run('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '2', to]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Named namespaces right now (ip netns list). */
+export async function netnsNames(): Promise<string[]> {
+  return (await readdir('/run/netns')).sort();
+}
+
+/** Links in the test sandbox's root namespace, by name. */
+export async function rootLinks(): Promise<string[]> {
+  const list = await ipJson<{ ifname: string }[]>(['link', 'show']);
+  return list.map((l) => l.ifname).sort();
+}

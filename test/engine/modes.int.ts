@@ -1,0 +1,163 @@
+/** The four network modes, each with the property that defines it. */
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+
+import type { Engine } from '../../lib';
+import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
+import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
+
+describe('engine: network modes', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let engine: Engine;
+  beforeEach(async () => {
+    const e = await openEngine({ firewall: false });
+    engine = e.engine;
+    cleanup.add('dispose engine', e.dispose);
+  });
+  afterEach(() => cleanup.run());
+
+  it('bridge (default network): np0 172.17.0.0/16, lo up, eth0 with IP and MAC from IPAM, default route, reaches gateway and a peer', async () => {
+    const a = await engine.createSandbox({ name: 'ma' });
+    const b = await engine.createSandbox({ name: 'mb', network: 'bridge' });
+    const net = await engine.inspectNetwork('bridge');
+    assert.equal(net.bridge, 'np0');
+    assert.equal(net.subnet, '172.17.0.0/16');
+    assert.equal(net.gateway, '172.17.0.1');
+    assert.equal(net.default, true);
+    assert.deepEqual(net.sandboxes, ['ma', 'mb']);
+    const ea = a.endpoints[0]!;
+    assert.equal(ea.ifname, 'eth0');
+    assert.equal(ea.ip, '172.17.0.2');
+    assert.equal(ea.mac, '02:42:ac:11:00:02');
+    const inside = await addrsIn('ma');
+    assert.ok(inside.get('lo')!.flags.includes('UP'));
+    const eth0 = inside.get('eth0')!;
+    assert.ok(eth0.flags.includes('UP'));
+    assert.equal(eth0.address, '02:42:ac:11:00:02');
+    assert.deepEqual(
+      eth0.addr_info.filter((x) => x.family === 'inet').map((x) => `${x.local}/${x.prefixlen}`),
+      ['172.17.0.2/16'],
+    );
+    const routes = await ipJson<{ dst: string; gateway?: string }[]>(['route', 'show'], 'ma');
+    assert.ok(routes.some((r) => r.dst === 'default' && r.gateway === '172.17.0.1'));
+    // The host end is a port of np0, up.
+    const host = await ipJson<{ ifname: string; master?: string; flags: string[] }[]>([
+      'link',
+      'show',
+      'dev',
+      ea.hostIfname,
+    ]);
+    assert.equal(host[0]!.master, 'np0');
+    assert.ok(host[0]!.flags.includes('UP'));
+    assert.ok(await ping('ma', '172.17.0.1'), 'sandbox reaches its gateway');
+    assert.ok(await ping('ma', b.endpoints[0]!.ip), 'sandbox reaches a peer');
+    // ip netns exec sees the sandbox's own files.
+    assert.equal((await inNs('ma', 'cat', ['/etc/hostname'])).stdout.trim(), 'ma');
+    assert.match((await inNs('ma', 'cat', ['/etc/hosts'])).stdout, /^172\.17\.0\.2\tma$/m);
+  });
+
+  it('host: no namespace of its own; a command in it sees the host interfaces; publishing only warns', async () => {
+    const s = await engine.createSandbox({ name: 'mh', network: 'host', publish: ['8080:80'] });
+    assert.equal(s.mode, 'host');
+    assert.equal(s.netns, undefined);
+    assert.deepEqual(s.endpoints, []);
+    assert.deepEqual(s.warnings, ['Published ports are discarded when using host network mode']);
+    assert.ok(!(await netnsNames()).includes('mh'));
+    await run('ip', ['link', 'add', 'mhost0', 'type', 'bridge']);
+    cleanup.add('del mhost0', () => run('ip', ['link', 'del', 'mhost0']));
+    const { stdout } = await run(process.execPath, [
+      'dist/lib/cli/main.js',
+      '--no-firewall',
+      '--state-dir',
+      '/run/np-test-host-cli',
+      'run',
+      '--net',
+      'host',
+      '--',
+      'ip',
+      '-br',
+      'link',
+    ]);
+    cleanup.add('rm state', () => run('rm', ['-rf', '/run/np-test-host-cli']));
+    assert.match(stdout, /^mhost0\s/m);
+  });
+
+  it('container:NAME shares the namespace (same inode), reference counted; processes meet over lo', async () => {
+    await engine.createSandbox({ name: 'mowner' });
+    const j = await engine.createSandbox({ name: 'mjoin', network: 'container:mowner' });
+    assert.equal(j.mode, 'container');
+    assert.equal(j.container, 'mowner');
+    const [a, b] = await Promise.all([stat('/run/netns/mowner'), stat('/run/netns/mjoin')]);
+    assert.equal(a.ino, b.ino, 'same namespace inode');
+    assert.equal(a.dev, b.dev);
+    // A server on 127.0.0.1 in one name, a client through the other.
+    const port = 4000 + (process.pid % 1000);
+    const server = await import('node:child_process').then(({ spawn }) =>
+      spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          'mowner',
+          process.execPath,
+          '-e',
+          `require('net').createServer((s)=>s.end('pong')).listen(${port},'127.0.0.1',()=>console.log('up'))`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      ),
+    );
+    cleanup.add('stop server', () => Promise.resolve(server.kill()));
+    await new Promise((r) => server.stdout.once('data', r));
+    const { stdout } = await inNs('mjoin', process.execPath, [
+      '-e',
+      `require('net').connect(${port},'127.0.0.1').on('data',(d)=>{process.stdout.write(d)})`,
+    ]);
+    assert.equal(stdout, 'pong');
+    // Remove the owner first: the namespace lives on under the joiner's name.
+    await engine.removeSandbox('mowner');
+    assert.ok(!(await netnsNames()).includes('mowner'));
+    assert.ok((await addrsIn('mjoin')).has('eth0'), 'eth0 survives with the shared namespace');
+    const heir = await engine.inspectSandbox('mjoin');
+    assert.equal(heir.endpoints.length, 1);
+    const hostEnd = heir.endpoints[0]!.hostIfname;
+    await engine.removeSandbox('mjoin');
+    await waitFor(
+      'the veth to go with the last name',
+      async () => !(await rootLinks()).includes(hostEnd),
+    );
+  });
+
+  it('container mode refuses publishing, aliases and static addresses, as Docker does', async () => {
+    await engine.createSandbox({ name: 'mo2' });
+    await assert.rejects(
+      engine.createSandbox({ name: 'mj2', network: 'container:mo2', publish: ['80:80'] }),
+      {
+        name: 'ValidationError',
+        field: 'publish',
+        message: /conflicting options: port publishing and the container type network mode/,
+      },
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'mj2', network: 'container:mo2', aliases: ['x'] }),
+      { name: 'ValidationError', field: 'aliases' },
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'mj2', network: 'container:mo2', ip: '172.17.0.9' }),
+      { name: 'ValidationError', field: 'ip' },
+    );
+    await assert.rejects(engine.createSandbox({ name: 'mj2', network: 'container:nosuch' }), {
+      name: 'NotFoundError',
+    });
+    assert.ok(!(await netnsNames()).includes('mj2'));
+  });
+
+  it('none: a new namespace with only lo, and lo is up', async () => {
+    const s = await engine.createSandbox({ name: 'mnone', network: 'none' });
+    assert.equal(s.mode, 'none');
+    const links = await addrsIn('mnone');
+    assert.deepEqual([...links.keys()], ['lo']);
+    assert.ok(links.get('lo')!.flags.includes('UP'));
+    assert.ok(await ping('mnone', '127.0.0.1'));
+  });
+});

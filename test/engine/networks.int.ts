@@ -1,0 +1,240 @@
+/** User-defined networks, IPAM and state: what `docker network` users rely on. */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+
+import { ConflictError, NetNS, ValidationError, type Engine } from '../../lib';
+import { Cleanup, ipJson, requireSandbox, run, waitFor } from '../helpers';
+import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
+
+describe('engine: user-defined networks, IPAM, state', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let engine: Engine;
+  let stateDir: string;
+  beforeEach(async () => {
+    const e = await openEngine({ firewall: false });
+    engine = e.engine;
+    stateDir = e.stateDir;
+    cleanup.add('dispose engine', e.dispose);
+  });
+  afterEach(() => cleanup.run());
+
+  it('a network gets its own bridge and MTU; both veth ends carry the MTU', async () => {
+    const n = await engine.createNetwork({
+      name: 'nmtu',
+      subnet: '10.91.0.0/24',
+      mtu: 1400,
+      labels: { team: 'x' },
+    });
+    assert.match(n.bridge, /^np-[0-9a-f]{8}$/);
+    assert.equal(n.gateway, '10.91.0.1');
+    assert.deepEqual(n.labels, { team: 'x' });
+    const s = await engine.createSandbox({ name: 'smtu', network: 'nmtu' });
+    const br = await ipJson<{ mtu: number; addr_info: { local: string; prefixlen: number }[] }[]>([
+      'addr',
+      'show',
+      'dev',
+      n.bridge,
+    ]);
+    assert.equal(br[0]!.mtu, 1400);
+    assert.ok(br[0]!.addr_info.some((a) => a.local === '10.91.0.1' && a.prefixlen === 24));
+    const hostEnd = await ipJson<{ mtu: number }[]>([
+      'link',
+      'show',
+      'dev',
+      s.endpoints[0]!.hostIfname,
+    ]);
+    assert.equal(hostEnd[0]!.mtu, 1400);
+    assert.equal((await addrsIn('smtu')).get('eth0')!.mtu, 1400);
+    assert.ok(await ping('smtu', '10.91.0.1'));
+  });
+
+  it('connect and disconnect a running sandbox: eth1 comes and goes, the first network keeps working', async () => {
+    await engine.createNetwork({ name: 'nc1', subnet: '10.92.0.0/24' });
+    await engine.createNetwork({ name: 'nc2', subnet: '10.93.0.0/24' });
+    await engine.createSandbox({ name: 'sc', network: 'nc1' });
+    await engine.createSandbox({ name: 'sc2', network: 'nc2' });
+    const ep = await engine.connect('sc', 'nc2', { aliases: ['second'] });
+    assert.equal(ep.ifname, 'eth1');
+    assert.equal(ep.network, 'nc2');
+    let links = await addrsIn('sc');
+    assert.deepEqual(
+      links
+        .get('eth1')!
+        .addr_info.filter((a) => a.family === 'inet')
+        .map((a) => a.local),
+      [ep.ip],
+    );
+    assert.ok(await ping('sc', '10.93.0.1'));
+    assert.ok(await ping('sc', (await engine.inspectSandbox('sc2')).endpoints[0]!.ip));
+    assert.deepEqual((await engine.inspectNetwork('nc2')).sandboxes, ['sc', 'sc2']);
+    await assert.rejects(engine.connect('sc', 'nc2'), ConflictError);
+
+    await engine.disconnect('sc', 'nc2');
+    links = await addrsIn('sc');
+    assert.equal(links.has('eth1'), false);
+    const routes = await ipJson<{ dst: string; dev: string }[]>(['route', 'show'], 'sc');
+    assert.ok(!routes.some((r) => r.dev === 'eth1'));
+    assert.ok(routes.some((r) => r.dst === 'default' && r.dev === 'eth0'));
+    assert.ok(await ping('sc', '10.92.0.1'), 'the other network still works');
+    assert.deepEqual(
+      (await engine.inspectSandbox('sc')).endpoints.map((e) => e.network),
+      ['nc1'],
+    );
+    await waitFor(
+      'the host end of eth1 to go',
+      async () => !(await rootLinks()).includes(ep.hostIfname),
+    );
+  });
+
+  it('disconnecting the network that held the default route moves it to another network', async () => {
+    await engine.createNetwork({ name: 'nd1', subnet: '10.94.0.0/24' });
+    await engine.createNetwork({ name: 'nd2', subnet: '10.95.0.0/24' });
+    await engine.createSandbox({ name: 'sd', network: 'nd1' });
+    await engine.connect('sd', 'nd2');
+    await engine.disconnect('sd', 'nd1');
+    const routes = await ipJson<{ dst: string; gateway?: string; dev: string }[]>(
+      ['route', 'show'],
+      'sd',
+    );
+    assert.ok(
+      routes.some((r) => r.dst === 'default' && r.gateway === '10.95.0.1'),
+      JSON.stringify(routes),
+    );
+  });
+
+  it('remove is refused while sandboxes are attached, naming them; overlapping subnets and duplicate names are refused', async () => {
+    await engine.createNetwork({ name: 'nr', subnet: '10.96.0.0/24' });
+    await engine.createSandbox({ name: 'sr1', network: 'nr' });
+    await engine.createSandbox({ name: 'sr2', network: 'nr' });
+    await assert.rejects(
+      engine.removeNetwork('nr'),
+      (e: unknown) => e instanceof ConflictError && /sr1, sr2/.test(e.message),
+    );
+    await assert.rejects(
+      engine.createNetwork({ name: 'nr', subnet: '10.97.0.0/24' }),
+      (e: unknown) => e instanceof ConflictError && e.field === 'name',
+    );
+    await assert.rejects(
+      engine.createNetwork({ name: 'nr2', subnet: '10.96.0.128/25' }),
+      (e: unknown) => e instanceof ConflictError && e.field === 'subnet' && /nr/.test(e.message),
+    );
+    await assert.rejects(engine.createNetwork({ name: 'host' }), ValidationError);
+    await engine.removeSandbox('sr1');
+    await engine.removeSandbox('sr2');
+    const bridge = (await engine.inspectNetwork('nr')).bridge;
+    await engine.removeNetwork('nr');
+    assert.ok(!(await rootLinks()).includes(bridge));
+    await assert.rejects(engine.inspectNetwork('nr'), { name: 'NotFoundError' });
+  });
+
+  it('networks without subnet take the next free default pool, skipping networks and routed ranges', async () => {
+    // 172.17.0.0/16 is routed here already: the default network moves on.
+    await run('ip', ['link', 'add', 'nfake0', 'type', 'bridge']);
+    cleanup.add('del nfake0', () => run('ip', ['link', 'del', 'nfake0']));
+    await run('ip', ['addr', 'add', '172.17.5.1/24', 'dev', 'nfake0']);
+    await run('ip', ['link', 'set', 'nfake0', 'up']);
+    await engine.createSandbox({ name: 'sp' });
+    assert.equal((await engine.inspectNetwork('bridge')).subnet, '172.18.0.0/16');
+    const auto = await engine.createNetwork({ name: 'npool' });
+    assert.equal(auto.subnet, '172.19.0.0/16');
+    assert.equal(auto.gateway, '172.19.0.1');
+  });
+
+  it('IPAM: never the network, gateway or broadcast; a freed address is not reused at once; static addresses are checked', async () => {
+    await engine.createNetwork({ name: 'ni', subnet: '10.98.0.0/29' }); // hosts .1-.6, .1 is the gateway
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++)
+      got.push((await engine.createSandbox({ name: `si${i}`, network: 'ni' })).endpoints[0]!.ip);
+    assert.deepEqual(got, ['10.98.0.2', '10.98.0.3', '10.98.0.4', '10.98.0.5', '10.98.0.6']);
+    await assert.rejects(
+      engine.createSandbox({ name: 'sifull', network: 'ni' }),
+      /no free address/,
+    );
+    await engine.removeSandbox('si1');
+    await engine.removeSandbox('si3');
+    // The cursor was at .6: it wraps to the start, where .3 is the first free one.
+    const next = (await engine.createSandbox({ name: 'sin', network: 'ni' })).endpoints[0]!.ip;
+    assert.equal(next, '10.98.0.3');
+    await engine.createNetwork({ name: 'ni2', subnet: '10.99.0.0/24' });
+    const a = await engine.createSandbox({ name: 'sa', network: 'ni2' });
+    await engine.removeSandbox('sa');
+    const b = await engine.createSandbox({ name: 'sb', network: 'ni2' });
+    assert.notEqual(
+      b.endpoints[0]!.ip,
+      a.endpoints[0]!.ip,
+      'a just-freed address is not handed out again',
+    );
+    const st = await engine.createSandbox({
+      name: 'sst',
+      network: 'ni2',
+      ip: '10.99.0.77',
+      mac: '02:00:00:00:00:77',
+    });
+    assert.equal(st.endpoints[0]!.ip, '10.99.0.77');
+    assert.equal((await addrsIn('sst')).get('eth0')!.address, '02:00:00:00:00:77');
+    await assert.rejects(
+      engine.createSandbox({ name: 'sx', network: 'ni2', ip: '10.99.0.77' }),
+      (e: unknown) => e instanceof ConflictError && e.field === 'ip',
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'sx', network: 'ni2', ip: '10.99.0.1' }),
+      (e: unknown) => e instanceof ValidationError && /gateway/.test(e.message),
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'sx', network: 'ni2', ip: '10.1.1.1' }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'ip',
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'sx', network: 'ni2', ip: '10.99.0.255' }),
+      ValidationError,
+    );
+    assert.ok(!(await netnsNames()).includes('sx'));
+  });
+
+  it('a failure halfway through createSandbox rolls back everything it made', async () => {
+    await engine.createNetwork({ name: 'nb', subnet: '10.100.0.0/24' });
+    // A foreign namespace already holds the name: creation fails after the
+    // record, the address reservation and the files were made.
+    const foreign = await NetNS.create('sfail');
+    cleanup.add('del foreign', () => foreign.delete());
+    const linksBefore = await rootLinks();
+    await assert.rejects(engine.createSandbox({ name: 'sfail', network: 'nb' }), {
+      code: 'EEXIST',
+    });
+    assert.deepEqual(await rootLinks(), linksBefore);
+    assert.deepEqual(await readdir(`${stateDir}/sandboxes`), []);
+    assert.deepEqual(
+      (await readdir(`${stateDir}/ipam/nb`)).filter((f) => !f.startsWith('.')),
+      [],
+    );
+    assert.deepEqual(await engine.listSandboxes(), []);
+    // The foreign namespace is untouched.
+    assert.ok((await netnsNames()).includes('sfail'));
+    // And the name works once free.
+    await foreign.delete();
+    await engine.createSandbox({ name: 'sfail', network: 'nb' });
+  });
+
+  it('bad input is refused with the field named, before anything is made', async () => {
+    const before = await rootLinks();
+    const cases: [Promise<unknown>, string][] = [
+      [engine.createNetwork({ name: '../x' }), 'name'],
+      [engine.createNetwork({ name: 'n', subnet: '10.0.0.1/24' }), 'subnet'],
+      [engine.createNetwork({ name: 'n', subnet: '10.0.0.0/24', gateway: '10.0.1.1' }), 'gateway'],
+      [engine.createNetwork({ name: 'n', subnet: '10.0.0.0/24', mtu: 20 }), 'mtu'],
+      [engine.createNetwork({ name: 'n', labels: { k: 'a\nb' } }), 'labels.k'],
+      [engine.createSandbox({ name: 'bad/name' }), 'name'],
+      [engine.createSandbox({ name: 'x'.repeat(65) }), 'name'],
+      [engine.createSandbox({ name: 'ok', hostname: '-bad-' }), 'hostname'],
+      [engine.createSandbox({ name: 'ok', publish: ['99999:80'] }), 'publish[0]'],
+      [engine.createSandbox({ name: 'ok', network: 'none', publish: ['80'] }), 'publish'],
+    ];
+    for (const [p, field] of cases) {
+      await assert.rejects(p, (e: unknown) => (e as { field?: string }).field === field, field);
+    }
+    assert.deepEqual(await rootLinks(), before);
+    assert.deepEqual(await engine.listSandboxes(), []);
+    assert.deepEqual(await engine.listNetworks(), []);
+  });
+});
