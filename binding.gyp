@@ -16,6 +16,7 @@
         "native/netlink/decode.cc",
         "native/netns.cc",
         "native/fslock.cc",
+        "native/fsops.cc",
         "native/rtnl/link.cc",
         "native/rtnl/addr.cc",
         "native/rtnl/route.cc",

@@ -52,9 +52,31 @@ export interface TunNativeSpec {
   group?: number;
 }
 
+/**
+ * One step of a sequence run by a handle's thread in one job: a transaction
+ * (on the handle's socket, or with `outer` on the socket it opened in its
+ * starting namespace), or a file write as the namespace sees it.
+ */
+export type NativeStep =
+  { protocol: number; outer?: boolean; batch: Buffer } | { write: string; data: string };
+
+export interface NativeSequenceResult {
+  /** one per step run (file writes give an empty transaction) */
+  results: NativeTransaction[];
+  /** index of the step a request of failed, or -1 */
+  failed: number;
+}
+
 /** A dedicated native thread living in one network namespace. */
 export interface HandleNative {
-  enter(opts: { netns?: NsFdNative; create?: string }): Promise<NsFdNative>;
+  enter(opts: { netns?: NsFdNative; create?: string; outer?: number[] }): Promise<NsFdNative>;
+  enter(opts: {
+    netns?: NsFdNative;
+    create?: string;
+    outer?: number[];
+    steps: NativeStep[];
+  }): Promise<NativeSequenceResult & { ns: NsFdNative }>;
+  sequence(steps: NativeStep[]): Promise<NativeSequenceResult>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
   dump(
     protocol: number,
@@ -194,6 +216,24 @@ export interface FileLockNative {
   release(): void;
 }
 
+/** One file operation of a batch (see native/fsops.cc). */
+export type FsOp =
+  | { op: 'create' | 'replace'; path: string; data: string; mode?: number }
+  | { op: 'mkdir'; path: string; mode?: number }
+  | { op: 'read' | 'unlink' | 'rmdir' | 'readdir'; path: string }
+  | { op: 'reserveFirst'; path: string; names: string[]; data: string };
+
+export interface FsResult {
+  /** false for ops after an unexpected failure (not run) */
+  ran: boolean;
+  /** create: made; read/readdir: found; unlink/mkdir/rmdir: changed something */
+  ok: boolean;
+  error?: Error;
+  text?: string;
+  index?: number;
+  entries?: string[];
+}
+
 export interface NativeBinding {
   Handle: new () => HandleNative;
   NsFd: abstract new () => NsFdNative;
@@ -208,6 +248,8 @@ export interface NativeBinding {
   netnsDelete(path: string): Promise<void>;
   /** bind-mounts the namespace file `target` at `path` (ip netns attach) */
   netnsAttach(target: string, path: string): Promise<NsFdNative>;
+  /** runs the ops in order on the libuv pool, stopping at an unexpected failure */
+  fsOps(ops: FsOp[]): Promise<FsResult[]>;
   /** LOCK_NB: resolves null when another holder has it */
   tryLock(path: string, exclusive: boolean): Promise<FileLockNative | null>;
 }

@@ -92,6 +92,14 @@ export class NetNS {
   }
 
   /**
+   * Wraps a namespace file descriptor made elsewhere (a handle that created
+   * the namespace). @internal
+   */
+  static adopt(file: string, name: string | undefined, fd: NsFdNative): NetNS {
+    return new NetNS(file, name, fd, name !== undefined);
+  }
+
+  /**
    * Opens an existing namespace: by name (`ip netns` name), by path (any
    * nsfs file), or by process (`/proc/PID/ns/net`).
    */

@@ -5,6 +5,7 @@
 
 #include "constants.h"
 #include "fslock.h"
+#include "fsops.h"
 #include "netlink/decode.h"
 #include "netlink/encode.h"
 #include "netlink/handle.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", MakeConstants(env));
   InitNetns(env, exports);
   InitFsLock(env, exports);
+  InitFsOps(env, exports);
   return exports;
 }
 

@@ -12,12 +12,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 
+import type { FsOp } from '../binding';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { NETNS_RUN_DIR, NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
 import * as sysctl from '../sysctl';
 import { parseIp } from '../util/ip';
-import { HostResolvConf, removeSandboxFiles, writeSandboxFiles } from './files';
+import { HostResolvConf, removeSandboxFileOps, sandboxFileOps } from './files';
 import type { Firewall } from './firewall';
 import { openFirewall } from './nft-firewall';
 import { parseExpose, parsePublish, releasePorts, reservePorts, type PortRequest } from './ports';
@@ -36,10 +37,9 @@ import {
 } from './ipam';
 import { validateHostname, validateLabels, validateName } from './names';
 import {
-  FIRST_IFINDEX,
   attachEndpoint,
   createBridge,
-  createSandboxNetns,
+  createSandboxNetnsWith,
   deleteLink,
   deleteNetns,
   openSandboxNetns,
@@ -54,7 +54,7 @@ import {
   type SandboxRecord,
 } from './records';
 import { HOSTS_MARKER, prune } from './prune';
-import { StateStore } from './state';
+import { FsBatch, StateStore } from './state';
 import type {
   ConnectOptions,
   Endpoint,
@@ -65,7 +65,7 @@ import type {
   SandboxSpec,
 } from './types';
 import { LinkWatcher } from './watcher';
-import { macFromIpv4 } from '../util/ip';
+import { formatMac, macFromIpv4, parseMac } from '../util/ip';
 
 export interface EngineOptions {
   /**
@@ -110,6 +110,10 @@ export class Engine {
   /** short tag naming this engine's objects in link aliases and rule comments */
   readonly tag: string;
   private readonly bridgeIndex = new Map<string, number>();
+  /** network id/family -> last address handed out by this process */
+  private readonly cursors = new Map<string, bigint | undefined>();
+  /** networks (name -> id) whose cursor moved since it was last persisted */
+  private readonly dirtyCursors = new Map<string, string>();
   private readonly resolv = new HostResolvConf();
   private readonly watcher: LinkWatcher;
   private closed = false;
@@ -120,6 +124,7 @@ export class Engine {
 
   private constructor(
     /** @internal */ readonly host: Rtnl,
+    /** @internal the namespace this engine treats as the host */ readonly hostNs: NetNS,
     /** @internal */ readonly firewall: Firewall | undefined,
     opts: Required<EngineOptions>,
   ) {
@@ -142,19 +147,22 @@ export class Engine {
       if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
         throw new ValidationError(k, 'must be an absolute path');
     }
+    const hostNs = await NetNS.host();
     const host = await Rtnl.open();
     let firewall: Firewall | undefined;
     try {
-      if (full.firewall)
+      if (full.firewall) {
         firewall = await openFirewall(
           createHash('sha256').update(path.resolve(full.stateDir)).digest('hex').slice(0, 8),
         );
-      const engine = new Engine(host, firewall, full);
+      }
+      const engine = new Engine(host, hostNs, firewall, full);
       await engine.state.init();
       return engine;
     } catch (err) {
       await firewall?.close();
       await host.close();
+      await hostNs.close();
       throw err;
     }
   }
@@ -166,6 +174,7 @@ export class Engine {
     await this.watcher.close();
     await this.firewall?.close();
     await this.host.close();
+    await this.hostNs.close();
   }
 
   // ---- owners ----
@@ -437,70 +446,184 @@ export class Engine {
 
   // ---- addresses ----
 
-  /** Reserves an address for `owner` (a static one, or the next after the cursor). */
-  private async allocate(
-    net: NetworkRecord,
-    owner: string,
-    want: { ip?: string; ip6?: string },
-  ): Promise<{ ip: string; ip6?: string }> {
-    const s4 = parseSubnet(net.subnet, 'subnet');
-    const ip = await this.allocateIn(net, s4, net.gateway, owner, want.ip, 'ip');
-    if (!net.subnet6) {
-      if (want.ip6 !== undefined)
-        throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
-      return { ip };
+  /** Where the next address search of a network/family starts (the last one handed out). */
+  private async cursorOf(net: NetworkRecord, family: 4 | 6): Promise<bigint | undefined> {
+    const key = `${net.id}/${family}`;
+    if (!this.cursors.has(key)) {
+      const text = await this.state.cursor(net.name, family);
+      this.cursors.set(key, text ? ipToBig(text, 'cursor').value : undefined);
     }
-    try {
-      const ip6 = await this.allocateIn(
-        net,
-        parseSubnet(net.subnet6, 'subnet6'),
-        net.gateway6!,
-        owner,
-        want.ip6,
-        'ip6',
-      );
-      return { ip, ip6 };
-    } catch (err) {
-      await this.state.releaseAddress(net.name, ip);
-      throw err;
-    }
+    return this.cursors.get(key);
   }
 
-  private async allocateIn(
+  /**
+   * Reserves the sandbox's name (when `record` is given), its addresses on
+   * `net` and re-reads the network, in one trip to the state directory.
+   * Dynamic addresses are searched in windows of candidates after the
+   * cursor; a static one must be free. Nothing stays reserved on failure.
+   */
+  private async reserve(
+    rec: SandboxRecord,
     net: NetworkRecord,
-    s: Subnet,
-    gateway: string,
-    owner: string,
-    want: string | undefined,
-    field: string,
-  ): Promise<string> {
-    const gw = ipToBig(gateway, 'gateway').value;
-    if (want !== undefined) {
-      const v = ipToBig(want, field);
-      const { first, last } = hostRange(s);
-      if (v.family !== s.family || !contains(s, v.value) || v.value < first || v.value > last) {
-        throw new ValidationError(
+    want: { ip?: string; ip6?: string },
+    record: boolean,
+  ): Promise<{ ip: string; ip6?: string }> {
+    interface Pick {
+      family: 4 | 6;
+      field: 'ip' | 'ip6';
+      subnet: Subnet;
+      gen?: Generator<bigint>;
+      window: bigint[];
+      op: number;
+      got?: string;
+    }
+    const picks: Pick[] = [];
+    const plan = async (
+      family: 4 | 6,
+      subnetText: string,
+      gateway: string,
+      given: string | undefined,
+    ): Promise<void> => {
+      const field = family === 4 ? 'ip' : 'ip6';
+      const s = parseSubnet(subnetText, field);
+      const gw = ipToBig(gateway, 'gateway').value;
+      if (given !== undefined) {
+        const v = ipToBig(given, field);
+        const { first, last } = hostRange(s);
+        if (v.family !== s.family || !contains(s, v.value) || v.value < first || v.value > last) {
+          throw new ValidationError(
+            field,
+            `${given} is not a host address of ${net.name}'s subnet ${s.text}`,
+          );
+        }
+        if (v.value === gw)
+          throw new ValidationError(field, `${given} is the gateway of ${net.name}`);
+        picks.push({ family, field, subnet: s, window: [v.value], op: -1 });
+      } else {
+        picks.push({
+          family,
           field,
-          `${want} is not a host address of ${net.name}'s subnet ${s.text}`,
+          subnet: s,
+          gen: candidates(s, await this.cursorOf(net, family), new Set([gw])),
+          window: [],
+          op: -1,
+        });
+      }
+    };
+    await plan(4, net.subnet, net.gateway, want.ip);
+    if (net.subnet6 && net.gateway6) await plan(6, net.subnet6, net.gateway6, want.ip6);
+    else if (want.ip6 !== undefined)
+      throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
+
+    const reserved: string[] = [];
+    const release = async (): Promise<void> => {
+      const b = new FsBatch();
+      for (const a of reserved) b.add({ op: 'unlink', path: this.state.addressPath(net.name, a) });
+      if (record) b.add({ op: 'unlink', path: this.state.recordPath('sandboxes', rec.name) });
+      await b.run();
+    };
+    let first = true;
+    for (;;) {
+      const b = new FsBatch();
+      const iRec =
+        first && record
+          ? b.add({
+              op: 'create',
+              path: this.state.recordPath('sandboxes', rec.name),
+              data: JSON.stringify(rec),
+            })
+          : -1;
+      for (const p of picks) {
+        if (p.got !== undefined) continue;
+        if (p.gen) {
+          p.window = [];
+          for (const v of p.gen) {
+            p.window.push(v);
+            if (p.window.length >= 64) break;
+          }
+          if (p.window.length === 0) {
+            await release();
+            throw new ConflictError(
+              'network',
+              `no free address left in ${p.subnet.text} (network "${net.name}")`,
+            );
+          }
+          p.op = b.add({
+            op: 'reserveFirst',
+            path: this.state.ipamDir(net.name),
+            names: p.window.map((v) => fromBig(v, p.family).replace(/:/g, '_')),
+            data: rec.name,
+          });
+        } else {
+          p.op = b.add({
+            op: 'create',
+            path: this.state.addressPath(net.name, fromBig(p.window[0]!, p.family)),
+            data: rec.name,
+          });
+        }
+      }
+      const iNet = first
+        ? b.add({ op: 'read', path: this.state.recordPath('networks', net.name) })
+        : -1;
+      const r = await b.run();
+      for (const p of picks) {
+        if (p.got !== undefined || p.op < 0) continue;
+        const res = r[p.op]!;
+        const idx = p.gen ? (res.index ?? -1) : res.ok ? 0 : -1;
+        if (idx >= 0) {
+          p.got = fromBig(p.window[idx]!, p.family);
+          reserved.push(p.got);
+          if (p.gen) {
+            this.cursors.set(`${net.id}/${p.family}`, p.window[idx]);
+            this.dirtyCursors.set(net.name, net.id);
+          }
+        }
+      }
+      if (iRec >= 0 && !r[iRec]!.ok) {
+        record = false; // not ours: do not remove it
+        await release();
+        throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
+      }
+      if (iNet >= 0) {
+        const still = r[iNet]!.ok ? (JSON.parse(r[iNet]!.text!) as NetworkRecord) : undefined;
+        // A network being removed either sees our address or we see its state.
+        if (still?.state !== 'ready' || still.id !== net.id) {
+          await release();
+          throw new NotFoundError('network', `network "${net.name}" was removed`);
+        }
+      }
+      const staticTaken = picks.find((p) => !p.gen && p.got === undefined);
+      if (staticTaken) {
+        await release();
+        throw new ConflictError(
+          staticTaken.field,
+          `${fromBig(staticTaken.window[0]!, staticTaken.family)} is already in use on network "${net.name}"`,
         );
       }
-      if (v.value === gw) throw new ValidationError(field, `${want} is the gateway of ${net.name}`);
-      const text = fromBig(v.value, s.family);
-      if (!(await this.state.reserveAddress(net.name, text, owner))) {
-        throw new ConflictError(field, `${text} is already in use on network "${net.name}"`);
-      }
-      return text;
+      first = false;
+      if (picks.every((p) => p.got !== undefined)) break;
     }
-    const cursorText = await this.state.cursor(net.name, s.family);
-    const cursor = cursorText ? ipToBig(cursorText, 'cursor').value : undefined;
-    for (const v of candidates(s, cursor, new Set([gw]))) {
-      const text = fromBig(v, s.family);
-      if (await this.state.reserveAddress(net.name, text, owner)) {
-        await this.state.setCursor(net.name, s.family, text);
-        return text;
+    const ip = picks[0]!.got!;
+    const ip6 = picks[1]?.got;
+    return ip6 !== undefined ? { ip, ip6 } : { ip };
+  }
+
+  /** Operations persisting the address cursors moved since the last call. */
+  private cursorOps(): FsOp[] {
+    const ops: FsOp[] = [];
+    for (const [name, id] of this.dirtyCursors) {
+      for (const family of [4, 6] as const) {
+        const v = this.cursors.get(`${id}/${family}`);
+        if (v !== undefined)
+          ops.push({
+            op: 'replace',
+            path: this.state.cursorPath(name, family),
+            data: fromBig(v, family),
+          });
       }
     }
-    throw new ConflictError('network', `no free address left in ${s.text} (network "${net.name}")`);
+    this.dirtyCursors.clear();
+    return ops;
   }
 
   private async releaseEndpoint(ep: EndpointRecord): Promise<void> {
@@ -599,42 +722,67 @@ export class Engine {
     spec: SandboxSpec,
     requests: PortRequest[],
   ): Promise<Sandbox> {
-    if (!(await this.state.create('sandboxes', rec.name, rec)))
-      throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
-    const undo: Undo = [() => this.state.remove('sandboxes', rec.name)];
+    const undo: Undo = [];
     let sbx: SandboxHandle | undefined;
+    let ep: EndpointRecord | undefined;
+    // The record (the name's reservation) and the addresses come first, in
+    // one trip; prune can finish anything a crash leaves after this point.
+    if (net) {
+      ep = await this.planEndpoint(rec, net, 'eth0', spec, true);
+    } else if (!(await this.state.create('sandboxes', rec.name, rec))) {
+      throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
+    }
+    undo.push(() => this.state.remove('sandboxes', rec.name));
     try {
-      let ep: EndpointRecord | undefined;
-      if (net) {
-        ep = await this.planEndpoint(rec, net, 'eth0', spec);
-        undo.push(() => this.releaseEndpoint(ep!));
-        rec.endpoints.push(ep);
-        ep.ports = await reservePorts(this.state, rec, requests);
-        undo.push(() => releasePorts(this.state, ep!));
-        // The record holds everything before the kernel does.
-        await this.state.write('sandboxes', rec.name, rec);
-      }
-      sbx = await createSandboxNetns(rec.name, this.netnsDir);
-      undo.push(() => deleteNetns(this.netnsDir, rec.name));
       if (net && ep) {
-        await attachEndpoint(this.host, sbx, {
-          ep,
-          net,
-          bridgeIndex: await this.bridgeOf(net),
-          alias: this.aliasOf('ep', rec.name, net.name),
-          defaultRoute: !net.internal,
-          index: FIRST_IFINDEX,
-        });
-        undo.push(() => deleteLink(this.host, ep.hostIfname));
-        if (this.firewall) {
-          await this.firewall.publish(rec, ep, net);
-          undo.push(() => this.firewall!.unpublish(rec, ep));
+        const endpoint = ep;
+        undo.push(() => this.releaseEndpoint(endpoint));
+        rec.endpoints.push(endpoint);
+        if (requests.length > 0) {
+          endpoint.ports = await reservePorts(this.state, rec, requests);
+          undo.push(() => releasePorts(this.state, endpoint));
         }
       }
-      await this.writeFiles(rec);
-      undo.push(() => removeSandboxFiles(this.etcDir, rec.name));
+      sbx = await createSandboxNetnsWith(this.host, {
+        name: rec.name,
+        dir: this.netnsDir,
+        hostNs: this.hostNs,
+        ...(net && ep
+          ? {
+              endpoint: {
+                ep,
+                net,
+                bridgeIndex: await this.bridgeOf(net),
+                alias: this.aliasOf('ep', rec.name, net.name),
+                defaultRoute: !net.internal,
+                isolated: !net.icc,
+                hairpin: ep.ports.length > 0,
+              },
+            }
+          : {}),
+      });
+      undo.push(() => deleteNetns(this.netnsDir, rec.name));
+      if (net && ep) {
+        const endpoint = ep;
+        undo.push(() => deleteLink(this.host, endpoint.hostIfname));
+        if (this.firewall) {
+          await this.firewall.publish(rec, endpoint, net);
+          undo.push(() => this.firewall!.unpublish(rec, endpoint));
+        }
+      }
+      // One trip: the files `ip netns exec` binds, the record marked ready,
+      // the address cursors.
       rec.state = 'ready';
-      await this.state.write('sandboxes', rec.name, rec);
+      const b = new FsBatch();
+      for (const op of await this.fileOps(rec)) b.add(op);
+      b.add({
+        op: 'replace',
+        path: this.state.recordPath('sandboxes', rec.name),
+        data: JSON.stringify(rec),
+      });
+      for (const op of this.cursorOps()) b.add(op);
+      undo.push(() => this.runOps(removeSandboxFileOps(this.etcDir, rec.name)));
+      await b.run();
       return toSandbox(rec);
     } catch (err) {
       await sbx?.rt.close().catch(() => undefined);
@@ -644,6 +792,12 @@ export class Engine {
     } finally {
       await sbx?.rt.close();
     }
+  }
+
+  private async runOps(ops: FsOp[]): Promise<void> {
+    const b = new FsBatch();
+    for (const op of ops) b.add(op);
+    await b.run();
   }
 
   /** -p and -P requests of a sandbox (not for host/none/container modes). */
@@ -672,36 +826,18 @@ export class Engine {
     return requests;
   }
 
+  /** Reserves addresses (and, with `record`, the sandbox's name) and describes the endpoint. */
   private async planEndpoint(
     rec: SandboxRecord,
     net: NetworkRecord,
     ifname: string,
     want: { ip?: string; ip6?: string; mac?: string; aliases?: string[] },
+    record = false,
   ): Promise<EndpointRecord> {
+    let mac: string | undefined;
+    if (want.mac !== undefined) mac = formatMac(parseMac(want.mac, 'mac'));
     const id = newId();
-    const { ip, ip6 } = await this.allocate(net, rec.name, want);
-    // The network may have been removed meanwhile: see removeNetwork.
-    const still = await this.state.read<NetworkRecord>('networks', net.name);
-    if (still?.state !== 'ready' || still.id !== net.id) {
-      await this.state.releaseAddress(net.name, ip);
-      if (ip6) await this.state.releaseAddress(net.name, ip6);
-      throw new NotFoundError('network', `network "${net.name}" was removed`);
-    }
-    let mac: string;
-    try {
-      mac =
-        want.mac !== undefined
-          ? want.mac.toLowerCase().match(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/)
-            ? want.mac.toLowerCase()
-            : ''
-          : macFromIpv4(parseIp(ip, 'ip').bytes);
-      if (mac === '')
-        throw new ValidationError('mac', `${want.mac} is not a MAC address like 02:42:ac:11:00:02`);
-    } catch (err) {
-      await this.state.releaseAddress(net.name, ip);
-      if (ip6) await this.state.releaseAddress(net.name, ip6);
-      throw err;
-    }
+    const { ip, ip6 } = await this.reserve(rec, net, want, record);
     const ep: EndpointRecord = {
       id,
       network: net.name,
@@ -710,7 +846,7 @@ export class Engine {
       ip,
       prefixlen: Number(net.subnet.split('/')[1]),
       gateway: net.gateway,
-      mac,
+      mac: mac ?? macFromIpv4(parseIp(ip, 'ip').bytes),
       aliases: [...(want.aliases ?? [])],
       ports: [],
     };
@@ -757,7 +893,8 @@ export class Engine {
     }
   }
 
-  private async writeFiles(rec: SandboxRecord, shared?: SandboxRecord): Promise<void> {
+  /** The /etc/netns/NAME files of a sandbox, as file operations. */
+  private async fileOps(rec: SandboxRecord, shared?: SandboxRecord): Promise<FsOp[]> {
     const source = shared ?? rec;
     const hosts: [string, string[]][] = [];
     for (const ep of source.endpoints) {
@@ -766,12 +903,16 @@ export class Engine {
       if (ep.ip6) hosts.push([ep.ip6, names]);
     }
     const resolv = (await this.dns?.resolvConfFor(source)) ?? (await this.resolv.forSandbox());
-    await writeSandboxFiles(
+    return sandboxFileOps(
       this.etcDir,
       rec.name,
       { hostname: rec.hostname, hosts, resolv },
       `${HOSTS_MARKER} (${this.tag})`,
     );
+  }
+
+  private async writeFiles(rec: SandboxRecord, shared?: SandboxRecord): Promise<void> {
+    await this.runOps(await this.fileOps(rec, shared));
   }
 
   /** Equivalent to `docker ps` (networking columns). */
@@ -849,7 +990,7 @@ export class Engine {
         await this.releaseEndpoint(ep);
       }
     }
-    await removeSandboxFiles(this.etcDir, rec.name);
+    await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
     await this.state.remove('sandboxes', rec.name);
   }
 

@@ -2,11 +2,11 @@
  * The files `ip netns exec NAME` binds over /etc: /etc/netns/NAME/hostname,
  * hosts and resolv.conf.
  */
-import { constants as C } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 
-import { isIPv4, isIPv6 } from 'node:net';
+import type { FsOp } from '../binding';
 
 export interface SandboxFiles {
   hostname: string;
@@ -14,17 +14,6 @@ export interface SandboxFiles {
   hosts: [string, string[]][];
   /** resolv.conf contents */
   resolv: string;
-}
-
-let counter = 0;
-
-async function atomicWrite(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${++counter}.tmp`;
-  await writeFile(tmp, data, {
-    flag: C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-    mode: 0o644,
-  });
-  await rename(tmp, file);
 }
 
 export function hostsText(entries: [string, string[]][], marker: string): string {
@@ -41,24 +30,43 @@ export function hostsText(entries: [string, string[]][], marker: string): string
   return `${lines.join('\n')}\n`;
 }
 
-/** `marker` heads the hosts file, so prune can tell the directories it may remove. */
-export async function writeSandboxFiles(
+const FILES = ['hostname', 'hosts', 'resolv.conf'] as const;
+
+/**
+ * File operations writing a sandbox's files (for one FsBatch). `marker`
+ * heads the hosts file, so prune can tell the directories it may remove.
+ */
+export function sandboxFileOps(
   etcDir: string,
   name: string,
   f: SandboxFiles,
   marker: string,
-): Promise<void> {
+): FsOp[] {
   const dir = path.join(etcDir, name);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  await Promise.all([
-    atomicWrite(path.join(dir, 'hostname'), `${f.hostname}\n`),
-    atomicWrite(path.join(dir, 'hosts'), hostsText(f.hosts, marker)),
-    atomicWrite(path.join(dir, 'resolv.conf'), f.resolv),
-  ]);
+  const data: Record<(typeof FILES)[number], string> = {
+    hostname: `${f.hostname}\n`,
+    hosts: hostsText(f.hosts, marker),
+    'resolv.conf': f.resolv,
+  };
+  return [
+    { op: 'mkdir', path: etcDir, mode: 0o755 },
+    { op: 'mkdir', path: dir, mode: 0o755 },
+    ...FILES.map((file): FsOp => ({
+      op: 'replace',
+      path: path.join(dir, file),
+      data: data[file],
+      mode: 0o644,
+    })),
+  ];
 }
 
-export async function removeSandboxFiles(etcDir: string, name: string): Promise<void> {
-  await rm(path.join(etcDir, name), { recursive: true, force: true });
+/** File operations removing what sandboxFileOps wrote (a directory others added to stays). */
+export function removeSandboxFileOps(etcDir: string, name: string): FsOp[] {
+  const dir = path.join(etcDir, name);
+  return [
+    ...FILES.map((file): FsOp => ({ op: 'unlink', path: path.join(dir, file) })),
+    { op: 'rmdir', path: dir },
+  ];
 }
 
 /**

@@ -3,7 +3,7 @@
  * namespace, veth pairs born straight into it, addresses and routes — each
  * step one pipelined batch of netlink requests.
  */
-import { K, native, type HandleNative } from '../binding';
+import { K, native, type HandleNative, type NativeStep } from '../binding';
 import type { Request } from '../channel';
 import path from 'node:path';
 
@@ -56,25 +56,131 @@ export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string
   return link.index;
 }
 
+export interface NewSandboxPlan {
+  name: string;
+  dir: string;
+  /** the host namespace, where the veth's host end is born */
+  hostNs: NetNS;
+  endpoint?: EndpointPlan & { isolated: boolean; hairpin: boolean };
+}
+
 /**
- * ip netns add NAME, with a handle thread living inside it; lo comes up, and
- * every interface created in it later announces its address when it comes up
- * (conf/default/arp_notify), so a reused address is learnt again at once.
+ * Creates a sandbox namespace and its first endpoint in ONE job on a new
+ * thread: the thread opens a host-side socket, unshares into the new
+ * namespace, mounts it under its name, then runs, in order,
+ *
+ *   echo 1 > conf/default/arp_notify          (eth0 will announce itself)
+ *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
+ *     peer name HOSTEND netns HOST mtu M      (the host end is born in place)
+ *   ip link set HOSTEND master BR up alias OWNER [bridge_slave isolated/hairpin]   (host socket)
+ *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
+ *
+ * so the event loop waits for the kernel once per sandbox.
  */
-export async function createSandboxNetns(name: string, dir: string): Promise<SandboxHandle> {
-  const { ns, handle } = await NetNS.createWithHandle(name, { dir });
-  const rt = Rtnl.fromHandle(handle, ns);
+export async function createSandboxNetnsWith(
+  host: Rtnl,
+  plan: NewSandboxPlan,
+): Promise<SandboxHandle> {
+  const file = path.join(plan.dir, plan.name);
+  const handle = new native.Handle();
+  const ROUTE = K.NETLINK_ROUTE;
+  // Encoders need an Rtnl for validation helpers; nothing is sent through it.
+  const local = Rtnl.fromHandle(handle, undefined);
+  const steps: NativeStep[] = [{ write: '/proc/sys/net/ipv4/conf/default/arp_notify', data: '1' }];
+  const inner1: Buffer[] = [native.encode('newlink', await local.links.setWire(1, { up: true }))];
+  let inner2: Buffer[] = [];
+  const outer: Buffer[] = [];
+  const e = plan.endpoint;
+  if (e) {
+    const { ep, net } = e;
+    const veth = await local.links.addWire({
+      kind: 'veth',
+      name: ep.ifname,
+      mtu: net.mtu,
+      mac: ep.mac,
+      peer: { name: ep.hostIfname, netns: plan.hostNs, mtu: net.mtu },
+    });
+    veth.index = FIRST_IFINDEX;
+    inner1.push(native.encode('newlink', veth));
+    outer.push(
+      native.encode(
+        'newlink',
+        await host.links.setWire(ep.hostIfname, {
+          master: e.bridgeIndex,
+          up: true,
+          alias: e.alias,
+        }),
+      ),
+    );
+    if (e.isolated || e.hairpin) {
+      outer.push(
+        native.encode(
+          'newlink',
+          await host.links.setWire(ep.hostIfname, {
+            port: {
+              ...(e.isolated ? { isolated: true } : {}),
+              ...(e.hairpin ? { hairpin: true } : {}),
+            },
+          }),
+        ),
+      );
+    }
+    inner2 = [
+      native.encode('newaddr', local.addrs.wire(FIRST_IFINDEX, `${ep.ip}/${ep.prefixlen}`)),
+    ];
+    if (ep.ip6 && ep.prefixlen6 !== undefined)
+      inner2.push(
+        native.encode(
+          'newaddr',
+          local.addrs.wire(FIRST_IFINDEX, `${ep.ip6}/${ep.prefixlen6}`, { noDad: true }),
+        ),
+      );
+    inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
+    if (e.defaultRoute) {
+      inner2.push(
+        (
+          await local.routes.request(
+            { dst: 'default', gateway: ep.gateway, dev: FIRST_IFINDEX },
+            'add',
+          )
+        ).buf,
+      );
+      if (ep.gateway6)
+        inner2.push(
+          (
+            await local.routes.request(
+              { dst: 'default', gateway: ep.gateway6, dev: FIRST_IFINDEX },
+              'add',
+            )
+          ).buf,
+        );
+    }
+  }
+  steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
+  if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
+  if (inner2.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner2) });
+  let result;
   try {
-    const loUp = rt.links.setWire(1, { up: true });
-    // Both jobs queue on the namespace's thread back to back: one wait.
-    await Promise.all([
-      handle.writeFile('/proc/sys/net/ipv4/conf/default/arp_notify', '1'),
-      rt.channel.send([{ buf: native.encode('newlink', await loUp), op: 'RTM_NEWLINK lo up' }]),
-    ]);
+    result = await handle.enter({ create: file, outer: outer.length > 0 ? [ROUTE] : [], steps });
   } catch (err) {
+    await handle.close();
+    throw fromSystemError(err, `netns add ${plan.name}`);
+  }
+  const ns = NetNS.adopt(file, plan.name, result.ns);
+  const rt = Rtnl.fromHandle(handle, ns);
+  if (result.failed >= 0) {
+    const txn = result.results[result.failed]!;
+    const bad = txn.completions.findIndex((c) => c.error !== 0);
+    const c = txn.completions[bad]!;
     await rt.close();
+    // The namespace takes eth0 and, with it, the host end of the pair.
     await ns.delete().catch(() => undefined);
-    throw err;
+    throw new NetlinkError({
+      code: c.code ?? `E${c.error}`,
+      errno: c.error,
+      op: `sandbox ${plan.name} step ${result.failed + 1}`,
+      extack: c.extack,
+    });
   }
   return { ns, rt, handle };
 }

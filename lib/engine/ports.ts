@@ -180,7 +180,11 @@ export async function reservePorts(
   const done: PortMapping[] = [];
   try {
     let dynamic: { lo: number; hi: number; reserved: Set<number> } | undefined;
-    const inUse = { tcp: await hostPortsInUse('tcp'), udp: await hostPortsInUse('udp') };
+    // Host processes' ports, read once per protocol asked for.
+    const inUse: Record<'tcp' | 'udp', Set<number> | undefined> = {
+      tcp: undefined,
+      udp: undefined,
+    };
     for (const r of requests) {
       const mapping = (hostPort: number): PortMapping => ({
         protocol: r.protocol,
@@ -215,7 +219,8 @@ export async function reservePorts(
       let got: PortMapping | undefined;
       let holder: string | undefined;
       for (const p of candidates) {
-        if (inUse[r.protocol].has(p)) {
+        inUse[r.protocol] ??= await hostPortsInUse(r.protocol);
+        if (inUse[r.protocol]!.has(p)) {
           holder = holder ?? 'a host process';
           continue;
         }

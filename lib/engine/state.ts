@@ -5,61 +5,48 @@
  *   networks/NAME.json     network records
  *   sandboxes/NAME.json    sandbox records (created O_EXCL: the name's reservation)
  *   ipam/NETWORK/ADDR      one file per allocated address (O_EXCL: no double allocation)
- *   ipam/NETWORK/.cursor   the last address handed out
+ *   ipam/NETWORK/.cursor4  the last address handed out (.cursor6 for IPv6)
  *   ports/PROTO_PORT/ADDR  one file per published host port and address
  *   locks/NAME             flock(2) files
  *
  * Records are replaced atomically (write a temporary file, rename over);
  * reservations are exclusive file creations, so concurrent processes never
- * hand out the same name, address or port. Nothing follows symlinks.
+ * hand out the same name, address or port. Nothing follows symlinks. File
+ * operations go to the addon in batches: one trip to the I/O pool for a
+ * whole step of the engine.
  */
-import { constants as C } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { native, type FileLockNative } from '../binding';
+import { native, type FileLockNative, type FsOp, type FsResult } from '../binding';
 import { ValidationError } from '../errors';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 
-async function readText(file: string): Promise<string | undefined> {
-  let fh;
-  try {
-    fh = await open(file, C.O_RDONLY | C.O_NOFOLLOW);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+export type RecordKind = 'networks' | 'sandboxes';
+
+/** File names may not hold ':' everywhere we like; IPv6 addresses use '_'. */
+const fileOf = (addr: string): string => addr.replace(/:/g, '_');
+const addrOf = (file: string): string => file.replace(/_/g, ':');
+
+/** A list of file operations run in one trip; results by position. */
+export class FsBatch {
+  readonly ops: FsOp[] = [];
+
+  add(op: FsOp): number {
+    this.ops.push(op);
+    return this.ops.length - 1;
   }
-  try {
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
+
+  /** Runs the batch; throws the first unexpected failure. */
+  async run(): Promise<FsResult[]> {
+    if (this.ops.length === 0) return [];
+    const results = await native.fsOps(this.ops);
+    const failed = results.find((r) => r.error);
+    if (failed?.error) throw failed.error;
+    return results;
   }
 }
-
-/** Creates `file` only if it does not exist; false if it does. */
-async function createExclusive(file: string, data: string): Promise<boolean> {
-  try {
-    await writeFile(file, data, {
-      flag: C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-      mode: 0o600,
-    });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-}
-
-async function unlinkIfExists(file: string): Promise<void> {
-  try {
-    await unlink(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-let tmpCounter = 0;
 
 export class StateStore {
   constructor(readonly dir: string) {}
@@ -80,124 +67,129 @@ export class StateStore {
     }
   }
 
-  private file(kind: 'networks' | 'sandboxes', name: string): string {
+  // ---- paths ----
+
+  recordPath(kind: RecordKind, name: string): string {
     return path.join(this.dir, kind, `${name}.json`);
   }
 
-  /** Atomic replace: readers see the old or the new record, never half. */
-  async write(kind: 'networks' | 'sandboxes', name: string, record: object): Promise<void> {
-    const target = this.file(kind, name);
-    const tmp = `${target}.${process.pid}.${++tmpCounter}.tmp`;
-    await writeFile(tmp, JSON.stringify(record), {
-      flag: C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-      mode: 0o600,
-    });
-    await rename(tmp, target);
+  ipamDir(network: string): string {
+    return path.join(this.dir, 'ipam', network);
+  }
+
+  addressPath(network: string, addr: string): string {
+    return path.join(this.ipamDir(network), fileOf(addr));
+  }
+
+  cursorPath(network: string, family: 4 | 6): string {
+    return path.join(this.ipamDir(network), `.cursor${family}`);
+  }
+
+  private portDir(protocol: string, port: number): string {
+    return path.join(this.dir, 'ports', `${protocol}_${port}`);
+  }
+
+  // ---- records ----
+
+  async write(kind: RecordKind, name: string, record: object): Promise<void> {
+    const b = new FsBatch();
+    b.add({ op: 'replace', path: this.recordPath(kind, name), data: JSON.stringify(record) });
+    await b.run();
   }
 
   /** Creates a record only if the name is free. */
-  create(kind: 'networks' | 'sandboxes', name: string, record: object): Promise<boolean> {
-    return createExclusive(this.file(kind, name), JSON.stringify(record));
+  async create(kind: RecordKind, name: string, record: object): Promise<boolean> {
+    const b = new FsBatch();
+    b.add({ op: 'create', path: this.recordPath(kind, name), data: JSON.stringify(record) });
+    return (await b.run())[0]!.ok;
   }
 
-  async read<T>(kind: 'networks' | 'sandboxes', name: string): Promise<T | undefined> {
-    const text = await readText(this.file(kind, name));
-    return text === undefined ? undefined : (JSON.parse(text) as T);
+  async read<T>(kind: RecordKind, name: string): Promise<T | undefined> {
+    const b = new FsBatch();
+    b.add({ op: 'read', path: this.recordPath(kind, name) });
+    const r = (await b.run())[0]!;
+    return r.ok ? (JSON.parse(r.text!) as T) : undefined;
   }
 
-  remove(kind: 'networks' | 'sandboxes', name: string): Promise<void> {
-    return unlinkIfExists(this.file(kind, name));
+  async remove(kind: RecordKind, name: string): Promise<void> {
+    const b = new FsBatch();
+    b.add({ op: 'unlink', path: this.recordPath(kind, name) });
+    await b.run();
   }
 
-  async names(kind: 'networks' | 'sandboxes'): Promise<string[]> {
-    const entries = await readdir(path.join(this.dir, kind));
+  async names(kind: RecordKind): Promise<string[]> {
+    const b = new FsBatch();
+    b.add({ op: 'readdir', path: path.join(this.dir, kind) });
+    const entries = (await b.run())[0]!.entries ?? [];
     return entries
       .filter((e) => e.endsWith('.json'))
       .map((e) => e.slice(0, -5))
       .sort();
   }
 
-  async all<T>(kind: 'networks' | 'sandboxes'): Promise<T[]> {
-    const out: T[] = [];
-    for (const n of await this.names(kind)) {
-      const r = await this.read<T>(kind, n);
-      if (r) out.push(r);
-    }
-    return out;
+  /** Every record of a kind, read in one batch. */
+  async all<T>(kind: RecordKind): Promise<T[]> {
+    const names = await this.names(kind);
+    const b = new FsBatch();
+    for (const n of names) b.add({ op: 'read', path: this.recordPath(kind, n) });
+    return (await b.run()).filter((r) => r.ok).map((r) => JSON.parse(r.text!) as T);
   }
 
   // ---- addresses ----
 
-  private ipamDir(network: string): string {
-    return path.join(this.dir, 'ipam', network);
-  }
-
   async ipamInit(network: string): Promise<void> {
-    await mkdir(this.ipamDir(network), { recursive: true, mode: 0o700 });
+    const b = new FsBatch();
+    b.add({ op: 'mkdir', path: this.ipamDir(network) });
+    await b.run();
   }
 
   /** Reserves `addr` in `network` for `owner`; false if taken. */
-  reserveAddress(network: string, addr: string, owner: string): Promise<boolean> {
-    return createExclusive(path.join(this.ipamDir(network), addr.replace(/:/g, '_')), owner);
+  async reserveAddress(network: string, addr: string, owner: string): Promise<boolean> {
+    const b = new FsBatch();
+    b.add({ op: 'create', path: this.addressPath(network, addr), data: owner });
+    return (await b.run())[0]!.ok;
   }
 
-  releaseAddress(network: string, addr: string): Promise<void> {
-    return unlinkIfExists(path.join(this.ipamDir(network), addr.replace(/:/g, '_')));
+  async releaseAddress(network: string, addr: string): Promise<void> {
+    const b = new FsBatch();
+    b.add({ op: 'unlink', path: this.addressPath(network, addr) });
+    await b.run();
   }
 
   /** Allocated addresses of a network and their owners. */
   async addresses(network: string): Promise<Map<string, string>> {
+    const list = new FsBatch();
+    list.add({ op: 'readdir', path: this.ipamDir(network) });
+    const files = ((await list.run())[0]!.entries ?? []).filter((e) => !e.startsWith('.'));
+    const b = new FsBatch();
+    for (const f of files) b.add({ op: 'read', path: path.join(this.ipamDir(network), f) });
     const out = new Map<string, string>();
-    let entries: string[];
-    try {
-      entries = await readdir(this.ipamDir(network));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
-      throw err;
-    }
-    for (const e of entries) {
-      if (e.startsWith('.')) continue;
-      const owner = await readText(path.join(this.ipamDir(network), e));
-      if (owner !== undefined) out.set(e.replace(/_/g, ':'), owner);
-    }
+    (await b.run()).forEach((r, i) => {
+      if (r.ok) out.set(addrOf(files[i]!), r.text!);
+    });
     return out;
   }
 
   async cursor(network: string, family: 4 | 6): Promise<string | undefined> {
-    return (
-      (await readText(path.join(this.ipamDir(network), `.cursor${family}`)))?.trim() || undefined
-    );
-  }
-
-  async setCursor(network: string, family: 4 | 6, addr: string): Promise<void> {
-    const target = path.join(this.ipamDir(network), `.cursor${family}`);
-    const tmp = `${target}.${process.pid}.${++tmpCounter}.tmp`;
-    await writeFile(tmp, addr, {
-      flag: C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-      mode: 0o600,
-    });
-    await rename(tmp, target);
+    const b = new FsBatch();
+    b.add({ op: 'read', path: this.cursorPath(network, family) });
+    const r = (await b.run())[0]!;
+    return r.ok ? r.text!.trim() || undefined : undefined;
   }
 
   async ipamRemove(network: string): Promise<void> {
-    const dir = this.ipamDir(network);
-    let entries: string[] = [];
-    try {
-      entries = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const e of entries) await unlinkIfExists(path.join(dir, e));
-    await rmdir(dir).catch(() => undefined);
+    const list = new FsBatch();
+    list.add({ op: 'readdir', path: this.ipamDir(network) });
+    const b = new FsBatch();
+    for (const f of (await list.run())[0]!.entries ?? [])
+      b.add({ op: 'unlink', path: path.join(this.ipamDir(network), f) });
+    b.add({ op: 'rmdir', path: this.ipamDir(network) });
+    await b.run();
   }
 
   // ---- host ports ----
   // ports/PROTO_PORT/ADDR: one directory per protocol and port, one file per
   // host address holding it, so address conflicts are one readdir away.
-
-  private portDir(protocol: string, port: number): string {
-    return path.join(this.dir, 'ports', `${protocol}_${port}`);
-  }
 
   async reservePort(
     protocol: string,
@@ -206,37 +198,41 @@ export class StateStore {
     owner: string,
   ): Promise<boolean> {
     const dir = this.portDir(protocol, port);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    return createExclusive(path.join(dir, hostIp.replace(/:/g, '_')), owner);
+    const b = new FsBatch();
+    b.add({ op: 'mkdir', path: dir });
+    b.add({ op: 'create', path: path.join(dir, fileOf(hostIp)), data: owner });
+    return (await b.run())[1]!.ok;
   }
 
   async releasePort(protocol: string, port: number, hostIp: string): Promise<void> {
     const dir = this.portDir(protocol, port);
-    await unlinkIfExists(path.join(dir, hostIp.replace(/:/g, '_')));
-    await rmdir(dir).catch(() => undefined);
+    const b = new FsBatch();
+    b.add({ op: 'unlink', path: path.join(dir, fileOf(hostIp)) });
+    b.add({ op: 'rmdir', path: dir });
+    await b.run();
   }
 
   /** Holders of a protocol/port: host address -> sandbox. */
   async portHolders(protocol: string, port: number): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
     const dir = this.portDir(protocol, port);
-    let entries: string[];
-    try {
-      entries = await readdir(dir);
-    } catch {
-      return out;
-    }
-    for (const e of entries) {
-      const owner = await readText(path.join(dir, e));
-      if (owner !== undefined) out.set(e.replace(/_/g, ':'), owner);
-    }
+    const list = new FsBatch();
+    list.add({ op: 'readdir', path: dir });
+    const files = (await list.run())[0]!.entries ?? [];
+    const b = new FsBatch();
+    for (const f of files) b.add({ op: 'read', path: path.join(dir, f) });
+    const out = new Map<string, string>();
+    (await b.run()).forEach((r, i) => {
+      if (r.ok) out.set(addrOf(files[i]!), r.text!);
+    });
     return out;
   }
 
   /** Every reservation: [protocol, port, hostIp, owner]. */
   async allPorts(): Promise<[string, number, string, string][]> {
+    const list = new FsBatch();
+    list.add({ op: 'readdir', path: path.join(this.dir, 'ports') });
     const out: [string, number, string, string][] = [];
-    for (const d of await readdir(path.join(this.dir, 'ports'))) {
+    for (const d of (await list.run())[0]!.entries ?? []) {
       const [protocol, port] = d.split('_');
       for (const [ip, owner] of await this.portHolders(protocol!, Number(port)))
         out.push([protocol!, Number(port), ip, owner]);
@@ -255,10 +251,7 @@ export class StateStore {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const held: FileLockNative | null = await native.tryLock(file, exclusive);
-      if (held)
-        return () => {
-          held.release();
-        };
+      if (held) return () => { held.release(); };
       if (Date.now() > end) throw new Error(`timed out waiting for lock ${name}`);
       await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
     }
@@ -267,9 +260,13 @@ export class StateStore {
   /** Removes leftovers of interrupted atomic writes. */
   async sweepTemporaries(): Promise<void> {
     for (const kind of ['networks', 'sandboxes'] as const) {
-      for (const e of await readdir(path.join(this.dir, kind))) {
-        if (e.endsWith('.tmp')) await unlinkIfExists(path.join(this.dir, kind, e));
+      const list = new FsBatch();
+      list.add({ op: 'readdir', path: path.join(this.dir, kind) });
+      const b = new FsBatch();
+      for (const e of (await list.run())[0]!.entries ?? []) {
+        if (e.endsWith('.tmp')) b.add({ op: 'unlink', path: path.join(this.dir, kind, e) });
       }
+      await b.run();
     }
   }
 }

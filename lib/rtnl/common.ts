@@ -3,7 +3,7 @@ import { K, type HandleNative } from '../binding';
 import type { Channel } from '../channel';
 import { ValidationError } from '../errors';
 import type { NetNS } from '../netns';
-import type { Link } from './links';
+import type { Rtnl } from './index';
 
 /** A link named by interface name or ifindex. */
 export type LinkRef = string | number;
@@ -22,8 +22,8 @@ export interface RtnlContext {
   netns: NetNS | undefined;
   /** ifindex of a link, asking the kernel when given a name */
   index(ref: LinkRef, field: string): Promise<number>;
-  /** reads a link that lives in another namespace */
-  linkIn(netns: NetNS, name: string): Promise<Link>;
+  /** runs `fn` with a short-lived handle in another namespace */
+  inNetns<T>(netns: NetNS, fn: (rt: Rtnl) => Promise<T>): Promise<T>;
 }
 
 export const REQ_ACK = (): number => K.NLM_F_REQUEST | K.NLM_F_ACK;

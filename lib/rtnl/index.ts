@@ -73,10 +73,10 @@ export class Rtnl implements RtnlContext {
   }
 
   /** @internal */
-  async linkIn(netns: NetNS, name: string): Promise<Link> {
+  async inNetns<T>(netns: NetNS, fn: (rt: Rtnl) => Promise<T>): Promise<T> {
     const other = await Rtnl.open(netns);
     try {
-      return await other.links.get(name);
+      return await fn(other);
     } finally {
       await other.close();
     }

@@ -329,19 +329,31 @@ export class Links {
   async add(spec: LinkSpec): Promise<Link> {
     const wire = await this.addWire(spec);
     if (spec.kind === 'tun' || spec.kind === 'tap') return this.addTun(spec, wire);
-    // The link is read back in the same sendmsg: the kernel handles the
-    // GETLINK after the NEWLINK (master, up and all applied), one round trip.
-    // A link created in another namespace is read back from there.
-    const requests = [
-      { buf: native.encode('newlink', wire), op: opName('RTM_NEWLINK', spec.name) },
+    // The kernel ignores IFLA_IFALIAS when it creates a link: set it with a
+    // second request. The link is then read back in the same sendmsg (the
+    // kernel handles the requests in order, master and up applied): one
+    // round trip. A link created in another namespace is read from there.
+    const { alias, ...create } = wire;
+    const requests: Request[] = [
+      { buf: native.encode('newlink', create), op: opName('RTM_NEWLINK', spec.name) },
     ];
     if (spec.netns !== undefined) {
       await this.ctx.channel.send(requests);
-      return this.ctx.linkIn(spec.netns, spec.name);
+      return this.ctx.inNetns(spec.netns, async (rt) => {
+        if (alias !== undefined) await rt.links.set(spec.name, { alias });
+        return rt.links.get(spec.name);
+      });
+    }
+    if (alias !== undefined) {
+      requests.push({
+        buf: native.encode('newlink', { flags: REQ_ACK(), name: spec.name, alias }),
+        op: opName('RTM_NEWLINK', `${spec.name} alias`),
+      });
     }
     requests.push(this.getRequest(spec.name));
     const txn = await this.ctx.channel.send(requests);
-    const link = txn.messages.find((m) => m.index === 1)?.object as Link | undefined;
+    const link = txn.messages.find((m) => m.index === requests.length - 1)?.object as
+      Link | undefined;
     return link ?? this.get(spec.name);
   }
 

@@ -131,6 +131,11 @@ export function parseMac(text: unknown, field: string): Buffer {
   return Buffer.from(text.split(/[:-]/).map((h) => parseInt(h, 16)));
 }
 
+/** `02:42:ac:11:00:02` for six bytes. */
+export function formatMac(bytes: Buffer): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
 /** `02:42` + the four bytes of an IPv4 address: Docker's MAC for a container address. */
 export function macFromIpv4(bytes: Buffer): string {
   return ['02', '42', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');

@@ -36,6 +36,10 @@ using Tsfn = Napi::TypedThreadSafeFunction<std::shared_ptr<HandleMain>, Job, Cal
 // Worker-thread side. Only the thread touches sockets and the namespace.
 struct Worker {
   std::map<int, std::unique_ptr<NetlinkSocket>> sockets;
+  // Sockets opened in the namespace the thread started in, before it
+  // entered its own: a sandbox's thread can then also drive the host side
+  // (enslave its veth to the bridge) within one job.
+  std::map<int, std::unique_ptr<NetlinkSocket>> outer;
   std::unique_ptr<NetlinkSocket> monitor;
   bool entered = false;
   bool broken = false;  // entering the namespace failed: refuse all work
@@ -49,7 +53,62 @@ struct Worker {
     sockets.emplace(protocol, std::move(s));
     return ref;
   }
+
+  NetlinkSocket& Outer(int protocol) {
+    auto it = outer.find(protocol);
+    if (it == outer.end()) throw SysError(EINVAL, "transact", "no outer socket for this protocol (enter with outer)");
+    return *it->second;
+  }
 };
+
+// One step of a sequence: a transaction on the handle's own socket or an
+// outer one, or a write to a file as this namespace sees it (/proc/sys).
+struct Step {
+  int protocol;
+  bool outer;
+  std::vector<uint8_t> batch;
+  std::string write_path;  // non-empty: a file write instead of a transaction
+  std::string write_data;
+};
+
+void WriteFileHere(const std::string& path, const std::string& data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.Valid()) ThrowErrno("open", path);
+  if (::write(fd.Get(), data.data(), data.size()) < 0) ThrowErrno("write", path);
+}
+
+// Runs steps in order, stopping after the first that a request of failed.
+// Returns the index of that step, or -1.
+int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out) {
+  out->reserve(steps.size());
+  for (size_t i = 0; i < steps.size(); i++) {
+    Step& st = steps[i];
+    out->emplace_back();
+    if (!st.write_path.empty()) {
+      WriteFileHere(st.write_path, st.write_data);
+      continue;
+    }
+    NetlinkSocket& sock = st.outer ? w.Outer(st.protocol) : w.Socket(st.protocol);
+    sock.Transact(st.batch, &out->back());
+    for (const Completion& c : out->back().completions) {
+      if (c.done && c.error != 0) return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+Napi::Value StepResults(Napi::Env env, const std::vector<Step>& steps, const std::vector<Transaction>& results,
+                        int failed) {
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array arr = Napi::Array::New(env, results.size());
+  for (size_t i = 0; i < results.size(); i++) {
+    arr.Set(static_cast<uint32_t>(i),
+            DecodeTransaction(env, steps[i].write_path.empty() ? steps[i].protocol : 0, results[i]));
+  }
+  o.Set("results", arr);
+  o.Set("failed", failed);
+  return o;
+}
 
 // Main-thread side: promise bookkeeping and the monitor callback.
 struct HandleMain {
@@ -83,6 +142,7 @@ struct HandleMain {
 // Shared by both sides: the queue.
 struct HandleShared {
   std::atomic<bool> stop_requested{false};
+
   std::mutex mu;
   std::deque<Job*> queue;
   UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
@@ -92,6 +152,7 @@ struct HandleShared {
       std::lock_guard<std::mutex> lock(mu);
       queue.push_back(job);
     }
+
     uint64_t one = 1;
     ssize_t r = ::write(wake.Get(), &one, sizeof(one));
     (void)r;
@@ -140,14 +201,20 @@ class PromiseJob : public Job {
 
 class EnterJob : public PromiseJob {
  public:
-  EnterJob(Napi::Env env, UniqueFd target, std::string create)
-      : PromiseJob(env), target_(std::move(target)), create_(std::move(create)) {}
+  EnterJob(Napi::Env env, UniqueFd target, std::string create, std::vector<int> outer,
+           std::optional<std::vector<Step>> steps)
+      : PromiseJob(env),
+        target_(std::move(target)),
+        create_(std::move(create)),
+        outer_(std::move(outer)),
+        steps_(std::move(steps)) {}
 
   void Run(Worker& w) override {
     if (w.entered) throw SysError(EALREADY, "enter", "handle already entered a namespace");
     // Whatever happens next, this thread serves only this namespace: if
     // entering fails, the handle refuses all work (see Worker users).
     w.entered = true;
+    for (int p : outer_) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
     if (target_.Valid()) {
       if (::setns(target_.Get(), CLONE_NEWNET) != 0) {
         w.broken = true;
@@ -164,15 +231,40 @@ class EnterJob : public PromiseJob {
     }
     self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
+    if (steps_) failed_ = RunSteps(w, *steps_, &results_);
   }
 
  protected:
-  Napi::Value Result(Napi::Env env) override { return NsFd::New(env, std::move(self_)); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object ns = NsFd::New(env, std::move(self_));
+    if (!steps_) return ns;
+    Napi::Object o = StepResults(env, *steps_, results_, failed_).As<Napi::Object>();
+    o.Set("ns", ns);
+    return o;
+  }
 
  private:
   UniqueFd target_;
   std::string create_;
+  std::vector<int> outer_;
+  std::optional<std::vector<Step>> steps_;
+  std::vector<Transaction> results_;
+  int failed_ = -1;
   UniqueFd self_;
+};
+
+class SequenceJob : public PromiseJob {
+ public:
+  SequenceJob(Napi::Env env, std::vector<Step> steps) : PromiseJob(env), steps_(std::move(steps)) {}
+  void Run(Worker& w) override { failed_ = RunSteps(w, steps_, &results_); }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return StepResults(env, steps_, results_, failed_); }
+
+ private:
+  std::vector<Step> steps_;
+  std::vector<Transaction> results_;
+  int failed_ = -1;
 };
 
 class TransactJob : public PromiseJob {
@@ -237,12 +329,7 @@ class WriteFileJob : public PromiseJob {
  public:
   WriteFileJob(Napi::Env env, std::string path, std::string data)
       : PromiseJob(env), path_(std::move(path)), data_(std::move(data)) {}
-  void Run(Worker&) override {
-    UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd.Valid()) ThrowErrno("open", path_);
-    ssize_t n = ::write(fd.Get(), data_.data(), data_.size());
-    if (n < 0) ThrowErrno("write", path_);
-  }
+  void Run(Worker&) override { WriteFileHere(path_, data_); }
 
  private:
   std::string path_, data_;
@@ -350,6 +437,7 @@ class CloseJob : public PromiseJob {
   void Run(Worker& w) override {
     w.monitor.reset();
     w.sockets.clear();
+    w.outer.clear();
     w.stop = true;
   }
   void Settle(Napi::Env env, HandleMain& main) override {
@@ -365,6 +453,7 @@ class SilentCloseJob : public Job {
   void Run(Worker& w) override {
     w.monitor.reset();
     w.sockets.clear();
+    w.outer.clear();
     w.stop = true;
   }
   void Settle(Napi::Env env, HandleMain& main) override { main.Join(env); }
@@ -426,6 +515,7 @@ void ThreadMain(std::shared_ptr<HandleShared> shared, Tsfn tsfn) {
     uint64_t n;
     ssize_t r = ::read(shared->wake.Get(), &n, sizeof(n));
     (void)r;
+
     for (;;) {
       Job* job = nullptr;
       {
@@ -488,6 +578,7 @@ Napi::Function Handle::Init(Napi::Env env) {
                      {
                          InstanceMethod<&Handle::Enter>("enter"),
                          InstanceMethod<&Handle::Transact>("transact"),
+                         InstanceMethod<&Handle::Sequence>("sequence"),
                          InstanceMethod<&Handle::Dump>("dump"),
                          InstanceMethod<&Handle::WriteFile>("writeFile"),
                          InstanceMethod<&Handle::ReadFile>("readFile"),
@@ -540,10 +631,51 @@ Napi::Value Submit(Napi::Env env, HandleShared& shared, HandleMain& main, J* job
 
 }  // namespace
 
+namespace {
+
+std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
+  if (!v.IsArray()) ThrowTypeError(env, "steps must be an array");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<Step> steps;
+  steps.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject()) ThrowTypeError(env, "steps[" + std::to_string(i) + "] must be an object");
+    Napi::Object o = e.As<Napi::Object>();
+    Napi::Value wp = o.Get("write");
+    if (wp.IsString()) {
+      Napi::Value wd = o.Get("data");
+      if (!wd.IsString()) ThrowTypeError(env, "steps[" + std::to_string(i) + "].data must be a string");
+      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value()});
+      continue;
+    }
+    Napi::Value p = o.Get("protocol");
+    Napi::Value b = o.Get("batch");
+    if (!p.IsNumber() || !b.IsBuffer())
+      ThrowTypeError(env, "steps[" + std::to_string(i) + "] needs protocol and batch");
+    auto buf = b.As<Napi::Buffer<uint8_t>>();
+    steps.push_back(Step{p.As<Napi::Number>().Int32Value(),
+                         o.Get("outer").ToBoolean().Value(),
+                         std::vector<uint8_t>(buf.Data(), buf.Data() + buf.Length()),
+                         {},
+                         {}});
+  }
+  return steps;
+}
+
+}  // namespace
+
+Napi::Value Handle::Sequence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Submit(env, *shared_, *main_, new SequenceJob(env, StepsArg(env, info[0])));
+}
+
 Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UniqueFd target;
   std::string create;
+  std::vector<int> outer;
+  std::optional<std::vector<Step>> steps;
   if (info[0].IsObject()) {
     Napi::Object opts = info[0].As<Napi::Object>();
     Napi::Value ns = opts.Get("netns");
@@ -555,8 +687,16 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     }
     Napi::Value c = opts.Get("create");
     if (c.IsString()) create = c.As<Napi::String>().Utf8Value();
+    Napi::Value o = opts.Get("outer");
+    if (o.IsArray()) {
+      Napi::Array arr = o.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); i++) outer.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+    }
+    Napi::Value st = opts.Get("steps");
+    if (!st.IsUndefined() && !st.IsNull()) steps = StepsArg(env, st);
   }
-  return Submit(env, *shared_, *main_, new EnterJob(env, std::move(target), std::move(create)));
+  return Submit(env, *shared_, *main_,
+                new EnterJob(env, std::move(target), std::move(create), std::move(outer), std::move(steps)));
 }
 
 Napi::Value Handle::Transact(const Napi::CallbackInfo& info) {

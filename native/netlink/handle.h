@@ -23,8 +23,13 @@ class Handle : public Napi::ObjectWrap<Handle> {
   ~Handle() override;
 
  private:
-  // enter({ netns?: NsFd, create?: string }): Promise<NsFd>; must come first.
+  // enter({ netns?: NsFd, create?: string, outer?: number[], steps? }): Promise<NsFd>
+  // (or { ns, results, failed } with steps); must come first. `outer` opens
+  // sockets in the starting namespace before entering; `steps` run right after.
   Napi::Value Enter(const Napi::CallbackInfo& info);
+  // sequence(steps: { protocol, outer?, batch }[]): Promise<{ results, failed }>
+  // Runs each step's batch in order in one job, stopping after a failure.
+  Napi::Value Sequence(const Napi::CallbackInfo& info);
   // transact(protocol, batch: Buffer): Promise<Transaction>
   Napi::Value Transact(const Napi::CallbackInfo& info);
   // dump(protocol, request: Buffer | null, budget): Promise<DumpChunk>

@@ -42,7 +42,7 @@ const ctx: RtnlContext = {
   channel: undefined as unknown as Channel,
   handle: undefined as unknown as RtnlContext['handle'],
   netns: undefined,
-  linkIn(): never {
+  inNetns(): never {
     throw new Error('not used by encoders');
   },
   index(ref: LinkRef): Promise<number> {

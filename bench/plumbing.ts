@@ -1,0 +1,94 @@
+/**
+ * Raw plumbing benchmark: N "containers" made with the low-level API the way
+ * a user of the library would, matching ../shared/bench/peers' layout:
+ *
+ *   netns bnch-cI; veth bnchvI <-> eth0 (born in the netns); bnchvI a port of
+ *   bridge bnch0 (10.88.0.1/16), up; eth0 10.88.0.(I+1)/16, up; default via
+ *   10.88.0.1; lo up.
+ *
+ * Teardown deletes the namespaces and waits until the kernel has destroyed
+ * every veth, then removes the bridge. Must run in a private namespace
+ * (bench/run.sh). Prints one JSON line per repetition.
+ *   node dist/bench/plumbing.js N [REPS]
+ */
+import { readdirSync } from 'node:fs';
+
+import { NetNS, Rtnl } from '../lib';
+import { Rtnl as RtnlClass } from '../lib/rtnl';
+
+const N = Number(process.argv[2] ?? 100);
+const REPS = Number(process.argv[3] ?? 3);
+
+function ip(i: number): string {
+  const h = i + 1;
+  return `10.88.${h >> 8}.${h & 255}`;
+}
+
+async function setup(host: Rtnl, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const { ns, handle } = await NetNS.createWithHandle(`bnch-c${i}`);
+    const inside = RtnlClass.fromHandle(handle, ns);
+    // ip link add bnchvI master bnch0 up type veth peer name eth0 netns bnch-cI
+    await host.links.add({
+      kind: 'veth',
+      name: `bnchv${i}`,
+      master: 'bnch0',
+      up: true,
+      peer: { name: 'eth0', netns: ns },
+    });
+    // ip -n bnch-cI: lo up; eth0 up; addr; default route
+    await inside.links.set('lo', { up: true });
+    await inside.links.set('eth0', { up: true });
+    await inside.addrs.add('eth0', `${ip(i)}/16`);
+    await inside.routes.add({ dst: 'default', gateway: '10.88.0.1' });
+    await inside.close();
+    await ns.close();
+  }
+}
+
+async function teardown(n: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: n }, (_, i) => NetNS.open(`bnch-c${i}`).then((ns) => ns.delete())),
+  );
+  // Wait until the kernel has really destroyed the veths.
+  for (;;) {
+    if (!readdirSync('/sys/class/net').some((l) => l.startsWith('bnchv'))) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+async function main(): Promise<void> {
+  const host = await Rtnl.open();
+  for (let rep = 1; rep <= REPS; rep++) {
+    await host.links.add({ kind: 'bridge', name: 'bnch0', up: true });
+    await host.addrs.add('bnch0', '10.88.0.1/16');
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await setup(host, N);
+    const t1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage();
+    await teardown(N);
+    const t2 = process.hrtime.bigint();
+    const c2 = process.cpuUsage();
+    await host.links.del('bnch0');
+    const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage): number =>
+      (b.user - a.user + b.system - a.system) / 1000;
+    console.log(
+      JSON.stringify({
+        peer: 'netplumb',
+        variant: 'plain',
+        n: N,
+        rep,
+        setup: { wall_s: Number(t1 - t0) / 1e9, cpu_ms: cpu(c0, c1) },
+        teardown: { wall_s: Number(t2 - t1) / 1e9, cpu_ms: cpu(c1, c2) },
+        ok: true,
+      }),
+    );
+  }
+  await host.close();
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

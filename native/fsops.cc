@@ -1,0 +1,246 @@
+#include "fsops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "common/errors.h"
+#include "common/fd.h"
+
+namespace netplumb {
+namespace {
+
+enum class Op { kCreate, kReplace, kRead, kUnlink, kMkdir, kRmdir, kReadDir, kReserveFirst };
+
+struct FsOp {
+  Op op;
+  std::string path;
+  std::string data;
+  std::vector<std::string> names;  // kReserveFirst: candidates inside `path`
+  mode_t mode = 0600;              // create/replace/mkdir
+  // results
+  int err = 0;                       // positive errno of an unexpected failure
+  bool flag = false;                 // create: made it; read: found; unlink/rmdir: removed
+  int index = -1;                    // reserveFirst: which candidate
+  std::string text;                  // read
+  std::vector<std::string> entries;  // readdir
+};
+
+std::atomic<uint64_t> g_tmp{0};
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// O_EXCL create; false with err 0 when the file exists.
+bool CreateExclusive(const std::string& path, const std::string& data, int* err, mode_t mode = 0600) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!fd.Valid()) {
+    if (errno != EEXIST) *err = errno;
+    return false;
+  }
+  // The umask must not narrow what the caller asked for (world-readable /etc files).
+  if (::fchmod(fd.Get(), mode) != 0 || !WriteAll(fd.Get(), data)) {
+    *err = errno;
+    ::unlink(path.c_str());
+    return false;
+  }
+  return true;
+}
+
+void Run(FsOp& o) {
+  switch (o.op) {
+    case Op::kCreate:
+      o.flag = CreateExclusive(o.path, o.data, &o.err, o.mode);
+      break;
+    case Op::kReplace: {
+      std::string tmp = o.path + "." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp) + ".tmp";
+      if (!CreateExclusive(tmp, o.data, &o.err, o.mode)) {
+        if (o.err == 0) o.err = EEXIST;
+        break;
+      }
+      if (::rename(tmp.c_str(), o.path.c_str()) != 0) {
+        o.err = errno;
+        ::unlink(tmp.c_str());
+      }
+      break;
+    }
+    case Op::kRead: {
+      UniqueFd fd(::open(o.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.Valid()) {
+        if (errno != ENOENT) o.err = errno;
+        break;
+      }
+      char buf[8192];
+      for (;;) {
+        ssize_t n = ::read(fd.Get(), buf, sizeof(buf));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          o.err = errno;
+          break;
+        }
+        if (n == 0) break;
+        o.text.append(buf, static_cast<size_t>(n));
+      }
+      o.flag = o.err == 0;
+      break;
+    }
+    case Op::kUnlink:
+      if (::unlink(o.path.c_str()) == 0) {
+        o.flag = true;
+      } else if (errno != ENOENT) {
+        o.err = errno;
+      }
+      break;
+    case Op::kMkdir:
+      if (::mkdir(o.path.c_str(), o.mode == 0600 ? 0700 : o.mode) == 0) {
+        o.flag = true;
+      } else if (errno != EEXIST) {
+        o.err = errno;
+      }
+      break;
+    case Op::kRmdir:
+      if (::rmdir(o.path.c_str()) == 0) {
+        o.flag = true;
+      } else if (errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
+        o.err = errno;
+      }
+      break;
+    case Op::kReadDir: {
+      DIR* d = ::opendir(o.path.c_str());
+      if (d == nullptr) {
+        if (errno != ENOENT) o.err = errno;
+        break;
+      }
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") o.entries.push_back(std::move(n));
+      }
+      ::closedir(d);
+      o.flag = true;
+      break;
+    }
+    case Op::kReserveFirst:
+      for (size_t i = 0; i < o.names.size(); i++) {
+        if (CreateExclusive(o.path + "/" + o.names[i], o.data, &o.err)) {
+          o.index = static_cast<int>(i);
+          break;
+        }
+        if (o.err != 0) break;
+      }
+      break;
+  }
+}
+
+class FsOpsWorker : public Napi::AsyncWorker {
+ public:
+  FsOpsWorker(Napi::Env env, std::vector<FsOp> ops)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), ops_(std::move(ops)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  // Stops at the first unexpected failure; later ops are not run.
+  void Execute() override {
+    for (FsOp& o : ops_) {
+      Run(o);
+      ran_++;
+      if (o.err != 0) break;
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, ops_.size());
+    for (size_t i = 0; i < ops_.size(); i++) {
+      FsOp& o = ops_[i];
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("ran", i < ran_);
+      r.Set("ok", o.flag);
+      if (o.err != 0) {
+        r.Set("error", MakeSystemError(env, SysError(o.err, "fs", o.path)).Value());
+      }
+      if (o.op == Op::kRead && o.flag) r.Set("text", o.text);
+      if (o.op == Op::kReserveFirst) r.Set("index", o.index);
+      if (o.op == Op::kReadDir && o.flag) {
+        Napi::Array e = Napi::Array::New(env, o.entries.size());
+        for (size_t j = 0; j < o.entries.size(); j++) e.Set(static_cast<uint32_t>(j), o.entries[j]);
+        r.Set("entries", e);
+      }
+      out.Set(static_cast<uint32_t>(i), r);
+    }
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<FsOp> ops_;
+  size_t ran_ = 0;
+};
+
+Napi::Value FsOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) ThrowTypeError(env, "ops must be an array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<FsOp> ops(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) ThrowTypeError(env, "ops[" + std::to_string(i) + "] must be an object");
+    Napi::Object o = v.As<Napi::Object>();
+    std::string op = o.Get("op").ToString().Utf8Value();
+    FsOp& f = ops[i];
+    if (op == "create") {
+      f.op = Op::kCreate;
+    } else if (op == "replace") {
+      f.op = Op::kReplace;
+    } else if (op == "read") {
+      f.op = Op::kRead;
+    } else if (op == "unlink") {
+      f.op = Op::kUnlink;
+    } else if (op == "mkdir") {
+      f.op = Op::kMkdir;
+    } else if (op == "rmdir") {
+      f.op = Op::kRmdir;
+    } else if (op == "readdir") {
+      f.op = Op::kReadDir;
+    } else if (op == "reserveFirst") {
+      f.op = Op::kReserveFirst;
+      Napi::Value names = o.Get("names");
+      if (!names.IsArray()) ThrowTypeError(env, "reserveFirst needs names");
+      Napi::Array n = names.As<Napi::Array>();
+      for (uint32_t j = 0; j < n.Length(); j++) f.names.push_back(n.Get(j).ToString().Utf8Value());
+    } else {
+      ThrowTypeError(env, "unknown fs op " + op);
+    }
+    Napi::Value p = o.Get("path");
+    if (!p.IsString()) ThrowTypeError(env, "ops[" + std::to_string(i) + "].path must be a string");
+    f.path = p.As<Napi::String>().Utf8Value();
+    Napi::Value d = o.Get("data");
+    if (d.IsString()) f.data = d.As<Napi::String>().Utf8Value();
+    Napi::Value m = o.Get("mode");
+    if (m.IsNumber()) f.mode = static_cast<mode_t>(m.As<Napi::Number>().Uint32Value() & 07777);
+  }
+  auto* w = new FsOpsWorker(env, std::move(ops));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitFsOps(Napi::Env env, Napi::Object exports) { exports.Set("fsOps", Napi::Function::New(env, FsOps, "fsOps")); }
+
+}  // namespace netplumb
