@@ -12,6 +12,7 @@
         "native/netlink/message.cc",
         "native/netlink/socket.cc",
         "native/netlink/handle.cc",
+        "native/netlink/thread_pool.cc",
         "native/netlink/encode.cc",
         "native/netlink/decode.cc",
         "native/netns.cc",

@@ -58,24 +58,38 @@ export interface TunNativeSpec {
  * starting namespace), or a file write as the namespace sees it.
  */
 export type NativeStep =
-  { protocol: number; outer?: boolean; batch: Buffer } | { write: string; data: string };
+  | { protocol: number; outer?: boolean; batch: Buffer }
+  | { write: string; data: string }
+  /** a state-directory operation; a `create` or `reserveFirst` that finds the name taken fails the step */
+  | { fs: FsOp };
 
 export interface NativeSequenceResult {
-  /** one per step run (file writes give an empty transaction) */
-  results: NativeTransaction[];
-  /** index of the step a request of failed, or -1 */
+  /** one per step run: transactions for netlink steps, FsResult for fs steps */
+  results: (NativeTransaction | FsResult)[];
+  /** index of the step that failed, or -1 */
   failed: number;
+}
+
+export interface EnterOptions {
+  netns?: NsFdNative;
+  /** make a new namespace and bind-mount it at this path */
+  create?: string;
+  /** protocols to open sockets for in the starting namespace, before entering */
+  outer?: number[];
+  /** the handle ends with this job (its thread goes back to the pool) */
+  close?: boolean;
 }
 
 /** A dedicated native thread living in one network namespace. */
 export interface HandleNative {
-  enter(opts: { netns?: NsFdNative; create?: string; outer?: number[] }): Promise<NsFdNative>;
-  enter(opts: {
-    netns?: NsFdNative;
-    create?: string;
-    outer?: number[];
-    steps: NativeStep[];
-  }): Promise<NativeSequenceResult & { ns: NsFdNative }>;
+  enter(opts: EnterOptions): Promise<NsFdNative>;
+  /**
+   * Enters, then runs `steps` in the same job; `before` steps run before
+   * entering (if one fails nothing is entered, and `ns` is absent).
+   */
+  enter(
+    opts: EnterOptions & { steps: NativeStep[]; before?: NativeStep[] },
+  ): Promise<NativeSequenceResult & { ns?: NsFdNative }>;
   sequence(steps: NativeStep[]): Promise<NativeSequenceResult>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
   dump(

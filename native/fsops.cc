@@ -16,21 +16,7 @@
 namespace netplumb {
 namespace {
 
-enum class Op { kCreate, kReplace, kRead, kUnlink, kMkdir, kRmdir, kReadDir, kReserveFirst };
-
-struct FsOp {
-  Op op;
-  std::string path;
-  std::string data;
-  std::vector<std::string> names;  // kReserveFirst: candidates inside `path`
-  mode_t mode = 0600;              // create/replace/mkdir
-  // results
-  int err = 0;                       // positive errno of an unexpected failure
-  bool flag = false;                 // create: made it; read: found; unlink/rmdir: removed
-  int index = -1;                    // reserveFirst: which candidate
-  std::string text;                  // read
-  std::vector<std::string> entries;  // readdir
-};
+using Op = FsOpKind;
 
 std::atomic<uint64_t> g_tmp{0};
 
@@ -63,7 +49,9 @@ bool CreateExclusive(const std::string& path, const std::string& data, int* err,
   return true;
 }
 
-void Run(FsOp& o) {
+}  // namespace
+
+void RunFsOp(FsOp& o) {
   switch (o.op) {
     case Op::kCreate:
       o.flag = CreateExclusive(o.path, o.data, &o.err, o.mode);
@@ -147,6 +135,61 @@ void Run(FsOp& o) {
   }
 }
 
+FsOp ParseFsOp(Napi::Env env, Napi::Value v, const std::string& where) {
+  if (!v.IsObject()) ThrowTypeError(env, where + " must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  std::string op = o.Get("op").ToString().Utf8Value();
+  FsOp f{};
+  if (op == "create") {
+    f.op = Op::kCreate;
+  } else if (op == "replace") {
+    f.op = Op::kReplace;
+  } else if (op == "read") {
+    f.op = Op::kRead;
+  } else if (op == "unlink") {
+    f.op = Op::kUnlink;
+  } else if (op == "mkdir") {
+    f.op = Op::kMkdir;
+  } else if (op == "rmdir") {
+    f.op = Op::kRmdir;
+  } else if (op == "readdir") {
+    f.op = Op::kReadDir;
+  } else if (op == "reserveFirst") {
+    f.op = Op::kReserveFirst;
+    Napi::Value names = o.Get("names");
+    if (!names.IsArray()) ThrowTypeError(env, where + ": reserveFirst needs names");
+    Napi::Array n = names.As<Napi::Array>();
+    for (uint32_t j = 0; j < n.Length(); j++) f.names.push_back(n.Get(j).ToString().Utf8Value());
+  } else {
+    ThrowTypeError(env, where + ": unknown fs op " + op);
+  }
+  Napi::Value p = o.Get("path");
+  if (!p.IsString()) ThrowTypeError(env, where + ".path must be a string");
+  f.path = p.As<Napi::String>().Utf8Value();
+  Napi::Value d = o.Get("data");
+  if (d.IsString()) f.data = d.As<Napi::String>().Utf8Value();
+  Napi::Value m = o.Get("mode");
+  if (m.IsNumber()) f.mode = static_cast<mode_t>(m.As<Napi::Number>().Uint32Value() & 07777);
+  return f;
+}
+
+Napi::Object FsOpResult(Napi::Env env, const FsOp& o, bool ran) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ran", ran);
+  r.Set("ok", o.flag);
+  if (o.err != 0) r.Set("error", MakeSystemError(env, SysError(o.err, "fs", o.path)).Value());
+  if (o.op == Op::kRead && o.flag) r.Set("text", o.text);
+  if (o.op == Op::kReserveFirst) r.Set("index", o.index);
+  if (o.op == Op::kReadDir && o.flag) {
+    Napi::Array e = Napi::Array::New(env, o.entries.size());
+    for (size_t j = 0; j < o.entries.size(); j++) e.Set(static_cast<uint32_t>(j), o.entries[j]);
+    r.Set("entries", e);
+  }
+  return r;
+}
+
+namespace {
+
 class FsOpsWorker : public Napi::AsyncWorker {
  public:
   FsOpsWorker(Napi::Env env, std::vector<FsOp> ops)
@@ -157,7 +200,7 @@ class FsOpsWorker : public Napi::AsyncWorker {
   // Stops at the first unexpected failure; later ops are not run.
   void Execute() override {
     for (FsOp& o : ops_) {
-      Run(o);
+      RunFsOp(o);
       ran_++;
       if (o.err != 0) break;
     }
@@ -165,23 +208,7 @@ class FsOpsWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::Array out = Napi::Array::New(env, ops_.size());
-    for (size_t i = 0; i < ops_.size(); i++) {
-      FsOp& o = ops_[i];
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("ran", i < ran_);
-      r.Set("ok", o.flag);
-      if (o.err != 0) {
-        r.Set("error", MakeSystemError(env, SysError(o.err, "fs", o.path)).Value());
-      }
-      if (o.op == Op::kRead && o.flag) r.Set("text", o.text);
-      if (o.op == Op::kReserveFirst) r.Set("index", o.index);
-      if (o.op == Op::kReadDir && o.flag) {
-        Napi::Array e = Napi::Array::New(env, o.entries.size());
-        for (size_t j = 0; j < o.entries.size(); j++) e.Set(static_cast<uint32_t>(j), o.entries[j]);
-        r.Set("entries", e);
-      }
-      out.Set(static_cast<uint32_t>(i), r);
-    }
+    for (size_t i = 0; i < ops_.size(); i++) out.Set(static_cast<uint32_t>(i), FsOpResult(env, ops_[i], i < ran_));
     deferred_.Resolve(out);
   }
 
@@ -195,44 +222,10 @@ Napi::Value FsOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) ThrowTypeError(env, "ops must be an array");
   Napi::Array arr = info[0].As<Napi::Array>();
-  std::vector<FsOp> ops(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsObject()) ThrowTypeError(env, "ops[" + std::to_string(i) + "] must be an object");
-    Napi::Object o = v.As<Napi::Object>();
-    std::string op = o.Get("op").ToString().Utf8Value();
-    FsOp& f = ops[i];
-    if (op == "create") {
-      f.op = Op::kCreate;
-    } else if (op == "replace") {
-      f.op = Op::kReplace;
-    } else if (op == "read") {
-      f.op = Op::kRead;
-    } else if (op == "unlink") {
-      f.op = Op::kUnlink;
-    } else if (op == "mkdir") {
-      f.op = Op::kMkdir;
-    } else if (op == "rmdir") {
-      f.op = Op::kRmdir;
-    } else if (op == "readdir") {
-      f.op = Op::kReadDir;
-    } else if (op == "reserveFirst") {
-      f.op = Op::kReserveFirst;
-      Napi::Value names = o.Get("names");
-      if (!names.IsArray()) ThrowTypeError(env, "reserveFirst needs names");
-      Napi::Array n = names.As<Napi::Array>();
-      for (uint32_t j = 0; j < n.Length(); j++) f.names.push_back(n.Get(j).ToString().Utf8Value());
-    } else {
-      ThrowTypeError(env, "unknown fs op " + op);
-    }
-    Napi::Value p = o.Get("path");
-    if (!p.IsString()) ThrowTypeError(env, "ops[" + std::to_string(i) + "].path must be a string");
-    f.path = p.As<Napi::String>().Utf8Value();
-    Napi::Value d = o.Get("data");
-    if (d.IsString()) f.data = d.As<Napi::String>().Utf8Value();
-    Napi::Value m = o.Get("mode");
-    if (m.IsNumber()) f.mode = static_cast<mode_t>(m.As<Napi::Number>().Uint32Value() & 07777);
-  }
+  std::vector<FsOp> ops;
+  ops.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++)
+    ops.push_back(ParseFsOp(env, arr.Get(i), "ops[" + std::to_string(i) + "]"));
   auto* w = new FsOpsWorker(env, std::move(ops));
   Napi::Promise promise = w->Promise();
   w->Queue();

@@ -5,8 +5,37 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
 
 namespace netplumb {
+
+enum class FsOpKind { kCreate, kReplace, kRead, kUnlink, kMkdir, kRmdir, kReadDir, kReserveFirst };
+
+struct FsOp {
+  FsOpKind op;
+  std::string path;
+  std::string data;
+  std::vector<std::string> names;  // kReserveFirst: candidates inside `path`
+  mode_t mode = 0600;              // create/replace/mkdir
+  // results
+  int err = 0;                       // positive errno of an unexpected failure
+  bool flag = false;                 // create: made it; read: found; unlink/rmdir: removed
+  int index = -1;                    // reserveFirst: which candidate
+  std::string text;                  // read
+  std::vector<std::string> entries;  // readdir
+};
+
+// Runs one operation on the calling thread, filling in its results.
+void RunFsOp(FsOp& o);
+
+// Parses a JS op object ({ op, path, data?, names?, mode? }); throws a TypeError.
+FsOp ParseFsOp(Napi::Env env, Napi::Value v, const std::string& where);
+
+// The JS result object of a finished op.
+Napi::Object FsOpResult(Napi::Env env, const FsOp& o, bool ran);
 
 // fsOps(ops: FsOp[]): Promise<FsResult[]> — see lib/binding.ts for the shapes.
 void InitFsOps(Napi::Env env, Napi::Object exports);

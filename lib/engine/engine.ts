@@ -723,74 +723,73 @@ export class Engine {
     requests: PortRequest[],
   ): Promise<Sandbox> {
     const undo: Undo = [];
-    let sbx: SandboxHandle | undefined;
-    let ep: EndpointRecord | undefined;
-    // The record (the name's reservation) and the addresses come first, in
-    // one trip; prune can finish anything a crash leaves after this point.
-    if (net) {
-      ep = await this.planEndpoint(rec, net, 'eth0', spec, true);
-    } else if (!(await this.state.create('sandboxes', rec.name, rec))) {
-      throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
-    }
-    undo.push(() => this.state.remove('sandboxes', rec.name));
     try {
-      if (net && ep) {
-        const endpoint = ep;
+      let ep: EndpointRecord | undefined;
+      if (net) {
+        // One trip: the addresses, and the network read again (see removeNetwork).
+        const endpoint = await this.planEndpoint(rec, net, 'eth0', spec);
+        ep = endpoint;
         undo.push(() => this.releaseEndpoint(endpoint));
         rec.endpoints.push(endpoint);
         if (requests.length > 0) {
           endpoint.ports = await reservePorts(this.state, rec, requests);
           undo.push(() => releasePorts(this.state, endpoint));
         }
-      }
-      sbx = await createSandboxNetnsWith(this.host, {
-        name: rec.name,
-        dir: this.netnsDir,
-        hostNs: this.hostNs,
-        ...(net && ep
-          ? {
-              endpoint: {
-                ep,
-                net,
-                bridgeIndex: await this.bridgeOf(net),
-                alias: this.aliasOf('ep', rec.name, net.name),
-                defaultRoute: !net.internal,
-                isolated: !net.icc,
-                hairpin: ep.ports.length > 0,
-              },
-            }
-          : {}),
-      });
-      undo.push(() => deleteNetns(this.netnsDir, rec.name));
-      if (net && ep) {
-        const endpoint = ep;
-        undo.push(() => deleteLink(this.host, endpoint.hostIfname));
-        if (this.firewall) {
+        if (this.firewall && endpoint.ports.length > 0) {
           await this.firewall.publish(rec, endpoint, net);
           undo.push(() => this.firewall!.unpublish(rec, endpoint));
         }
       }
-      // One trip: the files `ip netns exec` binds, the record marked ready,
-      // the address cursors.
+      // One job on the sandbox's thread: the record (the name's
+      // reservation, written before any kernel object exists), the
+      // namespace and its endpoint, then the files and the record marked
+      // ready. Prune can finish whatever a crash leaves after the record.
+      const creating = JSON.stringify(rec);
       rec.state = 'ready';
-      const b = new FsBatch();
-      for (const op of await this.fileOps(rec)) b.add(op);
-      b.add({
-        op: 'replace',
-        path: this.state.recordPath('sandboxes', rec.name),
-        data: JSON.stringify(rec),
-      });
-      for (const op of this.cursorOps()) b.add(op);
-      undo.push(() => this.runOps(removeSandboxFileOps(this.etcDir, rec.name)));
-      await b.run();
+      const after = [
+        ...(await this.fileOps(rec)),
+        {
+          op: 'replace',
+          path: this.state.recordPath('sandboxes', rec.name),
+          data: JSON.stringify(rec),
+        } as FsOp,
+        ...this.cursorOps(),
+      ];
+      try {
+        await createSandboxNetnsWith(this.host, {
+          name: rec.name,
+          dir: this.netnsDir,
+          hostNs: this.hostNs,
+          before: [
+            { op: 'create', path: this.state.recordPath('sandboxes', rec.name), data: creating },
+          ],
+          after,
+          ...(net && ep
+            ? {
+                endpoint: {
+                  ep,
+                  net,
+                  bridgeIndex: await this.bridgeOf(net),
+                  alias: this.aliasOf('ep', rec.name, net.name),
+                  defaultRoute: !net.internal,
+                  isolated: !net.icc,
+                  hairpin: ep.ports.length > 0,
+                },
+              }
+            : {}),
+        });
+      } catch (err) {
+        // Unless the name itself was taken, our record exists (and maybe files).
+        if (!(err instanceof ConflictError && err.field === 'name')) {
+          undo.push(() => this.state.remove('sandboxes', rec.name));
+          undo.push(() => this.runOps(removeSandboxFileOps(this.etcDir, rec.name)));
+        }
+        throw err;
+      }
       return toSandbox(rec);
     } catch (err) {
-      await sbx?.rt.close().catch(() => undefined);
-      sbx = undefined;
       await unwind(undo);
       throw err;
-    } finally {
-      await sbx?.rt.close();
     }
   }
 
@@ -826,7 +825,7 @@ export class Engine {
     return requests;
   }
 
-  /** Reserves addresses (and, with `record`, the sandbox's name) and describes the endpoint. */
+  /** Reserves addresses and describes the endpoint. */
   private async planEndpoint(
     rec: SandboxRecord,
     net: NetworkRecord,

@@ -3,11 +3,19 @@
  * namespace, veth pairs born straight into it, addresses and routes — each
  * step one pipelined batch of netlink requests.
  */
-import { K, native, type HandleNative, type NativeStep } from '../binding';
+import {
+  K,
+  native,
+  type FsOp,
+  type FsResult,
+  type HandleNative,
+  type NativeStep,
+  type NativeTransaction,
+} from '../binding';
 import type { Request } from '../channel';
 import path from 'node:path';
 
-import { NetlinkError, fromSystemError } from '../errors';
+import { ConflictError, NetlinkError, fromSystemError } from '../errors';
 import { NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
 import type { EndpointRecord, NetworkRecord } from './records';
@@ -62,12 +70,32 @@ export interface NewSandboxPlan {
   /** the host namespace, where the veth's host end is born */
   hostNs: NetNS;
   endpoint?: EndpointPlan & { isolated: boolean; hairpin: boolean };
+  /** state-directory operations before anything is made (the record) */
+  before: FsOp[];
+  /** state-directory operations once everything is made (files, record ready) */
+  after: FsOp[];
+}
+
+/** What a failed step of a sandbox job says. */
+function stepError(name: string, step: number, r: NativeTransaction | FsResult | undefined): Error {
+  if (r && 'error' in r && r.error) return r.error;
+  if (r && 'completions' in r) {
+    const c = r.completions.find((x) => x.error !== 0);
+    if (c)
+      return new NetlinkError({
+        code: c.code ?? `E${c.error}`,
+        errno: c.error,
+        op: `sandbox ${name} step ${step + 1}`,
+        extack: c.extack,
+      });
+  }
+  return new ConflictError('name', `sandbox "${name}" already exists`);
 }
 
 /**
- * Creates a sandbox namespace and its first endpoint in ONE job on a new
- * thread: the thread opens a host-side socket, unshares into the new
- * namespace, mounts it under its name, then runs, in order,
+ * Creates a sandbox namespace and its first endpoint in ONE job on a pooled
+ * thread, which opens a host-side socket, writes the sandbox's record,
+ * unshares into a new namespace, mounts it under its name, runs
  *
  *   echo 1 > conf/default/arp_notify          (eth0 will announce itself)
  *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
@@ -75,12 +103,12 @@ export interface NewSandboxPlan {
  *   ip link set HOSTEND master BR up alias OWNER [bridge_slave isolated/hairpin]   (host socket)
  *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
  *
- * so the event loop waits for the kernel once per sandbox.
+ * writes the files and marks the record ready, then goes back to the pool:
+ * the event loop waits for the kernel once per sandbox. On a failure the
+ * namespace (and with it both veth ends) is removed; the caller undoes the
+ * state-directory steps.
  */
-export async function createSandboxNetnsWith(
-  host: Rtnl,
-  plan: NewSandboxPlan,
-): Promise<SandboxHandle> {
+export async function createSandboxNetnsWith(host: Rtnl, plan: NewSandboxPlan): Promise<void> {
   const file = path.join(plan.dir, plan.name);
   const handle = new native.Handle();
   const ROUTE = K.NETLINK_ROUTE;
@@ -113,28 +141,23 @@ export async function createSandboxNetnsWith(
       ),
     );
     if (e.isolated || e.hairpin) {
-      outer.push(
-        native.encode(
-          'newlink',
-          await host.links.setWire(ep.hostIfname, {
-            port: {
-              ...(e.isolated ? { isolated: true } : {}),
-              ...(e.hairpin ? { hairpin: true } : {}),
-            },
-          }),
-        ),
-      );
+      const port = {
+        ...(e.isolated ? { isolated: true } : {}),
+        ...(e.hairpin ? { hairpin: true } : {}),
+      };
+      outer.push(native.encode('newlink', await host.links.setWire(ep.hostIfname, { port })));
     }
     inner2 = [
       native.encode('newaddr', local.addrs.wire(FIRST_IFINDEX, `${ep.ip}/${ep.prefixlen}`)),
     ];
-    if (ep.ip6 && ep.prefixlen6 !== undefined)
+    if (ep.ip6 && ep.prefixlen6 !== undefined) {
       inner2.push(
         native.encode(
           'newaddr',
           local.addrs.wire(FIRST_IFINDEX, `${ep.ip6}/${ep.prefixlen6}`, { noDad: true }),
         ),
       );
+    }
     inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
     if (e.defaultRoute) {
       inner2.push(
@@ -159,30 +182,26 @@ export async function createSandboxNetnsWith(
   steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
   if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
   if (inner2.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner2) });
+  for (const op of plan.after) steps.push({ fs: op });
   let result;
   try {
-    result = await handle.enter({ create: file, outer: outer.length > 0 ? [ROUTE] : [], steps });
+    result = await handle.enter({
+      create: file,
+      outer: outer.length > 0 ? [ROUTE] : [],
+      before: plan.before.map((op) => ({ fs: op })),
+      steps,
+      close: true,
+    });
   } catch (err) {
     await handle.close();
     throw fromSystemError(err, `netns add ${plan.name}`);
   }
-  const ns = NetNS.adopt(file, plan.name, result.ns);
-  const rt = Rtnl.fromHandle(handle, ns);
+  result.ns?.close();
   if (result.failed >= 0) {
-    const txn = result.results[result.failed]!;
-    const bad = txn.completions.findIndex((c) => c.error !== 0);
-    const c = txn.completions[bad]!;
-    await rt.close();
     // The namespace takes eth0 and, with it, the host end of the pair.
-    await ns.delete().catch(() => undefined);
-    throw new NetlinkError({
-      code: c.code ?? `E${c.error}`,
-      errno: c.error,
-      op: `sandbox ${plan.name} step ${result.failed + 1}`,
-      extack: c.extack,
-    });
+    if (result.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
+    throw stepError(plan.name, result.failed, result.results[result.failed]);
   }
-  return { ns, rt, handle };
 }
 
 /** Opens a handle inside an existing sandbox namespace. */

@@ -251,7 +251,10 @@ export class StateStore {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const held: FileLockNative | null = await native.tryLock(file, exclusive);
-      if (held) return () => { held.release(); };
+      if (held)
+        return () => {
+          held.release();
+        };
       if (Date.now() > end) throw new Error(`timed out waiting for lock ${name}`);
       await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
     }

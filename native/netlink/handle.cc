@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -22,8 +23,10 @@
 #include "addon.h"
 #include "common/errors.h"
 #include "common/fd.h"
+#include "fsops.h"
 #include "netlink/decode.h"
 #include "netlink/socket.h"
+#include "netlink/thread_pool.h"
 #include "netns.h"
 
 namespace netplumb {
@@ -69,6 +72,7 @@ struct Step {
   std::vector<uint8_t> batch;
   std::string write_path;  // non-empty: a file write instead of a transaction
   std::string write_data;
+  std::optional<FsOp> fs;  // a state-directory operation (see fsops.h)
 };
 
 void WriteFileHere(const std::string& path, const std::string& data) {
@@ -86,6 +90,14 @@ int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out)
     out->emplace_back();
     if (!st.write_path.empty()) {
       WriteFileHere(st.write_path, st.write_data);
+      continue;
+    }
+    if (st.fs) {
+      FsOp& f = *st.fs;
+      RunFsOp(f);
+      // A reservation that finds the name taken ends the sequence too.
+      bool taken = (f.op == FsOpKind::kCreate && !f.flag) || (f.op == FsOpKind::kReserveFirst && f.index < 0);
+      if (f.err != 0 || taken) return static_cast<int>(i);
       continue;
     }
     NetlinkSocket& sock = st.outer ? w.Outer(st.protocol) : w.Socket(st.protocol);
@@ -118,11 +130,11 @@ struct HandleMain {
   bool closed = false;
   Napi::FunctionReference monitor_cb;
   int monitor_protocol = 0;
-  // The thread is joined on the main thread once its close job arrives (it
-  // releases the thread-safe function right after posting it), or by the
-  // environment's cleanup hook at exit: a thread must never release the
-  // function after the environment has torn it down.
-  std::thread thread;
+  // Once its close job arrives the main thread waits for the thread to
+  // release the thread-safe function (it does so right after posting), and
+  // the environment's cleanup hook stops and waits for a handle still open
+  // at exit: a thread must never release the function after the
+  // environment has torn it down.
   std::shared_ptr<HandleShared> shared;
   bool hooked = false;
 
@@ -142,6 +154,20 @@ struct HandleMain {
 // Shared by both sides: the queue.
 struct HandleShared {
   std::atomic<bool> stop_requested{false};
+
+  // Set by the thread once it no longer touches the thread-safe function.
+  std::mutex released_mu;
+  std::condition_variable released_cv;
+  bool released = false;
+  void MarkReleased() {
+    std::lock_guard<std::mutex> lock(released_mu);
+    released = true;
+    released_cv.notify_all();
+  }
+  void WaitReleased() {
+    std::unique_lock<std::mutex> lock(released_mu);
+    released_cv.wait(lock, [&] { return released; });
+  }
 
   std::mutex mu;
   std::deque<Job*> queue;
@@ -201,13 +227,22 @@ class PromiseJob : public Job {
 
 class EnterJob : public PromiseJob {
  public:
-  EnterJob(Napi::Env env, UniqueFd target, std::string create, std::vector<int> outer,
-           std::optional<std::vector<Step>> steps)
+  EnterJob(Napi::Env env, UniqueFd target, std::string create, std::vector<int> outer, std::vector<Step> before,
+           std::optional<std::vector<Step>> steps, bool close_after)
       : PromiseJob(env),
         target_(std::move(target)),
         create_(std::move(create)),
         outer_(std::move(outer)),
-        steps_(std::move(steps)) {}
+        before_(std::move(before)),
+        steps_(std::move(steps)),
+        close_after_(close_after) {}
+
+  bool Closes() const override { return close_after_; }
+
+  void Settle(Napi::Env env, HandleMain& main) override {
+    if (close_after_) main.Join(env);
+    PromiseJob::Settle(env, main);
+  }
 
   void Run(Worker& w) override {
     if (w.entered) throw SysError(EALREADY, "enter", "handle already entered a namespace");
@@ -215,6 +250,24 @@ class EnterJob : public PromiseJob {
     // entering fails, the handle refuses all work (see Worker users).
     w.entered = true;
     for (int p : outer_) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
+    // With close_after, the thread ends with this job whatever happens.
+    struct StopAfter {
+      Worker& w;
+      bool on;
+      ~StopAfter() {
+        if (on) {
+          w.sockets.clear();
+          w.outer.clear();
+          w.stop = true;
+        }
+      }
+    } stop_after{w, close_after_};
+    // Steps to run before entering (a record written before any kernel
+    // object exists); if one fails, nothing is entered or created.
+    if (!before_.empty()) {
+      failed_ = RunSteps(w, before_, &results_);
+      if (failed_ >= 0) return;
+    }
     if (target_.Valid()) {
       if (::setns(target_.Get(), CLONE_NEWNET) != 0) {
         w.broken = true;
@@ -231,15 +284,24 @@ class EnterJob : public PromiseJob {
     }
     self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
-    if (steps_) failed_ = RunSteps(w, *steps_, &results_);
+    if (steps_) {
+      std::vector<Transaction> after;
+      int failed = RunSteps(w, *steps_, &after);
+      if (failed >= 0) failed_ = static_cast<int>(before_.size()) + failed;
+      for (Transaction& t : after) results_.push_back(std::move(t));
+    }
   }
 
  protected:
   Napi::Value Result(Napi::Env env) override {
-    Napi::Object ns = NsFd::New(env, std::move(self_));
-    if (!steps_) return ns;
-    Napi::Object o = StepResults(env, *steps_, results_, failed_).As<Napi::Object>();
-    o.Set("ns", ns);
+    if (!steps_ && before_.empty()) return NsFd::New(env, std::move(self_));
+    std::vector<Step> all;
+    for (Step& st : before_) all.push_back(std::move(st));
+    if (steps_) {
+      for (Step& st : *steps_) all.push_back(std::move(st));
+    }
+    Napi::Object o = StepResults(env, all, results_, failed_).As<Napi::Object>();
+    if (self_.Valid()) o.Set("ns", NsFd::New(env, std::move(self_)));
     return o;
   }
 
@@ -247,7 +309,9 @@ class EnterJob : public PromiseJob {
   UniqueFd target_;
   std::string create_;
   std::vector<int> outer_;
+  std::vector<Step> before_;
   std::optional<std::vector<Step>> steps_;
+  bool close_after_;
   std::vector<Transaction> results_;
   int failed_ = -1;
   UniqueFd self_;
@@ -460,7 +524,7 @@ class SilentCloseJob : public Job {
 };
 
 void HandleMain::Join(napi_env env) {
-  if (thread.joinable()) thread.join();
+  shared->WaitReleased();
   if (hooked) {
     napi_remove_env_cleanup_hook(env, CleanupHook, this);
     hooked = false;
@@ -473,10 +537,9 @@ void HandleMain::Join(napi_env env) {
 void HandleMain::CleanupHook(void* arg) {
   auto* main = static_cast<HandleMain*>(arg);
   main->hooked = false;
-  if (!main->thread.joinable()) return;
   main->shared->stop_requested = true;
   main->shared->Push(nullptr);
-  main->thread.join();
+  main->shared->WaitReleased();
 }
 
 // ---- the thread --------------------------------------------------------------
@@ -487,7 +550,8 @@ void Post(Tsfn& tsfn, Job* job) {
   if (tsfn.NonBlockingCall(job) != napi_ok) delete job;  // environment is going away
 }
 
-void ThreadMain(std::shared_ptr<HandleShared> shared, Tsfn tsfn) {
+// Serves one handle on a pooled thread until it closes.
+void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
   Worker w;
   while (!w.stop) {
     pollfd fds[2] = {{shared->wake.Get(), POLLIN, 0}, {-1, POLLIN, 0}};
@@ -545,6 +609,7 @@ void ThreadMain(std::shared_ptr<HandleShared> shared, Tsfn tsfn) {
     }
   }
   tsfn.Release();
+  shared->MarkReleased();
 }
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -599,7 +664,9 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
       Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, [](Napi::Env, void*, std::shared_ptr<HandleMain>* c) { delete c; });
   main_->tsfn.Unref(env);
   main_->shared = shared_;
-  main_->thread = std::thread(ThreadMain, shared_, main_->tsfn);
+  std::shared_ptr<HandleShared> shared = shared_;
+  Tsfn tsfn = main_->tsfn;
+  RunOnPooledThread([shared, tsfn] { ServeHandle(shared, tsfn); });
   if (napi_add_env_cleanup_hook(env, HandleMain::CleanupHook, main_.get()) == napi_ok) main_->hooked = true;
 }
 
@@ -642,11 +709,17 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     Napi::Value e = arr.Get(i);
     if (!e.IsObject()) ThrowTypeError(env, "steps[" + std::to_string(i) + "] must be an object");
     Napi::Object o = e.As<Napi::Object>();
+    Napi::Value fs = o.Get("fs");
+    if (!fs.IsUndefined()) {
+      Step st{0, false, {}, {}, {}, ParseFsOp(env, fs, "steps[" + std::to_string(i) + "].fs")};
+      steps.push_back(std::move(st));
+      continue;
+    }
     Napi::Value wp = o.Get("write");
     if (wp.IsString()) {
       Napi::Value wd = o.Get("data");
       if (!wd.IsString()) ThrowTypeError(env, "steps[" + std::to_string(i) + "].data must be a string");
-      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value()});
+      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value(), {}});
       continue;
     }
     Napi::Value p = o.Get("protocol");
@@ -657,6 +730,7 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     steps.push_back(Step{p.As<Napi::Number>().Int32Value(),
                          o.Get("outer").ToBoolean().Value(),
                          std::vector<uint8_t>(buf.Data(), buf.Data() + buf.Length()),
+                         {},
                          {},
                          {}});
   }
@@ -676,6 +750,8 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   std::string create;
   std::vector<int> outer;
   std::optional<std::vector<Step>> steps;
+  bool close_after = false;
+  std::vector<Step> before;
   if (info[0].IsObject()) {
     Napi::Object opts = info[0].As<Napi::Object>();
     Napi::Value ns = opts.Get("netns");
@@ -694,9 +770,16 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     }
     Napi::Value st = opts.Get("steps");
     if (!st.IsUndefined() && !st.IsNull()) steps = StepsArg(env, st);
+    close_after = opts.Get("close").ToBoolean().Value();
+    Napi::Value bf = opts.Get("before");
+    if (!bf.IsUndefined() && !bf.IsNull()) before = StepsArg(env, bf);
   }
-  return Submit(env, *shared_, *main_,
-                new EnterJob(env, std::move(target), std::move(create), std::move(outer), std::move(steps)));
+  Napi::Value p = Submit(env, *shared_, *main_,
+                         new EnterJob(env, std::move(target), std::move(create), std::move(outer), std::move(before),
+                                      std::move(steps), close_after));
+  // The handle takes no more work after a job that closes it.
+  if (close_after) main_->closed = true;
+  return p;
 }
 
 Napi::Value Handle::Transact(const Napi::CallbackInfo& info) {
