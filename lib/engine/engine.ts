@@ -53,6 +53,7 @@ import {
   type NetworkRecord,
   type SandboxRecord,
 } from './records';
+import { DnsService } from '../dns/service';
 import { HOSTS_MARKER, prune } from './prune';
 import { FsBatch, StateStore } from './state';
 import type {
@@ -79,6 +80,13 @@ export interface EngineOptions {
   netnsDir?: string;
   /** where per-sandbox /etc files live (default /etc/netns, as `ip netns exec`) */
   etcDir?: string;
+  /**
+   * run the embedded DNS resolver of user-defined networks in this process
+   * (default true). false when another process serves it (the CLI's daemon).
+   */
+  dns?: boolean;
+  /** the host resolver configuration: upstreams, search domains (default /etc/resolv.conf) */
+  resolvConf?: string;
 }
 
 const RESERVED = new Set(['bridge', 'host', 'none', 'default']);
@@ -114,13 +122,13 @@ export class Engine {
   private readonly cursors = new Map<string, bigint | undefined>();
   /** networks (name -> id) whose cursor moved since it was last persisted */
   private readonly dirtyCursors = new Map<string, string>();
-  private readonly resolv = new HostResolvConf();
+  private readonly resolv: HostResolvConf;
   private readonly watcher: LinkWatcher;
   private closed = false;
   /** sandboxes this process is changing right now (prune leaves them alone) */
   private readonly inflight = new Map<string, number>();
-  /** the embedded resolver, when DNS is on (see dns/) @internal */
-  dns: { resolvConfFor(rec: SandboxRecord): Promise<string | undefined> } | undefined;
+  /** the embedded resolver, when this process runs it (see lib/dns) @internal */
+  dns: DnsService | undefined;
 
   private constructor(
     /** @internal */ readonly host: Rtnl,
@@ -133,17 +141,20 @@ export class Engine {
     this.etcDir = opts.etcDir;
     this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
     this.watcher = new LinkWatcher(host);
+    this.resolv = new HostResolvConf(opts.resolvConf);
   }
 
   /** Opens (creating if needed) the state directory and the kernel handles. */
   static async open(opts: EngineOptions = {}): Promise<Engine> {
     const full: Required<EngineOptions> = {
       firewall: opts.firewall !== false,
+      dns: opts.dns !== false,
+      resolvConf: opts.resolvConf ?? '/etc/resolv.conf',
       stateDir: opts.stateDir ?? '/run/netplumb',
       netnsDir: opts.netnsDir ?? NETNS_RUN_DIR,
       etcDir: opts.etcDir ?? '/etc/netns',
     };
-    for (const k of ['stateDir', 'netnsDir', 'etcDir'] as const) {
+    for (const k of ['stateDir', 'netnsDir', 'etcDir', 'resolvConf'] as const) {
       if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
         throw new ValidationError(k, 'must be an absolute path');
     }
@@ -158,6 +169,10 @@ export class Engine {
       }
       const engine = new Engine(host, hostNs, firewall, full);
       await engine.state.init();
+      if (full.dns) {
+        engine.dns = new DnsService(engine.state, { resolvConf: full.resolvConf });
+        await engine.dns.start();
+      }
       return engine;
     } catch (err) {
       await firewall?.close();
@@ -172,6 +187,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     await this.watcher.close();
+    await this.dns?.close();
     await this.firewall?.close();
     await this.host.close();
     await this.hostNs.close();
@@ -322,6 +338,7 @@ export class Engine {
       }
       rec.state = 'ready';
       await this.state.write('networks', rec.name, rec);
+      await this.dnsChanged();
       return rec;
     } catch (err) {
       this.bridgeIndex.delete(rec.name);
@@ -434,6 +451,7 @@ export class Engine {
     this.bridgeIndex.delete(rec.name);
     await this.state.ipamRemove(rec.name);
     await this.state.remove('networks', rec.name);
+    await this.dnsChanged();
   }
 
   private async bridgeOf(net: NetworkRecord): Promise<number> {
@@ -786,6 +804,7 @@ export class Engine {
         }
         throw err;
       }
+      if (ep && !net?.default) await this.dnsChanged();
       return toSandbox(rec);
     } catch (err) {
       await unwind(undo);
@@ -901,13 +920,33 @@ export class Engine {
       hosts.push([ep.ip, names]);
       if (ep.ip6) hosts.push([ep.ip6, names]);
     }
-    const resolv = (await this.dns?.resolvConfFor(source)) ?? (await this.resolv.forSandbox());
+    const resolv = await this.resolvConfOf(source);
     return sandboxFileOps(
       this.etcDir,
       rec.name,
       { hostname: rec.hostname, hosts, resolv },
       `${HOSTS_MARKER} (${this.tag})`,
     );
+  }
+
+  /**
+   * A sandbox on a user-defined network asks that network's resolver (the
+   * first such network it joined); on the default bridge, the host's
+   * nameservers, as in Docker.
+   */
+  private async resolvConfOf(rec: SandboxRecord): Promise<string> {
+    for (const ep of rec.endpoints) {
+      const net = await this.state.read<NetworkRecord>('networks', ep.network);
+      if (net && !net.default) {
+        return [`nameserver ${net.gateway}`, ...(await this.resolv.searchLines()), 'options ndots:0', ''].join('\n');
+      }
+    }
+    return this.resolv.forSandbox();
+  }
+
+  /** Brings the resolver's view up to date after a change (when this process runs it). */
+  private async dnsChanged(): Promise<void> {
+    await this.dns?.reload();
   }
 
   private async writeFiles(rec: SandboxRecord, shared?: SandboxRecord): Promise<void> {
@@ -991,6 +1030,7 @@ export class Engine {
     }
     await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
     await this.state.remove('sandboxes', rec.name);
+    if (rec.endpoints.length > 0) await this.dnsChanged();
   }
 
   // ---- connect / disconnect ----
@@ -1047,6 +1087,7 @@ export class Engine {
       });
       undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);
+      await this.dnsChanged();
       return toSandbox(rec).endpoints.find((e) => e.ifname === ep.ifname)!;
     } catch (err) {
       await unwind(undo);
@@ -1098,6 +1139,7 @@ export class Engine {
       await this.releaseEndpoint(ep);
       await this.state.write('sandboxes', rec.name, rec);
       await this.writeFiles(rec);
+      await this.dnsChanged();
     } finally {
       await sbx.rt.close();
       await sbx.ns.close();

@@ -75,18 +75,23 @@ export function removeSandboxFileOps(etcDir: string, name: string): FsOp[] {
  * namespace and are dropped; search and options lines are kept.
  */
 export class HostResolvConf {
-  private cached: { mtimeMs: number; text: string } | undefined;
+  private cached: { mtimeMs: number; text: string; checked: number } | undefined;
 
   constructor(private readonly file = '/etc/resolv.conf') {}
 
   async forSandbox(): Promise<string> {
+    // Look at the file at most once a second.
+    if (this.cached && Date.now() - this.cached.checked < 1000) return this.cached.text;
     let mtimeMs = -1;
     try {
       mtimeMs = (await stat(this.file)).mtimeMs;
     } catch {
       return '';
     }
-    if (this.cached?.mtimeMs === mtimeMs) return this.cached.text;
+    if (this.cached?.mtimeMs === mtimeMs) {
+      this.cached.checked = Date.now();
+      return this.cached.text;
+    }
     const raw = await readFile(this.file, 'utf8').catch(() => '');
     const out: string[] = [];
     for (const line of raw.split('\n')) {
@@ -100,13 +105,13 @@ export class HostResolvConf {
       }
     }
     const text = out.length > 0 ? `${out.join('\n')}\n` : '';
-    this.cached = { mtimeMs, text };
+    this.cached = { mtimeMs, text, checked: Date.now() };
     return text;
   }
 
-  /** nameserver lines only, for the DNS forwarder */
-  async upstreams(): Promise<string[]> {
+  /** the host's search lines, for sandboxes that use the embedded resolver */
+  async searchLines(): Promise<string[]> {
     const text = await this.forSandbox();
-    return [...text.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]!);
+    return text.split('\n').filter((l) => l.startsWith('search '));
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * The query logic of the embedded resolver, independent of sockets: answers
+ * A, AAAA and PTR for the names of the networks the asking sandbox is on
+ * (known by its source address), forwards everything else upstream, and
+ * never forwards for internal networks.
+ */
+import * as packet from 'dns-packet';
+
+import { forward } from './forwarder';
+import { reverseName, type DnsView } from './view';
+
+const TTL = 1;
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+const MAX_NAME = 253;
+
+/** A response carrying only an rcode, built from the raw header so even an undecodable query gets one. */
+function bare(query: Buffer, rcode: number, questions: packet.Question[] = []): Buffer {
+  const id = query.readUInt16BE(0);
+  const rd = query.readUInt16BE(2) & packet.RECURSION_DESIRED;
+  return packet.encode({ type: 'response', id, flags: rd | packet.RECURSION_AVAILABLE | rcode, questions });
+}
+
+export interface ResolverContext {
+  view(): DnsView;
+  upstreams(): Promise<string[]>;
+}
+
+/**
+ * Answers one query that arrived on `network`'s resolver from `source`.
+ * Returns undefined for packets that deserve no answer (responses, runts).
+ */
+export async function answer(ctx: ResolverContext, network: string, source: string, query: Buffer, overTcp: boolean): Promise<Buffer | undefined> {
+  if (query.length < 12) return undefined;
+  if ((query.readUInt16BE(2) & 0x8000) !== 0) return undefined; // a response: drop
+  let q: packet.DecodedPacket;
+  try {
+    q = packet.decode(query);
+  } catch {
+    return bare(query, RCODE.FORMERR);
+  }
+  if (((query.readUInt16BE(2) >> 11) & 0xf) !== 0) return bare(query, RCODE.NOTIMP); // opcode != QUERY
+  const questions = q.questions ?? [];
+  if (questions.length !== 1) return bare(query, RCODE.FORMERR);
+  const question = questions[0]!;
+  const name = question.name.toLowerCase().replace(/\.$/, '');
+  if (name.length > MAX_NAME) return bare(query, RCODE.FORMERR, questions);
+
+  const view = ctx.view();
+  const here = view.networks.get(network);
+  if (!here) return bare(query, RCODE.REFUSED, questions);
+  const asker = here.members.get(source);
+  const scope = asker ? [...(view.memberships.get(asker) ?? [])].map((n) => view.networks.get(n)!).filter(Boolean) : [];
+
+  if ((question.class ?? 'IN') === 'IN') {
+    // Names: NAME and NAME.NETWORK, on the networks the asker is on.
+    for (const nv of scope) {
+      const local = name.endsWith(`.${nv.name.toLowerCase()}`) ? name.slice(0, -(nv.name.length + 1)) : name;
+      const entry = nv.names.get(local);
+      if (!entry) continue;
+      const answers: packet.Answer[] = [];
+      const want = question.type;
+      if (want === 'A' || (want as string) === 'ANY') for (const a of entry.v4) answers.push({ type: 'A', name: question.name, ttl: TTL, data: a });
+      if (want === 'AAAA' || (want as string) === 'ANY') for (const a of entry.v6) answers.push({ type: 'AAAA', name: question.name, ttl: TTL, data: a });
+      // Other types of a known name: no data, but the name exists.
+      return packet.encode({
+        type: 'response',
+        id: q.id ?? 0,
+        flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_AVAILABLE | (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+        questions,
+        answers,
+      });
+    }
+    const ip = question.type === 'PTR' ? reverseName(name) : undefined;
+    if (ip) {
+      for (const nv of scope) {
+        const target = nv.ptr.get(ip);
+        if (target) {
+          return packet.encode({
+            type: 'response',
+            id: q.id ?? 0,
+            flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_AVAILABLE | (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+            questions,
+            answers: [{ type: 'PTR', name: question.name, ttl: TTL, data: target }],
+          });
+        }
+      }
+    }
+  }
+  // Not ours. Only sandboxes of the network are served; internal networks
+  // see nothing outside; others ask upstream.
+  if (!asker) return bare(query, RCODE.REFUSED, questions);
+  if (here.internal) return bare(query, RCODE.NXDOMAIN, questions);
+  try {
+    return await forward(await ctx.upstreams(), query, overTcp);
+  } catch {
+    return bare(query, RCODE.SERVFAIL, questions);
+  }
+}

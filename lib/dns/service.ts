@@ -1,0 +1,238 @@
+/**
+ * The embedded resolver: one UDP socket and one TCP server on each DNS
+ * network's gateway address, port 53 (and on its IPv6 gateway on dual-stack
+ * networks). It answers from a view of the state directory, rebuilt when the
+ * engine changes something and when another process changes the directory
+ * (fs.watch), and swapped in whole: no query ever sees half an update.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+
+import type { NetworkRecord, SandboxRecord } from '../engine/records';
+import type { StateStore } from '../engine/state';
+import { answer } from './resolver';
+import { buildView, hasDns, type DnsView } from './view';
+
+const RELOAD_DEBOUNCE_MS = 20;
+const TCP_IDLE_MS = 10_000;
+const TCP_MAX_BUFFER = 65_537;
+
+interface Listener {
+  address: string;
+  udp: Socket;
+  tcp: Server;
+}
+
+export interface DnsServiceOptions {
+  /** where upstream nameservers come from (default /etc/resolv.conf) */
+  resolvConf?: string;
+  /** rebuild on changes other processes make to the state directory */
+  watch?: boolean;
+}
+
+export class DnsService {
+  private current: DnsView = { networks: new Map(), memberships: new Map() };
+  private readonly listeners = new Map<string, Listener[]>();
+  /** networks whose port 53 another process holds (a resolver daemon) */
+  private readonly servedElsewhere = new Set<string>();
+  private watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private upstreamCache: { checked: number; mtimeMs: number; list: string[]; search: string[] } = {
+    checked: 0,
+    mtimeMs: -1,
+    list: [],
+    search: [],
+  };
+  private closed = false;
+  readonly resolvConf: string;
+
+  constructor(
+    private readonly state: StateStore,
+    private readonly opts: DnsServiceOptions = {},
+  ) {
+    this.resolvConf = opts.resolvConf ?? '/etc/resolv.conf';
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+    if (this.opts.watch !== false) {
+      for (const dir of ['networks', 'sandboxes']) {
+        const w = watch(path.join(this.state.dir, dir), () => {
+          this.scheduleReload();
+        });
+        w.unref();
+        this.watchers.push(w);
+      }
+    }
+  }
+
+  /** Networks currently served here or elsewhere. */
+  networks(): string[] {
+    return [...this.current.networks.keys()];
+  }
+
+  private scheduleReload(): void {
+    if (this.closed || this.reloadTimer) return;
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      void this.reload().catch(() => undefined);
+    }, RELOAD_DEBOUNCE_MS);
+    this.reloadTimer.unref();
+  }
+
+  /** Rebuilds the view from the state directory and opens/closes listeners to match. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      if (this.closed) return;
+      const networks = await this.state.all<NetworkRecord>('networks');
+      const sandboxes = await this.state.all<SandboxRecord>('sandboxes');
+      this.current = buildView(networks, sandboxes);
+      await this.syncListeners(networks.filter(hasDns));
+    });
+    return this.reloading;
+  }
+
+  private async syncListeners(networks: NetworkRecord[]): Promise<void> {
+    const wanted = new Map(networks.map((n) => [n.name, n]));
+    for (const [name, ls] of this.listeners) {
+      if (!wanted.has(name)) {
+        for (const l of ls) this.closeListener(l);
+        this.listeners.delete(name);
+      }
+    }
+    for (const name of this.servedElsewhere) if (!wanted.has(name)) this.servedElsewhere.delete(name);
+    for (const n of networks) {
+      if (this.listeners.has(n.name) || this.servedElsewhere.has(n.name)) continue;
+      const ls: Listener[] = [];
+      try {
+        ls.push(await this.listen(n.name, n.gateway));
+        if (n.gateway6) ls.push(await this.listen(n.name, n.gateway6));
+        this.listeners.set(n.name, ls);
+      } catch (err) {
+        for (const l of ls) this.closeListener(l);
+        const code = (err as NodeJS.ErrnoException).code;
+        // Another resolver (the CLI's daemon, another engine) serves it.
+        if (code === 'EADDRINUSE') this.servedElsewhere.add(n.name);
+        // EADDRNOTAVAIL: the bridge is not up yet; the next reload retries.
+        else if (code !== 'EADDRNOTAVAIL') throw err;
+      }
+    }
+  }
+
+  private listen(network: string, address: string): Promise<Listener> {
+    return new Promise((resolve, reject) => {
+      const family = address.includes(':') ? 'udp6' : 'udp4';
+      const udp = createSocket({ type: family, reuseAddr: false });
+      const tcp = createServer({ pauseOnConnect: false }, (conn) => {
+        let buf = Buffer.alloc(0);
+        conn.setTimeout(TCP_IDLE_MS, () => conn.destroy());
+        conn.on('error', () => conn.destroy());
+        conn.on('data', (d) => {
+          buf = Buffer.concat([buf, d]);
+          if (buf.length > TCP_MAX_BUFFER) {
+            conn.destroy();
+            return;
+          }
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+            buf = buf.subarray(2 + msg.length);
+            void this.handle(network, conn.remoteAddress ?? '', msg, true).then((out) => {
+              if (!out || conn.destroyed) return;
+              const framed = Buffer.alloc(out.length + 2);
+              framed.writeUInt16BE(out.length, 0);
+              out.copy(framed, 2);
+              conn.write(framed);
+            });
+          }
+        });
+      });
+      udp.on('message', (msg, rinfo) => {
+        void this.handle(network, rinfo.address, msg, false).then((out) => {
+          if (!out || this.closed) return;
+          try {
+            udp.send(out, rinfo.port, rinfo.address);
+          } catch {
+            // the listener closed while the answer was on its way
+          }
+        });
+      });
+      const fail = (err: Error): void => {
+        udp.close();
+        tcp.close();
+        reject(err);
+      };
+      udp.once('error', fail);
+      udp.bind({ address, port: 53, exclusive: true }, () => {
+        udp.off('error', fail);
+        udp.on('error', () => undefined);
+        tcp.once('error', fail);
+        tcp.listen({ host: address, port: 53, exclusive: true }, () => {
+          tcp.off('error', fail);
+          tcp.on('error', () => undefined);
+          udp.unref();
+          tcp.unref();
+          resolve({ address, udp, tcp });
+        });
+      });
+    });
+  }
+
+  private closeListener(l: Listener): void {
+    l.udp.close();
+    l.tcp.close();
+  }
+
+  private async handle(network: string, source: string, msg: Buffer, overTcp: boolean): Promise<Buffer | undefined> {
+    try {
+      // IPv4-mapped sources (::ffff:a.b.c.d) name the same sandbox.
+      const src = source.startsWith('::ffff:') ? source.slice(7) : source;
+      return await answer({ view: () => this.current, upstreams: () => this.upstreams() }, network, src, msg, overTcp);
+    } catch {
+      return undefined; // never let one packet take the resolver down
+    }
+  }
+
+  /** The host's nameservers, re-read when resolv.conf changes (checked at most once a second). */
+  async upstreams(): Promise<string[]> {
+    const now = Date.now();
+    if (now - this.upstreamCache.checked < 1000) return this.upstreamCache.list;
+    this.upstreamCache.checked = now;
+    const mtimeMs = await stat(this.resolvConf).then(
+      (s) => s.mtimeMs,
+      () => -1,
+    );
+    if (mtimeMs !== this.upstreamCache.mtimeMs) {
+      const text = await readFile(this.resolvConf, 'utf8').catch(() => '');
+      this.upstreamCache.list = [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!);
+      this.upstreamCache.search = text
+        .split('\n')
+        .filter((l) => /^\s*search\s/.test(l))
+        .map((l) => l.trim());
+      this.upstreamCache.mtimeMs = mtimeMs;
+    }
+    return this.upstreamCache.list;
+  }
+
+  /**
+   * resolv.conf for a sandbox whose first DNS network is `net`: that
+   * network's resolver, the host's search domains.
+   */
+  async resolvConfFor(net: NetworkRecord): Promise<string> {
+    await this.upstreams(); // refreshes the cached file when it changed
+    const search = this.upstreamCache.search;
+    return [`nameserver ${net.gateway}`, ...search, 'options ndots:0', ''].join('\n');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    for (const w of this.watchers) w.close();
+    await this.reloading.catch(() => undefined);
+    for (const ls of this.listeners.values()) for (const l of ls) this.closeListener(l);
+    this.listeners.clear();
+  }
+}
