@@ -8,13 +8,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 
-import { Engine } from '../engine/engine';
+import { ensureDaemon, runDaemon, stopDaemon } from '../dns/daemon';
+import { Engine, type EngineOptions } from '../engine/engine';
 import { ConflictError, NetlinkError, NotFoundError, ValidationError } from '../errors';
 import { json, networksTable, sandboxesTable } from './format';
 
 interface Globals {
-  stateDir?: string;
+  stateDir: string;
   firewall: boolean;
+  resolvConf?: string;
   debug?: boolean;
 }
 
@@ -42,18 +44,31 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .description('Container networking over netlink: networks, sandboxes, published ports.')
     .option('--state-dir <dir>', 'state directory', '/run/netplumb')
     .option('--no-firewall', 'do not manage nftables (no masquerade, isolation or publishing)')
+    .option('--resolv-conf <file>', 'host resolver configuration (upstreams for DNS)')
     .option('--debug', 'print stack traces')
     .showHelpAfterError()
     .exitOverride();
 
-  const withEngine = async <T>(fn: (e: Engine) => Promise<T>): Promise<T> => {
+  // The CLI's processes are short-lived: DNS runs in a daemon (lib/dns/daemon).
+  const engineOptions = (): EngineOptions => {
     const g = program.opts<Globals>();
-    const engine = await Engine.open({
-      ...(g.stateDir ? { stateDir: g.stateDir } : {}),
+    return {
+      stateDir: g.stateDir,
       firewall: g.firewall,
-    });
+      dns: false,
+      ...(g.resolvConf ? { resolvConf: g.resolvConf } : {}),
+    };
+  };
+  const daemon = (): Promise<void> => {
+    const g = program.opts<Globals>();
+    return ensureDaemon(g.stateDir, __filename, g.resolvConf);
+  };
+  const withEngine = async <T>(fn: (e: Engine) => Promise<T>): Promise<T> => {
+    const engine = await Engine.open(engineOptions());
     try {
-      return await fn(engine);
+      const result = await fn(engine);
+      await daemon();
+      return result;
     } finally {
       await engine.close();
     }
@@ -243,12 +258,12 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(async (command: string[], o: SandboxOpts & { name?: string }) => {
       const { runInSandbox } = await import('./run.js');
-      const g = program.opts<Globals>();
       const code = await runInSandbox(
-        { ...(g.stateDir ? { stateDir: g.stateDir } : {}), firewall: g.firewall },
+        engineOptions(),
         (name) => spec(name, o),
         o.name,
         command,
+        daemon,
       );
       process.exitCode = code;
     });
@@ -259,6 +274,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--json', 'JSON output')
     .action(async (o: { json?: boolean }) => {
       const r = await withEngine((e) => e.prune());
+      if (await stopDaemon(program.opts<Globals>().stateDir, true)) r.daemons = 1;
       if (o.json) {
         out(json(r));
       } else {
@@ -267,6 +283,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
             `addresses freed: ${r.addresses}, ports freed: ${r.ports}, firewall entries removed: ${r.rules}\n`,
         );
       }
+    });
+
+  program
+    .command('dns-daemon', { hidden: true })
+    .description('the resolver of user-defined networks (started on demand)')
+    .action(async () => {
+      const g = program.opts<Globals>();
+      await runDaemon(g.stateDir, g.resolvConf);
     });
 
   program

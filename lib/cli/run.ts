@@ -16,11 +16,14 @@ export async function runInSandbox(
   spec: (name: string) => SandboxSpec,
   name: string | undefined,
   command: string[],
+  afterCreate: () => Promise<void>,
 ): Promise<number> {
   const engine = await Engine.open(opts);
   const sandboxName = name ?? `run-${randomBytes(4).toString('hex')}`;
   try {
     const sbx = await engine.createSandbox(spec(sandboxName));
+    // e.g. the resolver daemon must know the sandbox before COMMAND asks it
+    await afterCreate();
     for (const w of sbx.warnings) process.stderr.write(`warning: ${w}\n`);
     const argv = sbx.netns ? ['ip', 'netns', 'exec', sbx.netns, ...command] : command;
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });

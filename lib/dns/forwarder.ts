@@ -62,7 +62,11 @@ function tcpQuery(server: string, query: Buffer): Promise<Buffer> {
 }
 
 /** Asks the upstreams in turn; resolves with the first answer, or rejects. */
-export async function forward(upstreams: string[], query: Buffer, overTcp: boolean): Promise<Buffer> {
+export async function forward(
+  upstreams: string[],
+  query: Buffer,
+  overTcp: boolean,
+): Promise<Buffer> {
   let last: Error = new Error('no upstream resolvers');
   for (const server of upstreams) {
     try {

@@ -17,7 +17,12 @@ const MAX_NAME = 253;
 function bare(query: Buffer, rcode: number, questions: packet.Question[] = []): Buffer {
   const id = query.readUInt16BE(0);
   const rd = query.readUInt16BE(2) & packet.RECURSION_DESIRED;
-  return packet.encode({ type: 'response', id, flags: rd | packet.RECURSION_AVAILABLE | rcode, questions });
+  return packet.encode({
+    type: 'response',
+    id,
+    flags: rd | packet.RECURSION_AVAILABLE | rcode,
+    questions,
+  });
 }
 
 export interface ResolverContext {
@@ -29,7 +34,13 @@ export interface ResolverContext {
  * Answers one query that arrived on `network`'s resolver from `source`.
  * Returns undefined for packets that deserve no answer (responses, runts).
  */
-export async function answer(ctx: ResolverContext, network: string, source: string, query: Buffer, overTcp: boolean): Promise<Buffer | undefined> {
+export async function answer(
+  ctx: ResolverContext,
+  network: string,
+  source: string,
+  query: Buffer,
+  overTcp: boolean,
+): Promise<Buffer | undefined> {
   if (query.length < 12) return undefined;
   if ((query.readUInt16BE(2) & 0x8000) !== 0) return undefined; // a response: drop
   let q: packet.DecodedPacket;
@@ -49,23 +60,34 @@ export async function answer(ctx: ResolverContext, network: string, source: stri
   const here = view.networks.get(network);
   if (!here) return bare(query, RCODE.REFUSED, questions);
   const asker = here.members.get(source);
-  const scope = asker ? [...(view.memberships.get(asker) ?? [])].map((n) => view.networks.get(n)!).filter(Boolean) : [];
+  const scope = asker
+    ? [...(view.memberships.get(asker) ?? [])].map((n) => view.networks.get(n)!).filter(Boolean)
+    : [];
 
   if ((question.class ?? 'IN') === 'IN') {
     // Names: NAME and NAME.NETWORK, on the networks the asker is on.
     for (const nv of scope) {
-      const local = name.endsWith(`.${nv.name.toLowerCase()}`) ? name.slice(0, -(nv.name.length + 1)) : name;
+      const local = name.endsWith(`.${nv.name.toLowerCase()}`)
+        ? name.slice(0, -(nv.name.length + 1))
+        : name;
       const entry = nv.names.get(local);
       if (!entry) continue;
       const answers: packet.Answer[] = [];
       const want = question.type;
-      if (want === 'A' || (want as string) === 'ANY') for (const a of entry.v4) answers.push({ type: 'A', name: question.name, ttl: TTL, data: a });
-      if (want === 'AAAA' || (want as string) === 'ANY') for (const a of entry.v6) answers.push({ type: 'AAAA', name: question.name, ttl: TTL, data: a });
+      if (want === 'A' || (want as string) === 'ANY')
+        for (const a of entry.v4)
+          answers.push({ type: 'A', name: question.name, ttl: TTL, data: a });
+      if (want === 'AAAA' || (want as string) === 'ANY')
+        for (const a of entry.v6)
+          answers.push({ type: 'AAAA', name: question.name, ttl: TTL, data: a });
       // Other types of a known name: no data, but the name exists.
       return packet.encode({
         type: 'response',
         id: q.id ?? 0,
-        flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_AVAILABLE | (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+        flags:
+          packet.AUTHORITATIVE_ANSWER |
+          packet.RECURSION_AVAILABLE |
+          (q.flag_rd ? packet.RECURSION_DESIRED : 0),
         questions,
         answers,
       });
@@ -78,7 +100,10 @@ export async function answer(ctx: ResolverContext, network: string, source: stri
           return packet.encode({
             type: 'response',
             id: q.id ?? 0,
-            flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_AVAILABLE | (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+            flags:
+              packet.AUTHORITATIVE_ANSWER |
+              packet.RECURSION_AVAILABLE |
+              (q.flag_rd ? packet.RECURSION_DESIRED : 0),
             questions,
             answers: [{ type: 'PTR', name: question.name, ttl: TTL, data: target }],
           });

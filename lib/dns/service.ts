@@ -104,7 +104,8 @@ export class DnsService {
         this.listeners.delete(name);
       }
     }
-    for (const name of this.servedElsewhere) if (!wanted.has(name)) this.servedElsewhere.delete(name);
+    for (const name of this.servedElsewhere)
+      if (!wanted.has(name)) this.servedElsewhere.delete(name);
     for (const n of networks) {
       if (this.listeners.has(n.name) || this.servedElsewhere.has(n.name)) continue;
       const ls: Listener[] = [];
@@ -186,11 +187,22 @@ export class DnsService {
     l.tcp.close();
   }
 
-  private async handle(network: string, source: string, msg: Buffer, overTcp: boolean): Promise<Buffer | undefined> {
+  private async handle(
+    network: string,
+    source: string,
+    msg: Buffer,
+    overTcp: boolean,
+  ): Promise<Buffer | undefined> {
     try {
       // IPv4-mapped sources (::ffff:a.b.c.d) name the same sandbox.
       const src = source.startsWith('::ffff:') ? source.slice(7) : source;
-      return await answer({ view: () => this.current, upstreams: () => this.upstreams() }, network, src, msg, overTcp);
+      return await answer(
+        { view: () => this.current, upstreams: () => this.upstreams() },
+        network,
+        src,
+        msg,
+        overTcp,
+      );
     } catch {
       return undefined; // never let one packet take the resolver down
     }

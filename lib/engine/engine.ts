@@ -938,7 +938,12 @@ export class Engine {
     for (const ep of rec.endpoints) {
       const net = await this.state.read<NetworkRecord>('networks', ep.network);
       if (net && !net.default) {
-        return [`nameserver ${net.gateway}`, ...(await this.resolv.searchLines()), 'options ndots:0', ''].join('\n');
+        return [
+          `nameserver ${net.gateway}`,
+          ...(await this.resolv.searchLines()),
+          'options ndots:0',
+          '',
+        ].join('\n');
       }
     }
     return this.resolv.forSandbox();

@@ -41,6 +41,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     addresses: 0,
     ports: 0,
     rules: 0,
+    daemons: 0,
   };
   const unlock = await engine.state.lock('networks', true);
   try {

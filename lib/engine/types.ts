@@ -131,4 +131,6 @@ export interface PruneReport {
   addresses: number;
   ports: number;
   rules: number;
+  /** resolver daemons stopped (CLI) */
+  daemons: number;
 }

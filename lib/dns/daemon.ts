@@ -1,0 +1,123 @@
+/**
+ * The resolver daemon the CLI uses: CLI invocations are short-lived, so the
+ * resolver of user-defined networks runs in a small background process,
+ * started on demand, found again through the state directory (an flock on
+ * locks/dns and dns.pid), told to reload after every change, and gone when
+ * no network needs it. `netplumb prune` stops a stray one.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { native } from '../binding';
+import type { NetworkRecord } from '../engine/records';
+import { StateStore } from '../engine/state';
+import { DnsService } from './service';
+import { hasDns } from './view';
+
+const IDLE_EXIT_MS = 2000;
+
+const pidFile = (stateDir: string): string => path.join(stateDir, 'dns.pid');
+const reloadFile = (stateDir: string): string => path.join(stateDir, 'dns.reload');
+const ackFile = (stateDir: string): string => path.join(stateDir, 'dns.ack');
+
+async function dnsNetworks(state: StateStore): Promise<NetworkRecord[]> {
+  return (await state.all<NetworkRecord>('networks')).filter(hasDns);
+}
+
+/** The daemon itself (`netplumb dns-daemon`). Resolves when it exits. */
+export async function runDaemon(stateDir: string, resolvConf?: string): Promise<void> {
+  const state = new StateStore(stateDir);
+  await state.init();
+  const lock = await native.tryLock(path.join(stateDir, 'locks', 'dns'), true);
+  if (!lock) return; // another daemon serves this state directory
+  const service = new DnsService(state, { ...(resolvConf ? { resolvConf } : {}) });
+  let idleSince = Date.now();
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    await service.close();
+    await unlink(pidFile(stateDir)).catch(() => undefined);
+    lock.release();
+  };
+  const timer = setInterval(() => {
+    void (async () => {
+      // A reload request from a CLI command: reload, then acknowledge it.
+      const token = await readFile(reloadFile(stateDir), 'utf8').catch(() => '');
+      const acked = await readFile(ackFile(stateDir), 'utf8').catch(() => '');
+      if (token && token !== acked) {
+        await service.reload();
+        await writeFile(ackFile(stateDir), token);
+      }
+      if ((await dnsNetworks(state)).length > 0) idleSince = Date.now();
+      else if (Date.now() - idleSince > IDLE_EXIT_MS) await stop();
+    })().catch(() => undefined);
+  }, 25);
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+  await service.start();
+  await writeFile(pidFile(stateDir), `${process.pid}\n`);
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (stopping) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 50);
+  });
+}
+
+async function daemonPid(stateDir: string): Promise<number | undefined> {
+  const text = await readFile(pidFile(stateDir), 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  // Only ever signal our own daemon: check what the process is.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('dns-daemon') ? pid : undefined;
+}
+
+/**
+ * Makes sure a daemon serves `stateDir` if any network needs DNS, and that
+ * it has seen the latest state before returning.
+ */
+export async function ensureDaemon(
+  stateDir: string,
+  cliPath: string,
+  resolvConf?: string,
+): Promise<void> {
+  const state = new StateStore(stateDir);
+  if ((await dnsNetworks(state)).length === 0) return;
+  const free = await native.tryLock(path.join(stateDir, 'locks', 'dns'), true);
+  if (free) {
+    free.release();
+    const args = [
+      cliPath,
+      '--state-dir',
+      stateDir,
+      ...(resolvConf ? ['--resolv-conf', resolvConf] : []),
+      'dns-daemon',
+    ];
+    const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+    child.unref();
+    for (let i = 0; i < 200 && (await daemonPid(stateDir)) === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+  }
+  const token = randomBytes(8).toString('hex');
+  await writeFile(reloadFile(stateDir), token);
+  for (let i = 0; i < 200; i++) {
+    if ((await readFile(ackFile(stateDir), 'utf8').catch(() => '')) === token) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Stops the daemon of `stateDir` (prune: when nothing needs it). Returns whether one was stopped. */
+export async function stopDaemon(stateDir: string, onlyIfIdle: boolean): Promise<boolean> {
+  const pid = await daemonPid(stateDir);
+  if (pid === undefined) return false;
+  if (onlyIfIdle && (await dnsNetworks(new StateStore(stateDir))).length > 0) return false;
+  process.kill(pid, 'SIGTERM');
+  return true;
+}
