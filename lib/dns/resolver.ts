@@ -116,7 +116,14 @@ export async function answer(
   if (!asker) return bare(query, RCODE.REFUSED, questions);
   if (here.internal) return bare(query, RCODE.NXDOMAIN, questions);
   try {
-    return await forward(await ctx.upstreams(), query, overTcp);
+    const reply = await forward(await ctx.upstreams(), query, overTcp);
+    // A client on UDP without EDNS takes 512 bytes: say "truncated" so it
+    // asks again over TCP.
+    const edns = (q.additionals ?? []).some((a) => a.type === 'OPT');
+    if (!overTcp && !edns && reply.length > 512) {
+      return packet.encode({ type: 'response', id: q.id ?? 0, flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_AVAILABLE, questions });
+    }
+    return reply;
   } catch {
     return bare(query, RCODE.SERVFAIL, questions);
   }

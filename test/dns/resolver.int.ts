@@ -1,0 +1,231 @@
+/** The embedded resolver, as sandboxes use it: getent, real TCP by name, forwarding, isolation, load, fuzz. */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Engine } from '../../lib';
+import { Cleanup, ROOT, inNs, requireSandbox, run } from '../helpers';
+import { openEngine } from '../engine/helpers';
+
+const TOOLS = path.join(ROOT, 'dist', 'test', 'dns');
+
+interface Reply {
+  rcode: number;
+  tc: boolean;
+  answers: { type: string; data: string }[];
+}
+
+async function query(
+  from: string,
+  server: string,
+  name: string,
+  type = 'A',
+  proto = 'udp',
+): Promise<Reply> {
+  const { stdout } = await inNs(from, process.execPath, [
+    path.join(TOOLS, 'query-tool.js'),
+    server,
+    name,
+    type,
+    proto,
+  ]);
+  return JSON.parse(stdout) as Reply;
+}
+
+async function getent(from: string, name: string): Promise<string | undefined> {
+  try {
+    return (await inNs(from, 'getent', ['hosts', name])).stdout.trim().split(/\s+/)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts a program in a namespace and waits for its first line. */
+async function startIn(netns: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}`)));
+  });
+  return child;
+}
+
+describe('embedded DNS on user-defined networks', function () {
+  this.timeout(60_000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  const suite = new Cleanup();
+  let engine: Engine;
+  const confDir = '/run/np-dns-test';
+
+  before(async () => {
+    // An upstream resolver in its own namespace, routed from this one.
+    await run('ip', ['netns', 'add', 'dnsup']);
+    suite.add('del dnsup', () => run('ip', ['netns', 'del', 'dnsup']));
+    await run('ip', [
+      'link',
+      'add',
+      'npup0',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      'dnsup',
+    ]);
+    suite.add('del npup0', () => run('ip', ['link', 'del', 'npup0']).catch(() => undefined));
+    await run('ip', ['addr', 'add', '10.250.0.1/30', 'dev', 'npup0']);
+    await run('ip', ['link', 'set', 'npup0', 'up']);
+    await run('ip', ['-n', 'dnsup', 'addr', 'add', '10.250.0.2/30', 'dev', 'eth0']);
+    await run('ip', ['-n', 'dnsup', 'link', 'set', 'eth0', 'up']);
+    await run('ip', ['-n', 'dnsup', 'link', 'set', 'lo', 'up']);
+    const up = await startIn('dnsup', [
+      path.join(TOOLS, 'upstream-tool.js'),
+      '10.250.0.2',
+      'outside.example=10.0.0.42',
+    ]);
+    suite.add('stop upstream', () => Promise.resolve(up.kill()));
+    await mkdir(confDir, { recursive: true });
+    await writeFile(path.join(confDir, 'resolv.conf'), 'nameserver 10.250.0.2\nsearch corp.test\n');
+    suite.add('rm conf', () => rm(confDir, { recursive: true, force: true }));
+  });
+  after(() => suite.run());
+
+  beforeEach(async () => {
+    const e = await openEngine({ firewall: false, resolvConf: path.join(confDir, 'resolv.conf') });
+    engine = e.engine;
+    cleanup.add('dispose engine', e.dispose);
+    await engine.createNetwork({ name: 'dapp', subnet: '10.89.0.0/24' });
+    await engine.createNetwork({ name: 'dother', subnet: '10.90.0.0/24' });
+    await engine.createSandbox({ name: 'dweb', network: 'dapp', aliases: ['frontend'] });
+    await engine.createSandbox({ name: 'ddb', network: 'dapp' });
+  });
+  afterEach(() => cleanup.run());
+
+  it('names, aliases and NAME.NETWORK resolve with getent; a page is fetched by name over TCP', async () => {
+    const web = (await engine.inspectSandbox('dweb')).endpoints[0]!.ip;
+    assert.match(
+      (await inNs('ddb', 'cat', ['/etc/resolv.conf'])).stdout,
+      /^nameserver 10\.89\.0\.1$/m,
+    );
+    assert.equal(await getent('ddb', 'dweb'), web);
+    assert.equal(await getent('ddb', 'frontend'), web);
+    assert.equal(await getent('ddb', 'dweb.dapp'), web);
+    assert.equal(await getent('ddb', 'DWEB'), web, 'names are case-insensitive');
+    const server = await startIn('dweb', [
+      '-e',
+      "require('http').createServer((q,s)=>s.end('hello from web')).listen(80,()=>console.log('up'))",
+    ]);
+    cleanup.add('stop web server', () => Promise.resolve(server.kill()));
+    const { stdout } = await inNs('ddb', process.execPath, [
+      '-e',
+      "fetch('http://dweb/').then(r=>r.text()).then(t=>process.stdout.write(t))",
+    ]);
+    assert.equal(stdout, 'hello from web');
+    const ptr = await query(
+      'ddb',
+      '10.89.0.1',
+      `${web.split('.').reverse().join('.')}.in-addr.arpa`,
+      'PTR',
+    );
+    assert.deepEqual(ptr.answers, [{ type: 'PTR', data: 'dweb' }]);
+    const tcp = await query('ddb', '10.89.0.1', 'frontend', 'A', 'tcp');
+    assert.deepEqual(tcp.answers, [{ type: 'A', data: web }]);
+  });
+
+  it('a sandbox on another network does not learn the names; after connect it does, after disconnect not', async () => {
+    await engine.createSandbox({ name: 'dx', network: 'dother' });
+    assert.equal(await getent('dx', 'dweb'), undefined);
+    const r = await query('dx', '10.90.0.1', 'dweb');
+    assert.equal(r.rcode, 3, 'NXDOMAIN (the upstream does not know it either)');
+    // Asking another network's resolver directly does not leak names either.
+    const direct = await query('dx', '10.89.0.1', 'dweb');
+    assert.deepEqual(direct.answers, []);
+    await engine.connect('dx', 'dapp');
+    const web = (await engine.inspectSandbox('dweb')).endpoints[0]!.ip;
+    assert.equal(await getent('dx', 'dweb'), web, 'answers change at once on connect');
+    await engine.disconnect('dx', 'dapp');
+    assert.equal(await getent('dx', 'dweb'), undefined, 'and at once on disconnect');
+    await engine.removeSandbox('dweb');
+    assert.equal(await getent('ddb', 'dweb'), undefined, 'and on removal');
+  });
+
+  it('other names go to the host upstream (TCP when truncated); an internal network gets NXDOMAIN', async () => {
+    assert.equal(await getent('ddb', 'outside.example'), '10.0.0.42');
+    // Too big for the upstream's UDP: we fetch it over TCP; too big for a
+    // plain UDP client: it is told to come back over TCP, and gets it all.
+    const overUdp = await query('ddb', '10.89.0.1', 'many.big');
+    assert.equal(overUdp.tc, true);
+    const overTcp = await query('ddb', '10.89.0.1', 'many.big', 'A', 'tcp');
+    assert.equal(overTcp.answers.length, 60);
+    await engine.createNetwork({ name: 'dint', subnet: '10.91.0.0/24', internal: true });
+    await engine.createSandbox({ name: 'din', network: 'dint' });
+    assert.equal(await getent('din', 'outside.example'), undefined);
+    assert.equal((await query('din', '10.91.0.1', 'outside.example')).rcode, 3);
+    await engine.createSandbox({ name: 'din2', network: 'dint' });
+    assert.equal(
+      await getent('din', 'din2'),
+      (await engine.inspectSandbox('din2')).endpoints[0]!.ip,
+      'but its own names resolve',
+    );
+  });
+
+  it('dual-stack networks answer AAAA', async () => {
+    await engine.createNetwork({
+      name: 'd6',
+      subnet: '10.92.0.0/24',
+      ipv6: true,
+      subnet6: 'fd92::/64',
+    });
+    const a = await engine.createSandbox({ name: 'd6a', network: 'd6' });
+    await engine.createSandbox({ name: 'd6b', network: 'd6' });
+    const r = await query('d6b', '10.92.0.1', 'd6a', 'AAAA');
+    assert.deepEqual(r.answers, [{ type: 'AAAA', data: a.endpoints[0]!.ip6 }]);
+  });
+
+  it('10,000 queries from four sandboxes: none lost, none wrong', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++)
+      names.push((await engine.createSandbox({ name: `dl${i}`, network: 'dapp' })).name);
+    const expect = (await engine.listSandboxes())
+      .filter((s) => s.endpoints.some((e) => e.network === 'dapp'))
+      .map((s) => `${s.name}=${s.endpoints[0]!.ip}`);
+    const results = await Promise.all(
+      names.map(
+        async (n) =>
+          JSON.parse(
+            (
+              await inNs(
+                n,
+                process.execPath,
+                [path.join(TOOLS, 'query-tool.js'), '10.89.0.1', '--load', '2500', '32', ...expect],
+                { timeout: 60_000 },
+              )
+            ).stdout,
+          ) as { ok: number; wrong: number; lost: number },
+      ),
+    );
+    const total = results.reduce(
+      (a, r) => ({ ok: a.ok + r.ok, wrong: a.wrong + r.wrong, lost: a.lost + r.lost }),
+      { ok: 0, wrong: 0, lost: 0 },
+    );
+    assert.deepEqual(total, { ok: 10_000, wrong: 0, lost: 0 });
+  });
+
+  it('malformed and mutated packets never stop the resolver', async () => {
+    const { stdout } = await inNs(
+      'ddb',
+      process.execPath,
+      [path.join(TOOLS, 'fuzz-tool.js'), '10.89.0.1', '3', '20261123', 'dweb'],
+      { timeout: 30_000 },
+    );
+    const r = JSON.parse(stdout) as { sent: number; stillAnswers: boolean };
+    assert.ok(r.sent > 1000, `sent ${r.sent}`);
+    assert.equal(r.stillAnswers, true);
+    assert.ok(await getent('ddb', 'dweb'));
+  });
+});
