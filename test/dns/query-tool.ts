@@ -9,8 +9,9 @@ import { connect } from 'node:net';
 
 import * as packet from 'dns-packet';
 
+/** A, AAAA and PTR data are strings; other types do not matter here. */
 function dataOf(a: packet.Answer): string {
-  return 'data' in a ? String(a.data) : '';
+  return 'data' in a && typeof a.data === 'string' ? a.data : '';
 }
 
 function udp(server: string, q: Buffer, timeoutMs: number): Promise<Buffer> {
