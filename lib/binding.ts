@@ -220,6 +220,128 @@ export interface NeighWire {
   master?: number;
 }
 
+/** nf_tables request encoders (NFT_MSG_* by name; batchbegin/end delimit a batch). */
+export type NftOp =
+  | 'batchbegin' | 'batchend' | 'getgen'
+  | 'newtable' | 'deltable' | 'gettable'
+  | 'newchain' | 'delchain' | 'getchain'
+  | 'newrule' | 'delrule' | 'getrule'
+  | 'newset' | 'delset' | 'getset'
+  | 'newsetelem' | 'delsetelem' | 'getsetelem'; // prettier-ignore
+
+/** nlmsghdr flags and nfgenmsg family (NFPROTO_*) of an nf_tables request. */
+export interface NftMsgWire {
+  flags: number;
+  family: number;
+}
+
+export interface BatchWire {
+  /** NFNL_BATCH_GENID: refuse the batch if the ruleset generation moved on */
+  genId?: number;
+}
+
+export interface TableWire extends NftMsgWire {
+  name?: string;
+  /** NFT_TABLE_F_* */
+  tableFlags?: number;
+  userdata?: Buffer;
+  handle?: number;
+}
+
+export interface ChainWire extends NftMsgWire {
+  table?: string;
+  name?: string;
+  handle?: number;
+  type?: string;
+  /** NF_ACCEPT / NF_DROP */
+  policy?: number;
+  hook?: { num: number; priority: number; dev?: string };
+  userdata?: Buffer;
+}
+
+/** An nft_data verdict: NF_ACCEPT, NF_DROP, NFT_JUMP (+ chain), ... */
+export interface VerdictWire {
+  code: number;
+  chain?: string;
+}
+
+/**
+ * nf_tables expressions as the kernel sees them. Registers use the kernel's
+ * numbering (NFT_REG_VERDICT, NFT_REG_1..4, NFT_REG32_00..15).
+ */
+export type ExprWire =
+  | { name: 'payload'; dreg?: number; base: number; offset: number; len: number; sreg?: number;
+      csumType?: number; csumOffset?: number; csumFlags?: number }
+  | { name: 'cmp'; sreg: number; op: number; data: Buffer }
+  | { name: 'meta'; key: number; dreg?: number; sreg?: number }
+  | { name: 'ct'; key: number; dreg?: number; sreg?: number; dir?: number }
+  | { name: 'fib'; flags: number; result: number; dreg: number }
+  | { name: 'lookup'; sreg: number; dreg?: number; set: string; setId?: number; flags?: number }
+  | { name: 'immediate'; dreg: number; data?: Buffer; verdict?: VerdictWire }
+  | { name: 'counter'; bytes?: number; packets?: number }
+  | { name: 'nat'; type: number; family: number; regAddrMin?: number; regAddrMax?: number;
+      regProtoMin?: number; regProtoMax?: number; flags?: number }
+  | { name: 'masq'; flags?: number; regProtoMin?: number; regProtoMax?: number }
+  | { name: 'redir'; regProtoMin?: number; regProtoMax?: number; flags?: number }
+  | { name: 'reject'; type: number; code: number }
+  | { name: 'bitwise'; sreg: number; dreg: number; len: number; mask?: Buffer; xor?: Buffer;
+      op?: number; data?: Buffer }
+  | { name: 'range'; sreg: number; op: number; from: Buffer; to: Buffer }
+  /** any expression, attributes as given (numbers go out as 32-bit network order) */
+  | { name: string; attrs: Record<number, number | string | Buffer> }; // prettier-ignore
+
+export interface RuleWire extends NftMsgWire {
+  table?: string;
+  chain?: string;
+  handle?: number;
+  exprs?: ExprWire[];
+  /** NFTA_RULE_POSITION: the rule to add after (append) or insert before */
+  position?: number;
+  userdata?: Buffer;
+  id?: number;
+}
+
+export interface SetWire extends NftMsgWire {
+  table?: string;
+  name?: string;
+  handle?: number;
+  /** NFT_SET_* */
+  setFlags?: number;
+  keyType?: number;
+  keyLen?: number;
+  dataType?: number;
+  dataLen?: number;
+  /** NFTA_SET_ID: names the set to later messages of the same batch */
+  id?: number;
+  /** NFTA_SET_DESC_SIZE */
+  size?: number;
+  /** NFTA_SET_DESC_CONCAT field lengths */
+  concat?: number[];
+  /** ms */
+  timeout?: number;
+  userdata?: Buffer;
+}
+
+export interface ElemWire {
+  key?: Buffer;
+  keyEnd?: Buffer;
+  data?: Buffer;
+  verdict?: VerdictWire;
+  /** NFT_SET_ELEM_* */
+  flags?: number;
+  /** ms */
+  timeout?: number;
+  userdata?: Buffer;
+}
+
+export interface SetElemsWire extends NftMsgWire {
+  table: string;
+  set: string;
+  setId?: number;
+  /** absent: flush the set */
+  elements?: ElemWire[];
+}
+
 export interface NativeBinding {
   Handle: new () => HandleNative;
   NsFd: abstract new () => NsFdNative;
@@ -227,6 +349,14 @@ export interface NativeBinding {
   encode(op: 'newaddr' | 'deladdr' | 'getaddr', spec: AddrWire): Buffer;
   encode(op: 'newroute' | 'delroute' | 'getroute', spec: RouteWire): Buffer;
   encode(op: 'newneigh' | 'delneigh' | 'getneigh', spec: NeighWire): Buffer;
+  encode(op: 'batchbegin' | 'batchend', spec: BatchWire): Buffer;
+  encode(op: 'getgen', spec: NftMsgWire): Buffer;
+  encode(op: 'newtable' | 'deltable' | 'gettable', spec: TableWire): Buffer;
+  encode(op: 'newchain' | 'delchain' | 'getchain', spec: ChainWire): Buffer;
+  encode(op: 'newrule' | 'delrule' | 'getrule', spec: RuleWire): Buffer;
+  encode(op: 'newset' | 'delset' | 'getset', spec: SetWire): Buffer;
+  /** may return several messages (long element lists are split) */
+  encode(op: 'newsetelem' | 'delsetelem' | 'getsetelem', spec: SetElemsWire): Buffer;
   decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
   constants: Readonly<Record<ConstantName, number>>;
   netnsCreate(path: string): Promise<NsFdNative>;
