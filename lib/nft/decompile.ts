@@ -7,7 +7,7 @@
 import { K, type ExprWire } from '../binding';
 import { formatIp } from '../util/ip';
 import { readU32Host, verdictValue } from './common';
-import { CMP_OPS, CT_STATES, CT_STATUSES, FIB_TYPES } from './compile';
+import { CMP_OPS, CT_STATES, CT_STATUSES, FIB_TYPES } from './keywords';
 import {
   decodePart,
   isAddress,
@@ -345,7 +345,7 @@ class Decompiler {
     if (
       redir &&
       redir.regProtoMin === im.dreg &&
-      redir.regProtoMax === undefined &&
+      (redir.regProtoMax ?? im.dreg) === im.dreg &&
       im.data.length === 2
     ) {
       if (((redir.flags ?? 0) & ~K.NF_NAT_RANGE_PROTO_SPECIFIED) !== 0) return undefined;
@@ -375,7 +375,9 @@ class Decompiler {
       }
     }
     const nat = as(this.e[k], 'nat');
-    if (!nat || nat.regAddrMax !== undefined || nat.regProtoMax !== undefined) return undefined;
+    // The kernel reports max registers equal to the min ones it was given.
+    if (!nat || (nat.regAddrMax ?? nat.regAddrMin) !== nat.regAddrMin) return undefined;
+    if ((nat.regProtoMax ?? nat.regProtoMin) !== nat.regProtoMin) return undefined;
     const family =
       nat.family === K.NFPROTO_IPV4 ? 'ip' : nat.family === K.NFPROTO_IPV6 ? 'ip6' : undefined;
     const type =

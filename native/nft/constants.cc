@@ -157,6 +157,7 @@ void AddConstants(Napi::Env env, Napi::Object obj) {
   NP_CONSTANT(IPPROTO_SCTP);
   NP_CONSTANT(IPPROTO_UDPLITE);
   NP_CONSTANT(NFNLGRP_NFTABLES);
+  NP_CONSTANT(NLA_F_NESTED);
 }
 
 }  // namespace netplumb::nft
