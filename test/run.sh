@@ -19,4 +19,6 @@ done
 # /etc/netns must exist as a mount point for the private tmpfs below; an
 # empty directory is all this leaves on the host (as `ip netns` would).
 mkdir -p /etc/netns
+export NETPLUMB_HOST_NETNS
+NETPLUMB_HOST_NETNS=$(readlink /proc/self/ns/net)
 exec unshare --net --mount --propagation private -- bash "$root/test/sandbox-inner.sh" "$@"

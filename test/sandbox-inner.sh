@@ -3,6 +3,10 @@
 # /sys, loopback up, then mocha.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${NETPLUMB_HOST_NETNS:-}" ] || [ "$(readlink /proc/self/ns/net)" = "$NETPLUMB_HOST_NETNS" ]; then
+  echo "sandbox: refusing to run: not in a private network namespace (use test/run.sh)" >&2
+  exit 99
+fi
 mount -t tmpfs -o mode=0755 netplumb-test-run /run
 mkdir -p /run/netns /run/lock
 mount --bind /run/netns /run/netns
