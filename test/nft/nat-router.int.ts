@@ -48,7 +48,7 @@ async function connect(port: number, timeoutMs = 5000): Promise<string> {
 function counterOf(rule: Rule | undefined): { packets: number; bytes: number } {
   const c = rule?.expr.find((s): s is Extract<Stmt, { counter: unknown }> => 'counter' in s);
   assert.ok(c && typeof c.counter === 'object', 'rule has a counter');
-  return c.counter as { packets: number; bytes: number };
+  return c.counter;
 }
 
 describe('nftables: a NAT router from three namespaces', function () {
@@ -102,9 +102,7 @@ describe('nftables: a NAT router from three namespaces', function () {
     const child = server;
     cleanup.add('stop the server', async () => {
       if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-      await new Promise((resolve) =>
-        child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
-      );
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
     });
     let ready = false;
     child.stdout!.on('data', (d: Buffer) => {
