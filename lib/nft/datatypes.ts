@@ -132,7 +132,15 @@ function ifnameBytes(value: unknown, field: string): Buffer {
   return out;
 }
 
+/** Dotted quads as node's isIPv4 takes them (no leading zeros): the fast path for long element lists. */
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
 function ipBytes(kind: 'ipv4_addr' | 'ipv6_addr', value: unknown, field: string): Buffer {
+  if (kind === 'ipv4_addr' && typeof value === 'string') {
+    const m = IPV4.exec(value);
+    if (m) return Buffer.from([Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]);
+  }
   const ip = parseIp(value, field);
   const want = kind === 'ipv4_addr' ? 4 : 6;
   if (ip.family !== want)
@@ -287,9 +295,13 @@ export function decrement(bytes: Buffer): Buffer {
 
 /** Concatenation: each field padded to 4 bytes. */
 export function concatParts(parts: Buffer[]): Buffer {
-  return Buffer.concat(
-    parts.map((p) => Buffer.concat([p, Buffer.alloc(pad4(p.length) - p.length)])),
-  );
+  const out = Buffer.alloc(parts.reduce((n, p) => n + pad4(p.length), 0));
+  let o = 0;
+  for (const p of parts) {
+    p.copy(out, o);
+    o += pad4(p.length);
+  }
+  return out;
 }
 
 /** Splits a concatenated value back into its fields. */

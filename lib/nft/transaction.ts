@@ -274,14 +274,16 @@ export class Transaction {
     const field = 'elements';
     const forDelete = verb === 'delete';
     const now = this.known(r);
-    if (now) elementsWire(now, elems, field, forDelete); // validate now when the set is known
+    // Validated (and encoded) now when the set is known; reused at commit if it still is.
+    const early = now ? elementsWire(now, elems, field, forDelete) : undefined;
     const inTx = this.created.get(setKey(r));
     return this.push({
       desc: `${verb} element ${setText(r)}`,
       needs: inTx ? [] : [r],
       build: (sets) => {
         const info = inTx ?? sets(r)!;
-        const elements = elementsWire(info, elems, field, forDelete);
+        const elements =
+          early && info === now ? early : elementsWire(info, elems, field, forDelete);
         if (elements.length === 0) return [];
         return [
           native.encode(forDelete ? 'delsetelem' : 'newsetelem', {
