@@ -105,7 +105,8 @@ export class Transaction {
   /** sets created by queued changes, by setKey */
   private readonly created = new Map<string, SetInfo>();
   private nextSetId = 1;
-  private committing = false;
+  /** open: changes may be queued; busy: a commit is in flight; done: committed */
+  private state: 'open' | 'busy' | 'done' = 'open';
 
   /** @internal use nft.transaction() */
   constructor(private readonly ctx: NftContext) {}
@@ -125,8 +126,12 @@ export class Transaction {
   }
 
   private push(change: Change): this {
-    if (this.committing)
-      throw new ValidationError('transaction', 'is being committed; start a new one');
+    if (this.state !== 'open') {
+      throw new ValidationError(
+        'transaction',
+        this.state === 'busy' ? 'is being committed' : 'was committed; start a new one',
+      );
+    }
     this.changes.push(change);
     return this;
   }
@@ -448,13 +453,32 @@ export class Transaction {
    * NftCommitError naming the change the kernel refused.
    */
   async commit(opts: CommitOptions = {}): Promise<CommitResult> {
+    if (this.state !== 'open') {
+      throw new ValidationError(
+        'transaction',
+        this.state === 'busy' ? 'is being committed' : 'was committed already',
+      );
+    }
     const handles: (number | undefined)[] = this.changes.map(() => undefined);
     if (this.changes.length === 0) return { ruleHandles: [], handles };
-    this.committing = true;
-    const { batch, owner } = await this.build(opts);
-    const txn = await this.ctx.transact(batch, `nftables batch of ${this.changes.length} changes`);
+    // A refused transaction may be committed again (say, with a fresh genId).
+    this.state = 'busy';
+    let txn: NativeTransaction;
+    let owner: number[];
+    try {
+      const built = await this.build(opts);
+      owner = built.owner;
+      txn = await this.ctx.transact(
+        built.batch,
+        `nftables batch of ${this.changes.length} changes`,
+      );
+    } catch (err) {
+      this.state = 'open';
+      throw err;
+    }
     const failed = txn.completions.findIndex((c) => c.error !== 0);
     if (failed >= 0) {
+      this.state = 'open';
       this.ctx.refused();
       const c = txn.completions[failed]!;
       const index = owner[failed] ?? -1;
@@ -475,9 +499,10 @@ export class Transaction {
     for (const m of txn.messages) {
       const i = owner[m.index];
       if (i === undefined || i < 0 || !this.changes[i]!.rule) continue;
-      const handle = (m.object as { kind?: string; handle?: number }).handle;
-      if (typeof handle === 'number') handles[i] = handle;
+      const echo = m.object as { kind?: string; handle?: number };
+      if (echo.kind === 'rule' && typeof echo.handle === 'number') handles[i] = echo.handle;
     }
+    this.state = 'done';
     this.ctx.committed(
       this.changes.flatMap((c) => (c.creates ? [c.creates] : [])),
       this.changes.flatMap((c) => (c.removes ? [c.removes] : [])),

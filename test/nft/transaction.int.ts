@@ -82,11 +82,10 @@ describe('nftables transactions', function () {
     assert.deepEqual(await nftJson(NS), before);
     const fresh = await nft.generation();
     assert.notEqual(fresh, gen);
-    const ok = await nft
-      .transaction()
-      .addRule({ ...C, expr: [{ verdict: 'drop' }] })
-      .commit({ genId: fresh });
+    // The refused transaction can be committed again, against the fresh generation.
+    const ok = await stale.commit({ genId: fresh });
     assert.equal(ok.ruleHandles.length, 1);
+    await assert.rejects(stale.commit(), /committed already/);
     assert.ok((await nft.generation()) > fresh, 'a commit moves the generation on');
   });
 
