@@ -2,6 +2,25 @@
  * Nft: an nf_tables handle bound to one network namespace. Changes go
  * through atomic transactions (`nft.transaction()...commit()`); listings
  * return the typed model of ./types.
+ *
+ * Reading back gives each statement in one canonical form, so a rule reads
+ * back deepStrictEqual to its spec when the spec uses it:
+ * - `op: '=='` is the default and is left out (except for `ct state` and
+ *   `ct status`, where no operator means "any of these flags" and '==' means
+ *   exactly these);
+ * - protocols read back by name where nft has one (`'tcp'`, not 6), ranges
+ *   as numbers; a full-length prefix as a plain address (`10.0.0.1`, not
+ *   `10.0.0.1/32`); IPv6 addresses in RFC 5952 form; ct flags in bit order;
+ * - a set match or map key of one selector as that selector, not a list;
+ * - `counter` with its values; `masquerade: {}` (no flag set) as `true`;
+ *   `reject: 'icmpx port-unreachable'` as `reject: true` (nft prints both
+ *   as `reject`);
+ * - a `meta nfproto` / `meta l4proto` match that only serves as the
+ *   protocol dependency of the next match folds into it, as nft prints it;
+ *   consecutive raw expressions read back as one `{ raw }` statement.
+ * Base chains always read back with their policy. Set elements read back
+ * sorted by key; an element timeout equal to the set's default is not
+ * reported by the kernel.
  */
 import { K, native, type HandleNative, type NativeTransaction } from '../binding';
 import { Channel } from '../channel';
@@ -75,7 +94,11 @@ export class Nft implements NftContext {
     return new Transaction(this);
   }
 
-  /** The ruleset generation id; it changes with every committed batch. Equivalent to `nft list ruleset` header `# generation`. */
+  /**
+   * The ruleset generation id; every committed batch moves it on. nft asks
+   * for it (NFT_MSG_GETGEN) before each command; pass it to commit({ genId })
+   * to refuse a batch if anything changed in between.
+   */
   async generation(): Promise<number> {
     const msgs = await this.channel.request({
       buf: native.encode('getgen', { flags: F_ACK(), family: K.NFPROTO_UNSPEC }),

@@ -247,7 +247,7 @@ export class Transaction {
       build: () => [
         native.encode('delset', {
           flags: F_ACK(),
-          family: familyOf(r),
+          family: familyNumber(r.family),
           table: r.table,
           name: r.name,
         }),
@@ -265,7 +265,7 @@ export class Transaction {
       build: () => [
         native.encode('delsetelem', {
           flags: F_ACK(),
-          family: familyOf(r),
+          family: familyNumber(r.family),
           table: r.table,
           set: r.name,
         }),
@@ -293,7 +293,7 @@ export class Transaction {
         return [
           native.encode(forDelete ? 'delsetelem' : 'newsetelem', {
             flags: forDelete ? F_ACK() : F_CREATE(),
-            family: familyOf(r),
+            family: familyNumber(r.family),
             table: r.table,
             set: r.name,
             ...(inTx?.id !== undefined ? { setId: inTx.id } : {}),
@@ -418,7 +418,6 @@ export class Transaction {
             index,
             change: this.changes[index]!.desc,
             extack: v.extack,
-            message: v.message,
           });
         }
         fetched.set(k, v);
@@ -512,8 +511,4 @@ export class Transaction {
     );
     return { ruleHandles, handles };
   }
-}
-
-function familyOf(r: SetRef): number {
-  return familyNumber(r.family);
 }
