@@ -10,7 +10,7 @@ import { NetNS, Nft } from '../../lib';
 import type { Rule, Stmt } from '../../lib/nft/types';
 import { Cleanup, requireSandbox } from '../helpers';
 import { chainLines, nftJson } from './oracle';
-import { SHAPE_SETS, SHAPES, type Shape } from './shapes';
+import { EXTRA_SETS, EXTRA_SHAPES, SHAPE_SETS, SHAPES, type Shape } from './shapes';
 
 const NS = 'np-nft-shapes';
 
@@ -91,7 +91,7 @@ describe('nftables: every rule shape against the kernel', function () {
         hook: 'input',
         priority: 0,
       });
-    for (const s of SHAPE_SETS) tx.addSet(s);
+    for (const s of [...SHAPE_SETS, ...EXTRA_SETS]) tx.addSet(s);
     await tx.commit();
     cleanup.add('delete the tables', () =>
       nft
@@ -104,7 +104,7 @@ describe('nftables: every rule shape against the kernel', function () {
   });
   after(() => cleanup.run());
 
-  for (const shape of SHAPES) {
+  for (const shape of [...SHAPES, ...EXTRA_SHAPES]) {
     it(`${shape.family} ${shape.table} ${shape.chain}: ${shape.text}`, async () => {
       const ref = { family: shape.family, table: shape.table, chain: shape.chain };
       const { ruleHandles } = await nft

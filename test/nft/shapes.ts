@@ -344,3 +344,105 @@ export const SHAPE_SETS: SetSpec[] = [
   { family: 'inet', table: 't', name: 'vm', key: 'ipv4_addr', map: 'verdict' },
   { family: 'inet', table: 't', name: 'pairs', key: ['ifname', 'ifname'], map: 'verdict' },
 ];
+
+/** More shapes, checked against the kernel and nft only (no captured bytes). */
+export const EXTRA_SHAPES: Shape[] = [
+  inet(
+    'proto-range',
+    'c',
+    [{ match: 'meta l4proto', value: [6, 17] }, { verdict: 'accept' }],
+    'meta l4proto 6-17 accept',
+  ),
+  inet(
+    'ct-status-two',
+    'c',
+    [{ match: 'ct status', value: ['snat', 'dnat'] }, { verdict: 'accept' }],
+    'ct status snat,dnat accept',
+  ),
+  inet(
+    'ct-state-neq-two',
+    'c',
+    [{ match: 'ct state', op: '!=', value: ['established', 'related'] }, { verdict: 'drop' }],
+    'ct state != established | related drop',
+  ),
+  inet(
+    'lookup-ip6-interval',
+    'c',
+    [{ match: 'ip6 daddr', set: 'iv6' }, { verdict: 'accept' }],
+    'ip6 daddr @iv6 accept',
+  ),
+  inet(
+    'prefix-zero',
+    'c',
+    [{ match: 'ip saddr', op: '!=', value: '0.0.0.0/0' }, { verdict: 'accept' }],
+    'ip saddr != 0.0.0.0/0 accept',
+  ),
+  inet(
+    'many-matches',
+    'c',
+    [
+      { match: 'ip saddr', value: '10.1.2.3' },
+      { match: 'ip daddr', value: '10.0.0.0/8' },
+      { match: 'tcp sport', value: 1 },
+      { match: 'tcp dport', op: '<=', value: 5 },
+    ],
+    'ip saddr 10.1.2.3 ip daddr 10.0.0.0/8 tcp sport 1 tcp dport <= 5',
+  ),
+  inet(
+    'ct-mark-max',
+    'c',
+    [
+      { match: 'oifname', op: '!=', value: 'np0' },
+      { set: 'ct mark', value: 0xffffffff },
+    ],
+    'oifname != "np0" ct mark set 0xffffffff',
+  ),
+  inet(
+    'mark-goto',
+    'c',
+    [{ match: 'meta mark', value: 0x80000000 }, { goto: 'reg' }],
+    'meta mark 0x80000000 goto reg',
+  ),
+  inet(
+    'redirect-udp',
+    'pre',
+    [{ match: 'udp dport', value: 53 }, { redirect: { port: 5353 } }],
+    'udp dport 53 redirect to :5353',
+  ),
+  inet(
+    'dnat-ip6',
+    'pre',
+    [
+      { match: 'tcp dport', value: 80 },
+      { nat: 'dnat', family: 'ip6', addr: 'fd00::2', port: 8080 },
+    ],
+    'tcp dport 80 dnat ip6 to [fd00::2]:8080',
+  ),
+  inet(
+    'dnat-ip6-map',
+    'pre',
+    [{ nat: 'dnat', family: 'ip6', map: { key: ['ip6 daddr', 'tcp dport'], set: 'p6' } }],
+    'dnat ip6 to ip6 daddr . tcp dport map @p6',
+  ),
+  inet(
+    'snat-port',
+    'post',
+    [
+      { match: 'udp sport', value: 53 },
+      { nat: 'snat', family: 'ip', port: 1053 },
+    ],
+    'udp sport 53 snat ip to :1053',
+  ),
+  inet('masq-random', 'post', [{ masquerade: { random: true } }], 'masquerade random'),
+];
+
+export const EXTRA_SETS: SetSpec[] = [
+  { family: 'inet', table: 't', name: 'iv6', key: 'ipv6_addr', flags: ['interval'] },
+  {
+    family: 'inet',
+    table: 't',
+    name: 'p6',
+    key: ['ipv6_addr', 'inet_service'],
+    map: ['ipv6_addr', 'inet_service'],
+  },
+];
