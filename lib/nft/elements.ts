@@ -193,6 +193,7 @@ function baseElement(info: SetInfo, m: ElemMsg): Omit<SetElement, 'key'> {
     );
     out.value = parts.length === 1 ? parts[0]! : parts;
   }
+  // The kernel leaves NFTA_SET_ELEM_TIMEOUT out when it equals the set's default.
   if (m.timeout !== undefined) out.timeout = m.timeout;
   const comment = commentOf(m.userdata);
   if (comment !== undefined) out.comment = comment;

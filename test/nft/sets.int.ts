@@ -190,7 +190,8 @@ describe('nftables sets and maps', function () {
       .commit();
     try {
       // A fresh handle knows nothing about the set: the commit looks it up first.
-      const other = await Nft.open(await NetNS.open(NS));
+      const ns2 = await NetNS.open(NS);
+      const other = await Nft.open(ns2);
       try {
         await other
           .transaction()
@@ -213,6 +214,7 @@ describe('nftables sets and maps', function () {
         assert.equal(err.index, 1);
       } finally {
         await other.close();
+        await ns2.close();
       }
       assert.deepEqual(await nft.listElements(ref('later')), [{ key: 80 }]);
     } finally {
