@@ -98,6 +98,28 @@ export interface Differences {
    * created in the same batch.
    */
   setIds?: boolean;
+  /**
+   * Before the ranges of an interval set nft sends an end element at key 0
+   * (closing the "gap" below the first range); the kernel does not need it
+   * and netplumb does not send it.
+   */
+  leadingZeroEnd?: boolean;
+}
+
+const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
+const NFTA_SET_ELEM_FLAGS = 3;
+const NFTA_SET_ELEM_KEY = 1;
+
+function isZeroEnd(elem: Attr): boolean {
+  const flags = elem.nested?.find((a) => a.type === NFTA_SET_ELEM_FLAGS);
+  const key = elem.nested?.find((a) => (a.type & ~K.NLA_F_NESTED) === NFTA_SET_ELEM_KEY);
+  const value = key?.nested?.[0]?.data;
+  return (
+    flags !== undefined &&
+    (flags.data.readUInt32BE(0) & K.NFT_SET_ELEM_INTERVAL_END) !== 0 &&
+    value !== undefined &&
+    value.every((b) => b === 0)
+  );
 }
 
 /**
@@ -113,6 +135,14 @@ export function normalise(hex: Buffer | string, diff: Differences = {}): string[
     let attrs = m.attrs;
     if (diff.setIds && (sub === NFT_MSG_NEWSETELEM || sub === NFT_MSG_DELSETELEM)) {
       attrs = attrs.filter((a) => (a.type & ~K.NLA_F_NESTED) !== NFTA_SET_ELEM_LIST_SET_ID);
+    }
+    if (diff.leadingZeroEnd && sub === NFT_MSG_NEWSETELEM) {
+      for (const a of attrs) {
+        if ((a.type & ~K.NLA_F_NESTED) !== NFTA_SET_ELEM_LIST_ELEMENTS || !a.nested) continue;
+        if (a.nested[0] && isZeroEnd(a.nested[0])) a.nested = a.nested.slice(1);
+        // nft numbers list elements 1, 2, ...
+        a.nested = a.nested.map((e, i) => ({ ...e, type: (i + 1) | K.NLA_F_NESTED }));
+      }
     }
     if (diff.setIds && sub === NFT_MSG_NEWRULE) {
       for (const a of attrs) {
