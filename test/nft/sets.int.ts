@@ -45,6 +45,14 @@ describe('nftables sets and maps', function () {
       assert.ok(listed);
       const { handle: _h, ...rest } = listed;
       assert.deepStrictEqual(rest, plain);
+      // The whole ruleset carries the elements with the set.
+      const inRuleset = (await nft.list()).sets.find((x) => x.name === spec.name);
+      assert.ok(inRuleset);
+      const { handle: _h2, ...whole } = inRuleset;
+      assert.deepStrictEqual(whole, {
+        ...plain,
+        ...(expected.length > 0 ? { elements: expected } : {}),
+      });
       await nftJson(NS);
     } finally {
       await nft.transaction().deleteSet(spec).commit();
