@@ -125,13 +125,17 @@ export class Transaction {
     return this.created.get(setKey(ref)) ?? this.ctx.knownSet(ref);
   }
 
-  private push(change: Change): this {
+  private assertOpen(): void {
     if (this.state !== 'open') {
       throw new ValidationError(
         'transaction',
         this.state === 'busy' ? 'is being committed' : 'was committed; start a new one',
       );
     }
+  }
+
+  private push(change: Change): this {
+    this.assertOpen();
     this.changes.push(change);
     return this;
   }
@@ -209,6 +213,7 @@ export class Transaction {
    * elements = { ... } }`; later changes of the transaction can use it.
    */
   addSet(spec: SetSpec): this {
+    this.assertOpen();
     const info: SetInfo = { ...validateSetSpec(spec), id: this.nextSetId };
     const elems =
       spec.elements !== undefined ? elementsWire(info, spec.elements, 'set.elements') : undefined;
@@ -239,6 +244,7 @@ export class Transaction {
 
   /** Queues `nft delete set FAMILY TABLE NAME` (no rule may use it). */
   deleteSet(ref: SetRef): this {
+    this.assertOpen();
     const r = validateSetRef(ref);
     this.created.delete(setKey(r));
     return this.push({
