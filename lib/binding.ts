@@ -136,6 +136,37 @@ export const CONSTANT_NAMES = [
   'NUD_INCOMPLETE', 'NUD_REACHABLE', 'NUD_STALE', 'NUD_DELAY', 'NUD_PROBE', 'NUD_FAILED',
   'NUD_NOARP', 'NUD_PERMANENT', 'NUD_NONE',
   'NTF_USE', 'NTF_SELF', 'NTF_MASTER', 'NTF_PROXY', 'NTF_EXT_LEARNED', 'NTF_ROUTER',
+  'NFPROTO_UNSPEC', 'NFPROTO_INET', 'NFPROTO_IPV4', 'NFPROTO_ARP', 'NFPROTO_NETDEV',
+  'NFPROTO_BRIDGE', 'NFPROTO_IPV6', 'NF_INET_PRE_ROUTING', 'NF_INET_LOCAL_IN', 'NF_INET_FORWARD',
+  'NF_INET_LOCAL_OUT', 'NF_INET_POST_ROUTING', 'NF_INET_INGRESS', 'NF_NETDEV_INGRESS', 'NF_ARP_IN',
+  'NF_ARP_OUT', 'NF_ARP_FORWARD', 'NF_BR_PRE_ROUTING', 'NF_BR_LOCAL_IN', 'NF_BR_FORWARD',
+  'NF_BR_LOCAL_OUT', 'NF_BR_POST_ROUTING', 'NF_IP_PRI_RAW', 'NF_IP_PRI_MANGLE',
+  'NF_IP_PRI_NAT_DST', 'NF_IP_PRI_FILTER', 'NF_IP_PRI_SECURITY', 'NF_IP_PRI_NAT_SRC',
+  'NF_BR_PRI_NAT_DST_BRIDGED', 'NF_BR_PRI_FILTER_BRIDGED', 'NF_BR_PRI_NAT_SRC', 'NF_DROP',
+  'NF_ACCEPT', 'NFT_CONTINUE', 'NFT_BREAK', 'NFT_JUMP', 'NFT_GOTO', 'NFT_RETURN',
+  'NFT_REG_VERDICT', 'NFT_REG_1', 'NFT_REG_4', 'NFT_REG32_00', 'NFT_REG32_15', 'NFT_REG_SIZE',
+  'NFT_REG32_SIZE', 'NFT_PAYLOAD_LL_HEADER', 'NFT_PAYLOAD_NETWORK_HEADER',
+  'NFT_PAYLOAD_TRANSPORT_HEADER', 'NFT_CMP_EQ', 'NFT_CMP_NEQ', 'NFT_CMP_LT', 'NFT_CMP_LTE',
+  'NFT_CMP_GT', 'NFT_CMP_GTE', 'NFT_RANGE_EQ', 'NFT_RANGE_NEQ', 'NFT_BITWISE_BOOL',
+  'NFT_META_MARK', 'NFT_META_IIF', 'NFT_META_OIF', 'NFT_META_IIFNAME', 'NFT_META_OIFNAME',
+  'NFT_META_NFPROTO', 'NFT_META_L4PROTO', 'NFT_CT_STATE', 'NFT_CT_MARK', 'NFT_CT_STATUS',
+  'NFTA_FIB_F_SADDR', 'NFTA_FIB_F_DADDR', 'NFTA_FIB_F_MARK', 'NFTA_FIB_F_IIF', 'NFTA_FIB_F_OIF',
+  'NFTA_FIB_F_PRESENT', 'NFT_FIB_RESULT_OIF', 'NFT_FIB_RESULT_OIFNAME', 'NFT_FIB_RESULT_ADDRTYPE',
+  'NFT_LOOKUP_F_INV', 'NFT_NAT_SNAT', 'NFT_NAT_DNAT', 'NF_NAT_RANGE_MAP_IPS',
+  'NF_NAT_RANGE_PROTO_SPECIFIED', 'NF_NAT_RANGE_PROTO_RANDOM', 'NF_NAT_RANGE_PERSISTENT',
+  'NF_NAT_RANGE_PROTO_RANDOM_FULLY', 'NFT_REJECT_ICMP_UNREACH', 'NFT_REJECT_TCP_RST',
+  'NFT_REJECT_ICMPX_UNREACH', 'NFT_REJECT_ICMPX_NO_ROUTE', 'NFT_REJECT_ICMPX_PORT_UNREACH',
+  'NFT_REJECT_ICMPX_HOST_UNREACH', 'NFT_REJECT_ICMPX_ADMIN_PROHIBITED', 'ICMP_PORT_UNREACH',
+  'ICMPV6_PORT_UNREACH', 'NFT_SET_ANONYMOUS', 'NFT_SET_CONSTANT', 'NFT_SET_INTERVAL',
+  'NFT_SET_MAP', 'NFT_SET_TIMEOUT', 'NFT_SET_EVAL', 'NFT_SET_OBJECT', 'NFT_SET_CONCAT',
+  'NFT_SET_ELEM_INTERVAL_END', 'NFT_DATA_VALUE', 'NFT_DATA_VERDICT', 'NFT_DATA_VALUE_MAXLEN',
+  'NFT_TABLE_F_DORMANT', 'NFT_TABLE_F_OWNER', 'NFT_TABLE_F_MASK', 'NFT_NAME_MAXLEN',
+  'NFT_TABLE_MAXNAMELEN', 'NFT_CHAIN_MAXNAMELEN', 'NFT_SET_MAXNAMELEN', 'NFT_USERDATA_MAXLEN',
+  'IP_CT_ESTABLISHED', 'IP_CT_RELATED', 'IP_CT_NEW', 'NF_CT_STATE_INVALID_BIT',
+  'NF_CT_STATE_UNTRACKED_BIT', 'IPS_EXPECTED', 'IPS_SEEN_REPLY', 'IPS_ASSURED', 'IPS_CONFIRMED',
+  'IPS_SRC_NAT', 'IPS_DST_NAT', 'IPS_DYING', 'IPPROTO_ICMP', 'IPPROTO_IGMP', 'IPPROTO_TCP',
+  'IPPROTO_UDP', 'IPPROTO_GRE', 'IPPROTO_ESP', 'IPPROTO_AH', 'IPPROTO_ICMPV6', 'IPPROTO_SCTP',
+  'IPPROTO_UDPLITE', 'NFNLGRP_NFTABLES', 'NLA_F_NESTED',
 ] as const; // prettier-ignore
 
 export type ConstantName = (typeof CONSTANT_NAMES)[number];
@@ -248,6 +279,128 @@ export interface FsResult {
   entries?: string[];
 }
 
+/** nf_tables request encoders (NFT_MSG_* by name; batchbegin/end delimit a batch). */
+export type NftOp =
+  | 'batchbegin' | 'batchend' | 'getgen'
+  | 'newtable' | 'deltable' | 'gettable'
+  | 'newchain' | 'delchain' | 'getchain'
+  | 'newrule' | 'delrule' | 'getrule'
+  | 'newset' | 'delset' | 'getset'
+  | 'newsetelem' | 'delsetelem' | 'getsetelem'; // prettier-ignore
+
+/** nlmsghdr flags and nfgenmsg family (NFPROTO_*) of an nf_tables request. */
+export interface NftMsgWire {
+  flags: number;
+  family: number;
+}
+
+export interface BatchWire {
+  /** NFNL_BATCH_GENID: refuse the batch if the ruleset generation moved on */
+  genId?: number;
+}
+
+export interface TableWire extends NftMsgWire {
+  name?: string;
+  /** NFT_TABLE_F_* */
+  tableFlags?: number;
+  userdata?: Buffer;
+  handle?: number;
+}
+
+export interface ChainWire extends NftMsgWire {
+  table?: string;
+  name?: string;
+  handle?: number;
+  type?: string;
+  /** NF_ACCEPT / NF_DROP */
+  policy?: number;
+  hook?: { num: number; priority: number; dev?: string };
+  userdata?: Buffer;
+}
+
+/** An nft_data verdict: NF_ACCEPT, NF_DROP, NFT_JUMP (+ chain), ... */
+export interface VerdictWire {
+  code: number;
+  chain?: string;
+}
+
+/**
+ * nf_tables expressions as the kernel sees them. Registers use the kernel's
+ * numbering (NFT_REG_VERDICT, NFT_REG_1..4, NFT_REG32_00..15).
+ */
+export type ExprWire =
+  | { name: 'payload'; dreg?: number; base: number; offset: number; len: number; sreg?: number;
+      csumType?: number; csumOffset?: number; csumFlags?: number }
+  | { name: 'cmp'; sreg: number; op: number; data: Buffer }
+  | { name: 'meta'; key: number; dreg?: number; sreg?: number }
+  | { name: 'ct'; key: number; dreg?: number; sreg?: number; dir?: number }
+  | { name: 'fib'; flags: number; result: number; dreg: number }
+  | { name: 'lookup'; sreg: number; dreg?: number; set: string; setId?: number; flags?: number }
+  | { name: 'immediate'; dreg: number; data?: Buffer; verdict?: VerdictWire }
+  | { name: 'counter'; bytes?: number; packets?: number }
+  | { name: 'nat'; type: number; family: number; regAddrMin?: number; regAddrMax?: number;
+      regProtoMin?: number; regProtoMax?: number; flags?: number }
+  | { name: 'masq'; flags?: number; regProtoMin?: number; regProtoMax?: number }
+  | { name: 'redir'; regProtoMin?: number; regProtoMax?: number; flags?: number }
+  | { name: 'reject'; type: number; code: number }
+  | { name: 'bitwise'; sreg: number; dreg: number; len: number; mask?: Buffer; xor?: Buffer;
+      op?: number; data?: Buffer }
+  | { name: 'range'; sreg: number; op: number; from: Buffer; to: Buffer }
+  /** any expression, attributes as given (numbers go out as 32-bit network order) */
+  | { name: string; attrs: Record<number, number | string | Buffer> }; // prettier-ignore
+
+export interface RuleWire extends NftMsgWire {
+  table?: string;
+  chain?: string;
+  handle?: number;
+  exprs?: ExprWire[];
+  /** NFTA_RULE_POSITION: the rule to add after (append) or insert before */
+  position?: number;
+  userdata?: Buffer;
+  id?: number;
+}
+
+export interface SetWire extends NftMsgWire {
+  table?: string;
+  name?: string;
+  handle?: number;
+  /** NFT_SET_* */
+  setFlags?: number;
+  keyType?: number;
+  keyLen?: number;
+  dataType?: number;
+  dataLen?: number;
+  /** NFTA_SET_ID: names the set to later messages of the same batch */
+  id?: number;
+  /** NFTA_SET_DESC_SIZE */
+  size?: number;
+  /** NFTA_SET_DESC_CONCAT field lengths */
+  concat?: number[];
+  /** ms */
+  timeout?: number;
+  userdata?: Buffer;
+}
+
+export interface ElemWire {
+  key?: Buffer;
+  keyEnd?: Buffer;
+  data?: Buffer;
+  verdict?: VerdictWire;
+  /** NFT_SET_ELEM_* */
+  flags?: number;
+  /** ms */
+  timeout?: number;
+  userdata?: Buffer;
+}
+
+export interface SetElemsWire extends NftMsgWire {
+  table: string;
+  set: string;
+  setId?: number;
+  /** absent: flush the set */
+  elements?: ElemWire[];
+}
+
 export interface NativeBinding {
   Handle: new () => HandleNative;
   NsFd: abstract new () => NsFdNative;
@@ -255,6 +408,14 @@ export interface NativeBinding {
   encode(op: 'newaddr' | 'deladdr' | 'getaddr', spec: AddrWire): Buffer;
   encode(op: 'newroute' | 'delroute' | 'getroute', spec: RouteWire): Buffer;
   encode(op: 'newneigh' | 'delneigh' | 'getneigh', spec: NeighWire): Buffer;
+  encode(op: 'batchbegin' | 'batchend', spec: BatchWire): Buffer;
+  encode(op: 'getgen', spec: NftMsgWire): Buffer;
+  encode(op: 'newtable' | 'deltable' | 'gettable', spec: TableWire): Buffer;
+  encode(op: 'newchain' | 'delchain' | 'getchain', spec: ChainWire): Buffer;
+  encode(op: 'newrule' | 'delrule' | 'getrule', spec: RuleWire): Buffer;
+  encode(op: 'newset' | 'delset' | 'getset', spec: SetWire): Buffer;
+  /** may return several messages (long element lists are split) */
+  encode(op: 'newsetelem' | 'delsetelem' | 'getsetelem', spec: SetElemsWire): Buffer;
   decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
   constants: Readonly<Record<ConstantName, number>>;
   netnsCreate(path: string): Promise<NsFdNative>;

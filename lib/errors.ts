@@ -5,7 +5,7 @@
 
 /** A kernel (or system call) refusal: the netlink ACK error, with its extended-ACK text. */
 export class NetlinkError extends Error {
-  override readonly name = 'NetlinkError';
+  override readonly name: string = 'NetlinkError';
   /** errno name: 'EEXIST', 'ENODEV', 'EPERM', ... */
   readonly code: string;
   /** positive errno number */
@@ -32,6 +32,41 @@ export class NetlinkError extends Error {
     this.syscall = opts.syscall ?? 'sendmsg';
     this.extack = opts.extack;
     this.op = opts.op;
+  }
+}
+
+/**
+ * An nf_tables transaction the kernel refused. The batch was applied all or
+ * nothing, so nothing of it remains. `index` is the queued change that
+ * failed (0-based, in the order the Transaction methods were called; -1 when
+ * the batch as a whole was refused, e.g. a stale generation id: ERESTART).
+ */
+export class NftCommitError extends NetlinkError {
+  override readonly name: string = 'NftCommitError';
+  /** which queued change failed (0-based); -1 for the batch itself */
+  readonly index: number;
+  /** the change in nft's words: `add rule inet netplumb forward` */
+  readonly change: string;
+
+  constructor(opts: {
+    code: string;
+    errno: number;
+    index: number;
+    change: string;
+    extack?: string | undefined;
+    message?: string;
+  }) {
+    const detail = opts.extack ? `: ${opts.extack}` : '';
+    const where = opts.index >= 0 ? `change #${opts.index} (${opts.change})` : opts.change;
+    super({
+      code: opts.code,
+      errno: opts.errno,
+      op: opts.change,
+      extack: opts.extack,
+      message: opts.message ?? `nftables transaction refused at ${where}: ${opts.code}${detail}`,
+    });
+    this.index = opts.index;
+    this.change = opts.change;
   }
 }
 

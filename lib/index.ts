@@ -2,14 +2,23 @@
  * netplumb: container networking for Node.js over netlink.
  *
  * Low level: NetNS (namespaces), Rtnl (links, addresses, routes, neighbours,
- * monitor), sysctl. Errors: NetlinkError, ValidationError.
+ * monitor), Nft (nftables: atomic transactions, listing), sysctl. Errors:
+ * NetlinkError, NftCommitError, ValidationError.
  */
 export { NetNS, NETNS_RUN_DIR, validateNetnsName } from './netns';
 export type { NetNSIdentity, NetNSTarget } from './netns';
 export { Rtnl, Monitor } from './rtnl';
 export type * from './rtnl';
+export { Nft, Transaction } from './nft';
+export type * from './nft';
 export * as sysctl from './sysctl';
-export { NetlinkError, ValidationError, ConflictError, NotFoundError } from './errors';
+export {
+  NetlinkError,
+  NftCommitError,
+  ValidationError,
+  ConflictError,
+  NotFoundError,
+} from './errors';
 export { K as constants } from './binding';
 export { Engine } from './engine/engine';
 export type { EngineOptions } from './engine/engine';

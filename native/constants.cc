@@ -9,6 +9,8 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include "nft/nft.h"
+
 namespace netplumb {
 
 #define NP_CONSTANT(name) obj.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
@@ -122,6 +124,7 @@ Napi::Object MakeConstants(Napi::Env env) {
   NP_CONSTANT(NTF_PROXY);
   NP_CONSTANT(NTF_EXT_LEARNED);
   NP_CONSTANT(NTF_ROUTER);
+  nft::AddConstants(env, obj);
   return obj;
 }
 

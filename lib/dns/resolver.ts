@@ -121,7 +121,12 @@ export async function answer(
     // asks again over TCP.
     const edns = (q.additionals ?? []).some((a) => a.type === 'OPT');
     if (!overTcp && !edns && reply.length > 512) {
-      return packet.encode({ type: 'response', id: q.id ?? 0, flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_AVAILABLE, questions });
+      return packet.encode({
+        type: 'response',
+        id: q.id ?? 0,
+        flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_AVAILABLE,
+        questions,
+      });
     }
     return reply;
   } catch {

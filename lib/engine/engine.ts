@@ -165,6 +165,7 @@ export class Engine {
       if (full.firewall) {
         firewall = await openFirewall(
           createHash('sha256').update(path.resolve(full.stateDir)).digest('hex').slice(0, 8),
+          path.resolve(full.stateDir) === '/run/netplumb',
         );
       }
       const engine = new Engine(host, hostNs, firewall, full);

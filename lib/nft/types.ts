@@ -147,7 +147,12 @@ export type FibAddrType =
 export interface RawExpr {
   /** expression name: 'payload', 'cmp', 'meta', 'immediate', ... */
   name: string;
-  /** NFTA_<NAME>_* attributes by number; values are u32 numbers (host order), strings, or Buffers */
+  /**
+   * NFTA_<NAME>_* attributes by number; values are u32 numbers (host order), strings, or Buffers.
+   * (netplumb: a number is the attribute's 32-bit value and goes out in network byte order, as
+   * nf_tables expressions carry them; reading back, 4-byte attributes are numbers and all others
+   * Buffers, so strings come back as NUL-terminated Buffers.)
+   */
   attrs: Record<number, number | string | Buffer>;
 }
 

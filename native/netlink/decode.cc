@@ -5,6 +5,7 @@
 
 #include "common/addr.h"
 #include "common/errors.h"
+#include "nft/nft.h"
 #include "rtnl/rtnl.h"
 
 namespace netplumb {
@@ -51,6 +52,8 @@ Napi::Object DecodeMessage(Napi::Env env, int protocol, const MessageView& m) {
   Napi::Object obj;
   if (protocol == NETLINK_ROUTE) {
     obj = DecodeRoute(env, m);
+  } else if (protocol == NETLINK_NETFILTER) {
+    obj = nft::DecodeMessage(env, m);
   }
   if (obj.IsEmpty()) {
     obj = Napi::Object::New(env);

@@ -94,7 +94,9 @@ async function main(): Promise<void> {
   // Still alive and right?
   const ok = await new Promise<boolean>((resolve) => {
     const s = createSocket('udp4');
-    const t = setTimeout(() => { resolve(false); }, 3000);
+    const t = setTimeout(() => {
+      resolve(false);
+    }, 3000);
     s.on('message', (m) => {
       clearTimeout(t);
       s.close();

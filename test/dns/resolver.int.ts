@@ -47,8 +47,12 @@ async function startIn(netns: string, args: string[]): Promise<ChildProcess> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => { resolve(); });
-    child.once('exit', (code) => { reject(new Error(`${args[0]} exited ${code}`)); });
+    child.stdout.once('data', () => {
+      resolve();
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`${args[0]} exited ${code}`));
+    });
   });
   return child;
 }

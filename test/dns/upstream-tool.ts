@@ -55,12 +55,16 @@ function respond(query: Buffer, overTcp: boolean): Buffer {
 }
 
 const udp = createSocket('udp4');
-udp.on('message', (m, r) => { udp.send(respond(m, false), r.port, r.address); });
+udp.on('message', (m, r) => {
+  udp.send(respond(m, false), r.port, r.address);
+});
 udp.bind(53, address, () => {
   createServer((c) => {
     c.on('data', (d) => {
       const out = respond(d.subarray(2, 2 + d.readUInt16BE(0)), true);
       c.end(Buffer.concat([Buffer.from([out.length >> 8, out.length & 255]), out]));
     });
-  }).listen(53, address, () => { console.log('ready'); });
+  }).listen(53, address, () => {
+    console.log('ready');
+  });
 });
