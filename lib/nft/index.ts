@@ -24,7 +24,13 @@
  */
 import { K, native, type HandleNative, type NativeTransaction } from '../binding';
 import { Channel } from '../channel';
-import { NftCommitError, ValidationError, fromSystemError } from '../errors';
+import {
+  NetlinkError,
+  NftCommitError,
+  NotFoundError,
+  ValidationError,
+  fromSystemError,
+} from '../errors';
 import type { NetNS } from '../netns';
 import { chainFromMsg } from './chains';
 import { F_ACK, F_DUMP, familyNumber, validateFamily, validateName } from './common';
@@ -180,16 +186,23 @@ export class Nft implements NftContext {
     );
   }
 
-  /** The elements of a set or map, sorted by key. Equivalent to `nft list set FAMILY TABLE NAME`. */
+  /**
+   * The elements of a set or map, sorted by key. Equivalent to `nft list set
+   * FAMILY TABLE NAME`. A missing set is a NotFoundError.
+   */
   async listElements(set: SetRef): Promise<SetElement[]> {
     const r = validateSetRef(set);
     const got = await this.fetchSets([r]);
     const info = got.get(setKey(r));
     if (info instanceof NftCommitError) {
-      throw new ValidationError(
-        'set',
-        `${setText(r)}: ${info.code}${info.extack ? `: ${info.extack}` : ''}`,
-      );
+      if (info.code === 'ENOENT')
+        throw new NotFoundError('set', `set ${setText(r)} does not exist`);
+      throw new NetlinkError({
+        code: info.code,
+        errno: info.errno,
+        op: `NFT_MSG_GETSET ${setText(r)}`,
+        extack: info.extack,
+      });
     }
     if (!info)
       throw new ValidationError(

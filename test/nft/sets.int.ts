@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 
-import { NetNS, Nft, NftCommitError, ValidationError } from '../../lib';
+import { NetNS, NotFoundError, Nft, NftCommitError, ValidationError } from '../../lib';
 import type { SetElement, SetRef, SetSpec } from '../../lib/nft/types';
 import { Cleanup, requireSandbox } from '../helpers';
 import { nftJson, nftText } from './oracle';
@@ -225,6 +225,7 @@ describe('nftables sets and maps', function () {
         await ns2.close();
       }
       assert.deepEqual(await nft.listElements(ref('later')), [{ key: 80 }]);
+      await assert.rejects(nft.listElements(ref('nope')), NotFoundError);
     } finally {
       await nft.transaction().deleteSet(ref('later')).commit();
     }
