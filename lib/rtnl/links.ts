@@ -334,11 +334,38 @@ export class Links {
     // kernel handles the requests in order, master and up applied): one
     // round trip. A link created in another namespace is read from there.
     const { alias, ...create } = wire;
+    // The kernel configures a veth peer before the link it pairs with
+    // exists, so the peer cannot come up in the same request (ENOTCONN):
+    // it comes up in a second one, where it lives.
+    const peer = spec.kind === 'veth' ? spec.peer : undefined;
+    const peerUp = peer?.up === true;
+    if (peerUp && create.peer) {
+      const { ifiFlags: _f, ifiChange: _c, ...rest } = create.peer;
+      create.peer = rest;
+    }
     const requests: Request[] = [
       { buf: native.encode('newlink', create), op: opName('RTM_NEWLINK', spec.name) },
     ];
-    if (spec.netns !== undefined) {
+    if (peer && peerUp && peer.netns !== undefined) {
+      const peerNs = peer.netns;
+      const peerName = peer.name;
       await this.ctx.channel.send(requests);
+      requests.length = 0;
+      await this.ctx.inNetns(peerNs, (rt) => rt.links.set(peerName, { up: true }));
+      if (spec.netns === undefined && alias === undefined) return this.get(spec.name);
+    } else if (peer && peerUp) {
+      requests.push({
+        buf: native.encode('newlink', {
+          flags: REQ_ACK(),
+          name: peer.name,
+          ifiFlags: K.IFF_UP,
+          ifiChange: K.IFF_UP,
+        }),
+        op: opName('RTM_NEWLINK', `${peer.name} up`),
+      });
+    }
+    if (spec.netns !== undefined) {
+      if (requests.length > 0) await this.ctx.channel.send(requests);
       return this.ctx.inNetns(spec.netns, async (rt) => {
         if (alias !== undefined) await rt.links.set(spec.name, { alias });
         return rt.links.get(spec.name);

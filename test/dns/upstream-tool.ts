@@ -55,14 +55,24 @@ function respond(query: Buffer, overTcp: boolean): Buffer {
 }
 
 const udp = createSocket('udp4');
+// What the engine forwards may be malformed too (fuzz tests): never die of it.
 udp.on('message', (m, r) => {
-  udp.send(respond(m, false), r.port, r.address);
+  try {
+    udp.send(respond(m, false), r.port, r.address);
+  } catch {
+    // not a query we can parse: no answer, as a real server would
+  }
 });
 udp.bind(53, address, () => {
   createServer((c) => {
+    c.on('error', () => undefined);
     c.on('data', (d) => {
-      const out = respond(d.subarray(2, 2 + d.readUInt16BE(0)), true);
-      c.end(Buffer.concat([Buffer.from([out.length >> 8, out.length & 255]), out]));
+      try {
+        const out = respond(d.subarray(2, 2 + d.readUInt16BE(0)), true);
+        c.end(Buffer.concat([Buffer.from([out.length >> 8, out.length & 255]), out]));
+      } catch {
+        c.destroy();
+      }
     });
   }).listen(53, address, () => {
     console.log('ready');

@@ -91,10 +91,20 @@ describe('links', () => {
     cleanup.add('netns del', () => ns.delete());
     const mon = await rt.monitor(['link']);
     cleanup.add('close monitor', () => mon.close());
-    await rt.links.add({ kind: 'veth', name: 'lv2', peer: { name: 'eth0', netns: ns, mtu: 1300 } });
+    const v = await rt.links.add({
+      kind: 'veth',
+      name: 'lv2',
+      up: true,
+      peer: { name: 'eth0', netns: ns, mtu: 1300, up: true },
+    });
     made('lv2');
+    assert.equal(v.up, true);
     const inside = await ipLinks('lns');
     assert.equal(inside.get('eth0')?.mtu, 1300);
+    assert.ok(
+      (inside.get('eth0')?.flags as string[]).includes('UP'),
+      'the peer came up where it lives',
+    );
     assert.equal((await ipLinks()).has('eth0'), false);
     // No event ever announced an eth0 here (it was not created and moved).
     await rt.links.add({ kind: 'bridge', name: 'lmark' });
