@@ -1,8 +1,10 @@
 /** Engine test helpers: a fresh state directory per test, and oracles. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 
 import { Engine, type EngineOptions } from '../../lib';
-import { ipJson, run } from '../helpers';
+import { ROOT, ipJson, run } from '../helpers';
 
 let counter = 0;
 
@@ -59,4 +61,47 @@ export async function netnsNames(): Promise<string[]> {
 export async function rootLinks(): Promise<string[]> {
   const list = await ipJson<{ ifname: string }[]>(['link', 'show']);
   return list.map((l) => l.ifname).sort();
+}
+
+const NET_TOOL = path.join(ROOT, 'dist', 'test', 'engine', 'net-tool.js');
+
+/** An echo server inside `netns` (or this namespace when undefined); resolves once it listens. */
+export async function serve(
+  netns: string | undefined,
+  proto: 'tcp' | 'udp',
+  port: number,
+  address?: string,
+): Promise<ChildProcess> {
+  const argv = [NET_TOOL, 'serve', proto, String(port), ...(address ? [address] : [])];
+  const child = netns
+    ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...argv], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  return child;
+}
+
+export interface Attempt {
+  ok: boolean;
+  reply?: string;
+  error?: string;
+}
+
+/** One bounded connection attempt from `netns` (this namespace when undefined). */
+export async function attempt(
+  netns: string | undefined,
+  proto: 'tcp' | 'udp',
+  host: string,
+  port: number,
+  ms = 1500,
+): Promise<Attempt> {
+  const argv = [NET_TOOL, 'connect', proto, host, String(port), String(ms)];
+  const { stdout } = netns
+    ? await run('ip', ['netns', 'exec', netns, process.execPath, ...argv])
+    : await run(process.execPath, argv);
+  return JSON.parse(stdout) as Attempt;
 }

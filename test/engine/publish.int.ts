@@ -1,0 +1,236 @@
+/** Port publishing (-p, -P): who reaches a published port, and who must not. */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+
+import { ConflictError, type Engine } from '../../lib';
+import { Cleanup, ROOT, requireSandbox, run } from '../helpers';
+import { attempt, openEngine, serve } from './helpers';
+import { EXT_IP, HOST_IP, makeOutside } from './topology';
+
+describe('engine: port publishing', function () {
+  this.timeout(60_000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  const suite = new Cleanup();
+  let engine: Engine;
+  before(async () => suite.add('remove outside host', await makeOutside()));
+  after(() => suite.run());
+  beforeEach(async () => {
+    const e = await openEngine();
+    engine = e.engine;
+    cleanup.add('dispose engine', e.dispose);
+    await engine.createNetwork({ name: 'pa', subnet: '10.81.0.0/24' });
+    await engine.createNetwork({ name: 'pb', subnet: '10.82.0.0/24' });
+  });
+  afterEach(() => cleanup.run());
+
+  const server = async (
+    netns: string,
+    proto: 'tcp' | 'udp',
+    port: number,
+  ): Promise<ChildProcess> => {
+    const s = await serve(netns, proto, port);
+    cleanup.add(`stop ${netns}:${port}`, () => Promise.resolve(s.kill()));
+    return s;
+  };
+
+  it('a published port is reachable from another host, from the host (127.0.0.1 and its own address) and from sandboxes, itself included', async () => {
+    const web = await engine.createSandbox({ name: 'pweb', network: 'pa', publish: ['8080:80'] });
+    assert.deepEqual(web.endpoints[0]!.ports, [
+      { protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 },
+    ]);
+    await server('pweb', 'tcp', 80);
+    await engine.createSandbox({ name: 'pdb', network: 'pa' });
+    await engine.createSandbox({ name: 'pother', network: 'pb' });
+    for (const [from, host] of [
+      ['ext', HOST_IP],
+      [undefined, '127.0.0.1'],
+      [undefined, HOST_IP],
+      ['pdb', HOST_IP],
+      ['pother', HOST_IP],
+      ['pweb', HOST_IP],
+    ] as const) {
+      const r = await attempt(from, 'tcp', host, 8080);
+      assert.equal(r.ok, true, `from ${from ?? 'the host'} to ${host}:8080: ${r.error}`);
+    }
+    // The outside host is seen as itself (no SNAT on the way in).
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, 8080)).reply, `from ${EXT_IP}`);
+  });
+
+  it('udp, ranges, a random host port and -P, reported by inspect and ls', async () => {
+    const s = await engine.createSandbox({
+      name: 'pmany',
+      network: 'pa',
+      publish: ['5353:53/udp', '8000-8001:80-81', `${HOST_IP}::9000`],
+      expose: [7000],
+      publishAll: true,
+    });
+    const ports = s.endpoints[0]!.ports;
+    assert.deepEqual(
+      ports.slice(0, 3).map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`),
+      ['0.0.0.0:5353->53/udp', '0.0.0.0:8000->80/tcp', '0.0.0.0:8001->81/tcp'],
+    );
+    const range = (await run('cat', ['/proc/sys/net/ipv4/ip_local_port_range'])).stdout
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const random = ports.find((p) => p.containerPort === 9000)!;
+    assert.equal(random.hostIp, HOST_IP);
+    assert.ok(
+      random.hostPort >= range[0]! && random.hostPort <= range[1]!,
+      `${random.hostPort} in ip_local_port_range`,
+    );
+    const exposed = ports.find((p) => p.containerPort === 7000)!;
+    assert.ok(exposed.hostPort >= range[0]! && exposed.hostPort <= range[1]!);
+    assert.deepEqual((await engine.inspectSandbox('pmany')).endpoints[0]!.ports, ports);
+    const { stdout } = await run(process.execPath, [
+      `${ROOT}/dist/lib/cli/main.js`,
+      '--state-dir',
+      engine.state.dir,
+      'sandbox',
+      'ls',
+    ]);
+    assert.match(stdout, /0\.0\.0\.0:8000->80\/tcp/);
+    await server('pmany', 'udp', 53);
+    await server('pmany', 'tcp', 81);
+    await server('pmany', 'tcp', 9000);
+    await server('pmany', 'tcp', 7000);
+    assert.equal((await attempt('ext', 'udp', HOST_IP, 5353)).ok, true, 'udp');
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, 8001)).ok, true, 'range');
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, random.hostPort)).ok, true, 'random port');
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, exposed.hostPort)).ok, true, '-P');
+  });
+
+  it("a port bound to 127.0.0.1 is the host's only: not other hosts, not sandboxes, not even by routing 127.0.0.1 over the bridge", async () => {
+    await engine.createSandbox({ name: 'plocal', network: 'pa', publish: ['127.0.0.1:8081:80'] });
+    await server('plocal', 'tcp', 80);
+    const evil = (await engine.createSandbox({ name: 'pevil', network: 'pa' })).endpoints[0]!.ip;
+    assert.equal(
+      (await attempt(undefined, 'tcp', '127.0.0.1', 8081)).ok,
+      true,
+      'the host reaches it',
+    );
+    assert.equal(
+      (await attempt('ext', 'tcp', HOST_IP, 8081, 800)).ok,
+      false,
+      'another host does not',
+    );
+    assert.equal(
+      (await attempt('pevil', 'tcp', HOST_IP, 8081, 800)).ok,
+      false,
+      'a sandbox does not',
+    );
+    // CVE-2020-8558: a sandbox routes 127.0.0.1 to the host over the bridge
+    // (route_localnet is on there, for the host's own 127.0.0.1 access).
+    await run('ip', ['-n', 'pevil', 'route', 'del', 'local', '127.0.0.1', 'table', 'local']);
+    await run('ip', ['-n', 'pevil', 'route', 'del', 'local', '127.0.0.0/8', 'table', 'local']);
+    await run('ip', [
+      '-n',
+      'pevil',
+      'route',
+      'add',
+      '127.0.0.1/32',
+      'via',
+      '10.81.0.1',
+      'dev',
+      'eth0',
+    ]);
+    await run('ip', [
+      'netns',
+      'exec',
+      'pevil',
+      'sysctl',
+      '-qw',
+      'net.ipv4.conf.eth0.route_localnet=1',
+      'net.ipv4.conf.all.route_localnet=1',
+    ]);
+    // The oracle is the host's connection tracking: a packet that got in
+    // would be tracked (and DNAT'd) there.
+    const tracked = async (): Promise<string> =>
+      (
+        await run('conntrack', [
+          '-L',
+          '-p',
+          'tcp',
+          '-s',
+          evil,
+          '-d',
+          '127.0.0.1',
+          '--dport',
+          '8081',
+        ]).catch(() => ({ stdout: '' }))
+      ).stdout.trim();
+    assert.equal(
+      (await attempt('pevil', 'tcp', '127.0.0.1', 8081, 800)).ok,
+      false,
+      'the raw-priority drop stops it',
+    );
+    assert.equal(await tracked(), '', 'nothing of it reached the host past the raw hook');
+    // Control: without that rule the same packets get in, so the test can fail.
+    const table = (
+      await run('nft', ['-a', 'list', 'chain', 'inet', `netplumb_${engine.tag}`, 'raw'])
+    ).stdout;
+    const handle = /127\.0\.0\.0\/8 drop # handle (\d+)/.exec(table)?.[1];
+    assert.ok(handle, table);
+    await run('nft', ['delete', 'rule', 'inet', `netplumb_${engine.tag}`, 'raw', 'handle', handle]);
+    await attempt('pevil', 'tcp', '127.0.0.1', 8081, 800);
+    assert.match(
+      await tracked(),
+      /dst=127\.0\.0\.1 .*dport=8081/,
+      'without the rule the packets reach the published service',
+    );
+  });
+
+  it('conflicts: a host port published twice names the holder; a host process on the port is reported', async () => {
+    await engine.createSandbox({ name: 'pone', network: 'pa', publish: ['8090:80'] });
+    await assert.rejects(
+      engine.createSandbox({ name: 'ptwo', network: 'pb', publish: ['8090:80'] }),
+      (e: unknown) => e instanceof ConflictError && /pone/.test(e.message),
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'ptwo', network: 'pb', publish: [`${HOST_IP}:8090:80`] }),
+      (e: unknown) => e instanceof ConflictError && /pone/.test(e.message),
+    );
+    await engine.createSandbox({ name: 'pudp', network: 'pb', publish: ['8090:80/udp'] });
+    const hostServer = await serve(undefined, 'tcp', 8091, '0.0.0.0');
+    cleanup.add('stop host server', () => Promise.resolve(hostServer.kill()));
+    await assert.rejects(
+      engine.createSandbox({ name: 'pthree', network: 'pb', publish: ['8091:80'] }),
+      (e: unknown) => e instanceof ConflictError && /host process/.test(e.message),
+    );
+    // Nothing of the refused sandboxes stayed.
+    assert.deepEqual((await engine.listSandboxes()).map((s) => s.name).sort(), ['pone', 'pudp']);
+    const { stdout } = await run('nft', [
+      '-j',
+      'list',
+      'map',
+      'inet',
+      `netplumb_${engine.tag}`,
+      'dnat4_any',
+    ]);
+    assert.equal(
+      (JSON.stringify(JSON.parse(stdout)).match(/8090/g) ?? []).length,
+      2,
+      'one element each for tcp/8090 and udp/8090',
+    );
+  });
+
+  it('removal takes exactly its elements, and the port can be published again at once', async () => {
+    await engine.createSandbox({ name: 'pkeep', network: 'pa', publish: ['8100:80'] });
+    await engine.createSandbox({ name: 'pgo', network: 'pa', publish: ['8101:80', '8102:81/udp'] });
+    const elems = async (): Promise<string> =>
+      (await run('nft', ['list', 'map', 'inet', `netplumb_${engine.tag}`, 'dnat4_any'])).stdout;
+    assert.match(await elems(), /8101/);
+    await engine.removeSandbox('pgo');
+    const after = await elems();
+    assert.match(after, /tcp \. 8100/);
+    assert.doesNotMatch(after, /8101|8102/);
+    const again = await engine.createSandbox({
+      name: 'pagain',
+      network: 'pb',
+      publish: ['8101:80'],
+    });
+    await server('pagain', 'tcp', 80);
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, 8101)).ok, true);
+  });
+});
