@@ -79,8 +79,8 @@ export async function serve(
       })
     : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+    child.stdout.once('data', () => { resolve(); });
+    child.once('exit', (code) => { reject(new Error(`server exited ${code}`)); });
   });
   return child;
 }

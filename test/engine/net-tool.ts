@@ -17,11 +17,10 @@ if (mode === 'serve') {
   const host = b ?? (proto === 'udp' ? '0.0.0.0' : '::');
   if (proto === 'udp') {
     const s = createSocket('udp4');
-    s.on('message', (_m, r) => s.send(`from ${r.address}`, r.port, r.address));
-    s.bind(port, host, () => console.log('ready'));
+    s.on('message', (_m, r) => { s.send(`from ${r.address}`, r.port, r.address); });
+    s.bind(port, host, () => { console.log('ready'); });
   } else {
-    createServer((sock) => sock.end(`from ${peer(sock.remoteAddress)}`)).listen(port, host, () =>
-      console.log('ready'),
+    createServer((sock) => sock.end(`from ${peer(sock.remoteAddress)}`)).listen(port, host, () => { console.log('ready'); },
     );
   }
 } else {
@@ -30,19 +29,18 @@ if (mode === 'serve') {
     console.log(JSON.stringify(r));
     process.exit(0);
   };
-  setTimeout(() => done({ ok: false, error: 'timeout' }), ms);
+  setTimeout(() => { done({ ok: false, error: 'timeout' }); }, ms);
   if (proto === 'udp') {
     const s = createSocket('udp4');
-    s.on('message', (m) => done({ ok: true, reply: m.toString() }));
-    s.on('error', (e) => done({ ok: false, error: e.message }));
+    s.on('message', (m) => { done({ ok: true, reply: m.toString() }); });
+    s.on('error', (e) => { done({ ok: false, error: e.message }); });
     s.send('ping', port, host);
   } else {
     let got = '';
     const sock = connect({ host, port });
     sock.on('data', (d) => (got += d.toString()));
-    sock.on('end', () => done({ ok: true, reply: got }));
-    sock.on('error', (e) =>
-      done({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }),
+    sock.on('end', () => { done({ ok: true, reply: got }); });
+    sock.on('error', (e) => { done({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }); },
     );
   }
 }

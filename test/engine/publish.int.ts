@@ -13,7 +13,7 @@ describe('engine: port publishing', function () {
   const cleanup = new Cleanup();
   const suite = new Cleanup();
   let engine: Engine;
-  before(async () => suite.add('remove outside host', await makeOutside()));
+  before(async () => { suite.add('remove outside host', await makeOutside()); });
   after(() => suite.run());
   beforeEach(async () => {
     const e = await openEngine();
