@@ -13,7 +13,9 @@ describe('engine: port publishing', function () {
   const cleanup = new Cleanup();
   const suite = new Cleanup();
   let engine: Engine;
-  before(async () => { suite.add('remove outside host', await makeOutside()); });
+  before(async () => {
+    suite.add('remove outside host', await makeOutside());
+  });
   after(() => suite.run());
   beforeEach(async () => {
     const e = await openEngine();
@@ -225,7 +227,7 @@ describe('engine: port publishing', function () {
     const after = await elems();
     assert.match(after, /tcp \. 8100/);
     assert.doesNotMatch(after, /8101|8102/);
-    const again = await engine.createSandbox({
+    await engine.createSandbox({
       name: 'pagain',
       network: 'pb',
       publish: ['8101:80'],
