@@ -18,6 +18,7 @@
         "native/netns.cc",
         "native/fslock.cc",
         "native/fsops.cc",
+        "native/conntrack/ct.cc",
         "native/rtnl/link.cc",
         "native/rtnl/addr.cc",
         "native/rtnl/route.cc",

@@ -401,6 +401,23 @@ export interface SetElemsWire extends NftMsgWire {
   elements?: ElemWire[];
 }
 
+/** One direction of a conntrack entry, as ctnetlink carries it. */
+export interface CtTupleWire {
+  src?: Buffer;
+  dst?: Buffer;
+  protocol: number;
+  sport?: number;
+  dport?: number;
+}
+
+export interface CtDeleteWire {
+  flags: number;
+  family: number;
+  orig?: CtTupleWire;
+  reply?: CtTupleWire;
+  zone?: number;
+}
+
 export interface NativeBinding {
   Handle: new () => HandleNative;
   NsFd: abstract new () => NsFdNative;
@@ -416,6 +433,8 @@ export interface NativeBinding {
   encode(op: 'newset' | 'delset' | 'getset', spec: SetWire): Buffer;
   /** may return several messages (long element lists are split) */
   encode(op: 'newsetelem' | 'delsetelem' | 'getsetelem', spec: SetElemsWire): Buffer;
+  encode(op: 'ctget', spec: { flags: number; family: number }): Buffer;
+  encode(op: 'ctdelete', spec: CtDeleteWire): Buffer;
   decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
   constants: Readonly<Record<ConstantName, number>>;
   netnsCreate(path: string): Promise<NsFdNative>;

@@ -23,3 +23,5 @@ export { K as constants } from './binding';
 export { Engine } from './engine/engine';
 export type { EngineOptions } from './engine/engine';
 export type * from './engine/types';
+export { Conntrack } from './conntrack';
+export type { CtEntry, CtFilter, CtTuple } from './conntrack';

@@ -35,6 +35,7 @@ import {
   type Stmt,
   type TableRef,
 } from '../nft';
+import { Conntrack } from '../conntrack';
 import { NetlinkError } from '../errors';
 import * as sysctl from '../sysctl';
 import type { Firewall } from './firewall';
@@ -49,13 +50,20 @@ export class NftFirewall implements Firewall {
 
   private constructor(
     private readonly nft: Nft,
+    private readonly conntrack: Conntrack,
     tableName: string,
   ) {
     this.table = { family: 'inet', name: tableName };
   }
 
   static async open(tableName: string): Promise<NftFirewall> {
-    return new NftFirewall(await Nft.open(), tableName);
+    const nft = await Nft.open();
+    try {
+      return new NftFirewall(nft, await Conntrack.open(), tableName);
+    } catch (err) {
+      await nft.close();
+      throw err;
+    }
   }
 
   private set(name: string): SetRef {
@@ -455,6 +463,15 @@ export class NftFirewall implements Firewall {
       // Already gone (a removal finishing after a crash): nothing to undo.
       if (!(err instanceof NetlinkError && err.code === 'ENOENT')) throw err;
     }
+    // UDP has no end: its conntrack entries would keep DNATing a client's
+    // packets to this (gone) sandbox for as long as they keep coming, and
+    // a later publication of the same port would never see them.
+    for (const p of ep.ports) {
+      if (p.protocol !== 'udp') continue;
+      const ip = p.hostIp.includes(':') ? ep.ip6 : ep.ip;
+      if (ip)
+        await this.conntrack.flush({ protocol: 'udp', reply: { src: ip, sport: p.containerPort } });
+    }
   }
 
   async reown(from: SandboxRecord, to: SandboxRecord): Promise<void> {
@@ -503,6 +520,7 @@ export class NftFirewall implements Firewall {
 
   async close(): Promise<void> {
     await this.nft.close();
+    await this.conntrack.close();
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/addr.h"
 #include "common/errors.h"
+#include "conntrack/ct.h"
 #include "nft/nft.h"
 #include "rtnl/rtnl.h"
 
@@ -54,6 +55,7 @@ Napi::Object DecodeMessage(Napi::Env env, int protocol, const MessageView& m) {
     obj = DecodeRoute(env, m);
   } else if (protocol == NETLINK_NETFILTER) {
     obj = nft::DecodeMessage(env, m);
+    if (obj.IsEmpty()) obj = ct::DecodeMessage(env, m);
   }
   if (obj.IsEmpty()) {
     obj = Napi::Object::New(env);

@@ -2,6 +2,7 @@
 
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/rtnetlink.h>
 
 #include <string>
@@ -9,6 +10,7 @@
 #include "common/errors.h"
 #include "common/spec.h"
 #include "netlink/message.h"
+#include "conntrack/ct.h"
 #include "nft/nft.h"
 #include "rtnl/rtnl.h"
 
@@ -30,6 +32,12 @@ constexpr Op kRtnlOps[] = {
     {"newroute", RTM_NEWROUTE, rtnl::EncodeRoute}, {"delroute", RTM_DELROUTE, rtnl::EncodeRoute},
     {"getroute", RTM_GETROUTE, rtnl::EncodeRoute}, {"newneigh", RTM_NEWNEIGH, rtnl::EncodeNeigh},
     {"delneigh", RTM_DELNEIGH, rtnl::EncodeNeigh}, {"getneigh", RTM_GETNEIGH, rtnl::EncodeNeigh},
+};
+
+// ctnetlink: list and delete connection-tracking entries.
+constexpr Op kCtOps[] = {
+    {"ctget", IPCTNL_MSG_CT_GET, ct::EncodeGet},
+    {"ctdelete", IPCTNL_MSG_CT_DELETE, ct::EncodeDelete},
 };
 
 // nf_tables: one message per op (newsetelem may write several); a batch is
@@ -60,6 +68,9 @@ const Op* FindOp(const std::string& name) {
     if (name == r.name) return &r;
   }
   for (const Op& r : kNftOps) {
+    if (name == r.name) return &r;
+  }
+  for (const Op& r : kCtOps) {
     if (name == r.name) return &r;
   }
   return nullptr;

@@ -79,8 +79,12 @@ export async function serve(
       })
     : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => { resolve(); });
-    child.once('exit', (code) => { reject(new Error(`server exited ${code}`)); });
+    child.stdout.once('data', () => {
+      resolve();
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`server exited ${code}`));
+    });
   });
   return child;
 }
@@ -98,8 +102,17 @@ export async function attempt(
   host: string,
   port: number,
   ms = 1500,
+  localPort?: number,
 ): Promise<Attempt> {
-  const argv = [NET_TOOL, 'connect', proto, host, String(port), String(ms)];
+  const argv = [
+    NET_TOOL,
+    'connect',
+    proto,
+    host,
+    String(port),
+    String(ms),
+    ...(localPort !== undefined ? [String(localPort)] : []),
+  ];
   const { stdout } = netns
     ? await run('ip', ['netns', 'exec', netns, process.execPath, ...argv])
     : await run(process.execPath, argv);

@@ -1,7 +1,7 @@
 /**
  * Traffic for the engine tests, run inside namespaces:
  *   node net-tool.js serve tcp|udp PORT [ADDRESS]   echo "from <peer address>", prints "ready"
- *   node net-tool.js connect tcp|udp HOST PORT MS   prints { ok, reply } or { ok: false, error }
+ *   node net-tool.js connect tcp|udp HOST PORT MS [LOCALPORT]   prints { ok, reply } or { ok: false, error }
  */
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -17,30 +17,46 @@ if (mode === 'serve') {
   const host = b ?? (proto === 'udp' ? '0.0.0.0' : '::');
   if (proto === 'udp') {
     const s = createSocket('udp4');
-    s.on('message', (_m, r) => { s.send(`from ${r.address}`, r.port, r.address); });
-    s.bind(port, host, () => { console.log('ready'); });
+    s.on('message', (_m, r) => {
+      s.send(`from ${r.address}`, r.port, r.address);
+    });
+    s.bind(port, host, () => {
+      console.log('ready');
+    });
   } else {
-    createServer((sock) => sock.end(`from ${peer(sock.remoteAddress)}`)).listen(port, host, () => { console.log('ready'); },
-    );
+    createServer((sock) => sock.end(`from ${peer(sock.remoteAddress)}`)).listen(port, host, () => {
+      console.log('ready');
+    });
   }
 } else {
   const [host, port, ms] = [a!, Number(b), Number(c ?? 1500)];
+  const localPort = process.argv[7] !== undefined ? Number(process.argv[7]) : 0;
   const done = (r: object): void => {
     console.log(JSON.stringify(r));
     process.exit(0);
   };
-  setTimeout(() => { done({ ok: false, error: 'timeout' }); }, ms);
+  setTimeout(() => {
+    done({ ok: false, error: 'timeout' });
+  }, ms);
   if (proto === 'udp') {
     const s = createSocket('udp4');
-    s.on('message', (m) => { done({ ok: true, reply: m.toString() }); });
-    s.on('error', (e) => { done({ ok: false, error: e.message }); });
-    s.send('ping', port, host);
+    s.on('message', (m) => {
+      done({ ok: true, reply: m.toString() });
+    });
+    s.on('error', (e) => {
+      done({ ok: false, error: e.message });
+    });
+    // A fixed source port keeps the "UDP connection" the same between runs.
+    s.bind(localPort, () => s.send('ping', port, host));
   } else {
     let got = '';
     const sock = connect({ host, port });
     sock.on('data', (d) => (got += d.toString()));
-    sock.on('end', () => { done({ ok: true, reply: got }); });
-    sock.on('error', (e) => { done({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }); },
-    );
+    sock.on('end', () => {
+      done({ ok: true, reply: got });
+    });
+    sock.on('error', (e) => {
+      done({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message });
+    });
   }
 }

@@ -217,6 +217,29 @@ describe('engine: port publishing', function () {
     );
   });
 
+  it('removing a UDP publication forgets its flows: the next sandbox on that port gets the same client at once', async () => {
+    await engine.createSandbox({ name: 'pu1', network: 'pa', publish: ['5400:53/udp'] });
+    const s1 = await server('pu1', 'udp', 53);
+    // A client that keeps one source port, as a DNS or game client does.
+    const first = await attempt('ext', 'udp', HOST_IP, 5400, 1500, 40123);
+    assert.equal(first.reply, `from ${EXT_IP}`);
+    const entries = async (): Promise<string> =>
+      (
+        await run('conntrack', ['-L', '-p', 'udp', '--dport', '5400']).catch(() => ({ stdout: '' }))
+      ).stdout.trim();
+    assert.match(await entries(), /dport=5400/);
+    s1.kill();
+    await engine.removeSandbox('pu1');
+    assert.equal(await entries(), '', 'the flow went with the sandbox');
+    await engine.createSandbox({ name: 'pu2', network: 'pb', publish: ['5400:53/udp'] });
+    await server('pu2', 'udp', 53);
+    assert.equal(
+      (await attempt('ext', 'udp', HOST_IP, 5400, 1500, 40123)).ok,
+      true,
+      'the same client reaches the new sandbox',
+    );
+  });
+
   it('removal takes exactly its elements, and the port can be published again at once', async () => {
     await engine.createSandbox({ name: 'pkeep', network: 'pa', publish: ['8100:80'] });
     await engine.createSandbox({ name: 'pgo', network: 'pa', publish: ['8101:80', '8102:81/udp'] });

@@ -1,0 +1,137 @@
+/**
+ * Connection tracking entries over ctnetlink: `conntrack -L` and
+ * `conntrack -D`. The engine uses `flush` to forget the flows of a UDP port
+ * it stops publishing (a stale entry would keep sending that port's packets
+ * to a sandbox that is gone).
+ */
+import { K, native, type CtTupleWire, type HandleNative } from './binding';
+import { Channel, type Request } from './channel';
+import { ValidationError, fromSystemError } from './errors';
+import type { NetNS } from './netns';
+import { parseIp } from './util/ip';
+
+export interface CtTuple {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+}
+
+export interface CtEntry {
+  family: 4 | 6;
+  /** IP protocol number (6 tcp, 17 udp, ...) */
+  protocol: number;
+  orig: CtTuple;
+  reply: CtTuple;
+  id?: number;
+  mark?: number;
+  status?: number;
+  timeout?: number;
+  zone?: number;
+}
+
+/** Which entries `flush` removes; every field given must match. */
+export interface CtFilter {
+  protocol?: 'tcp' | 'udp' | number;
+  family?: 4 | 6;
+  orig?: CtTuple;
+  reply?: CtTuple;
+}
+
+const PROTO = { tcp: 6, udp: 17 } as const;
+
+function tupleWire(t: CtTuple, protocol: number): CtTupleWire {
+  const w: CtTupleWire = { protocol };
+  if (t.src !== undefined) w.src = parseIp(t.src, 'src').bytes;
+  if (t.dst !== undefined) w.dst = parseIp(t.dst, 'dst').bytes;
+  if (t.sport !== undefined) w.sport = t.sport;
+  if (t.dport !== undefined) w.dport = t.dport;
+  return w;
+}
+
+function matches(t: CtTuple, want: CtTuple | undefined): boolean {
+  if (!want) return true;
+  return (
+    (want.src === undefined || want.src === t.src) &&
+    (want.dst === undefined || want.dst === t.dst) &&
+    (want.sport === undefined || want.sport === t.sport) &&
+    (want.dport === undefined || want.dport === t.dport)
+  );
+}
+
+export class Conntrack {
+  private readonly channel: Channel;
+
+  private constructor(private readonly handle: HandleNative) {
+    this.channel = new Channel(handle, K.NETLINK_NETFILTER);
+  }
+
+  /** A handle on the connection-tracking table of `netns` (this process's when omitted). */
+  static async open(netns?: NetNS): Promise<Conntrack> {
+    const handle = new native.Handle();
+    try {
+      if (netns) (await handle.enter({ netns: netns.fd })).close();
+    } catch (err) {
+      await handle.close();
+      throw fromSystemError(err, 'open conntrack');
+    }
+    return new Conntrack(handle);
+  }
+
+  /** Equivalent to `conntrack -L [-f ipv4|ipv6]`. */
+  async list(family?: 4 | 6): Promise<CtEntry[]> {
+    const out: CtEntry[] = [];
+    for (const f of family === undefined ? [4, 6] : [family]) {
+      if (f !== 4 && f !== 6) throw new ValidationError('family', 'must be 4 or 6');
+      const req = native.encode('ctget', {
+        flags: K.NLM_F_REQUEST | K.NLM_F_ACK | K.NLM_F_DUMP,
+        family: f === 4 ? K.NFPROTO_IPV4 : K.NFPROTO_IPV6,
+      });
+      for (const m of await this.channel.dumpAll({ buf: req, op: `IPCTNL_MSG_CT_GET ipv${f}` }))
+        out.push(m.object as CtEntry);
+    }
+    return out;
+  }
+
+  /**
+   * Deletes the entries matching `filter`, pipelined in one sendmsg, and
+   * returns how many went. Equivalent to `conntrack -D -p P [--orig-dst ...]`.
+   * Entries that expire meanwhile are not an error.
+   */
+  async flush(filter: CtFilter): Promise<number> {
+    const protocol =
+      filter.protocol === undefined
+        ? undefined
+        : typeof filter.protocol === 'number'
+          ? filter.protocol
+          : PROTO[filter.protocol];
+    if (protocol === undefined && filter.protocol !== undefined)
+      throw new ValidationError('protocol', 'must be tcp, udp or a number');
+    const victims = (await this.list(filter.family)).filter(
+      (e) =>
+        (protocol === undefined || e.protocol === protocol) &&
+        matches(e.orig, filter.orig) &&
+        matches(e.reply, filter.reply),
+    );
+    if (victims.length === 0) return 0;
+    const requests: Request[] = victims.map((e) => ({
+      buf: native.encode('ctdelete', {
+        flags: K.NLM_F_REQUEST | K.NLM_F_ACK,
+        family: e.family === 4 ? K.NFPROTO_IPV4 : K.NFPROTO_IPV6,
+        orig: tupleWire(e.orig, e.protocol),
+      }),
+      op: `IPCTNL_MSG_CT_DELETE ${e.orig.src}:${e.orig.sport} -> ${e.orig.dst}:${e.orig.dport}`,
+    }));
+    const txn = await this.channel.sendSettled(requests);
+    let n = 0;
+    txn.completions.forEach((c, i) => {
+      if (c.error === 0) n++;
+      else if (c.code !== 'ENOENT') throw this.channel.errorFor(txn, requests, i);
+    });
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}

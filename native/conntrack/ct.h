@@ -1,0 +1,24 @@
+// Connection tracking over ctnetlink (NFNL_SUBSYS_CTNETLINK): list entries
+// and delete them by tuple, as `conntrack -L` / `conntrack -D` do. The engine
+// uses it to forget the flows of a UDP port it stops publishing, so a later
+// mapping of the same port is not black-holed by stale entries.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+
+#include "common/spec.h"
+#include "netlink/message.h"
+
+namespace netplumb::ct {
+
+// conntrack -L [-f ipv4|ipv6]  (IPCTNL_MSG_CT_GET, NLM_F_DUMP)
+void EncodeGet(MessageWriter& w, uint16_t type, const Spec& s);
+// conntrack -D -s S -d D -p P --sport X --dport Y  (IPCTNL_MSG_CT_DELETE by original tuple)
+void EncodeDelete(MessageWriter& w, uint16_t type, const Spec& s);
+
+// { family, protocol, orig: { src, dst, sport, dport }, reply: {...}, id?, mark?, status?, timeout? }
+Napi::Object DecodeMessage(Napi::Env env, const MessageView& m);
+
+}  // namespace netplumb::ct
