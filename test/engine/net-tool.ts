@@ -47,7 +47,9 @@ if (mode === 'serve') {
       done({ ok: false, error: e.message });
     });
     // A fixed source port keeps the "UDP connection" the same between runs.
-    s.bind(localPort, () => { s.send('ping', port, host); });
+    s.bind(localPort, () => {
+      s.send('ping', port, host);
+    });
   } else {
     let got = '';
     const sock = connect({ host, port });
