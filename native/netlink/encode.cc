@@ -9,8 +9,8 @@
 
 #include "common/errors.h"
 #include "common/spec.h"
-#include "netlink/message.h"
 #include "conntrack/ct.h"
+#include "netlink/message.h"
 #include "nft/nft.h"
 #include "rtnl/rtnl.h"
 
