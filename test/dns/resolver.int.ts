@@ -100,7 +100,7 @@ describe('embedded DNS on user-defined networks', function () {
   after(() => suite.run());
 
   beforeEach(async () => {
-    const e = await openEngine({ firewall: false, resolvConf: path.join(confDir, 'resolv.conf') });
+    const e = await openEngine({ resolvConf: path.join(confDir, 'resolv.conf') });
     engine = e.engine;
     cleanup.add('dispose engine', e.dispose);
     await engine.createNetwork({ name: 'dapp', subnet: '10.89.0.0/24' });

@@ -11,7 +11,7 @@ describe('engine: network modes', () => {
   const cleanup = new Cleanup();
   let engine: Engine;
   beforeEach(async () => {
-    const e = await openEngine({ firewall: false });
+    const e = await openEngine();
     engine = e.engine;
     cleanup.add('dispose engine', e.dispose);
   });

@@ -12,7 +12,7 @@ describe('engine: user-defined networks, IPAM, state', () => {
   let engine: Engine;
   let stateDir: string;
   beforeEach(async () => {
-    const e = await openEngine({ firewall: false });
+    const e = await openEngine();
     engine = e.engine;
     stateDir = e.stateDir;
     cleanup.add('dispose engine', e.dispose);
@@ -236,5 +236,25 @@ describe('engine: user-defined networks, IPAM, state', () => {
     assert.deepEqual(await rootLinks(), before);
     assert.deepEqual(await engine.listSandboxes(), []);
     assert.deepEqual(await engine.listNetworks(), []);
+  });
+});
+
+describe('engine: firewall: false', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('leaves nftables alone and refuses to publish, as Docker with iptables: false', async () => {
+    const e = await openEngine({ firewall: false });
+    cleanup.add('dispose', e.dispose);
+    const before = (await run('nft', ['list', 'ruleset'])).stdout;
+    await e.engine.createNetwork({ name: 'nofw', subnet: '10.101.0.0/24' });
+    await e.engine.createSandbox({ name: 'nofw1', network: 'nofw' });
+    assert.equal((await run('nft', ['list', 'ruleset'])).stdout, before);
+    await assert.rejects(
+      e.engine.createSandbox({ name: 'nofw2', network: 'nofw', publish: ['80'] }),
+      { name: 'ValidationError', field: 'publish' },
+    );
+    assert.ok(await ping('nofw1', '10.101.0.1'));
   });
 });
