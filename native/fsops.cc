@@ -33,20 +33,36 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
-// O_EXCL create; false with err 0 when the file exists.
-bool CreateExclusive(const std::string& path, const std::string& data, int* err, mode_t mode = 0600) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+// Writes a new file under a temporary name in the same directory.
+bool WriteTemp(const std::string& path, const std::string& data, mode_t mode, std::string* tmp, int* err) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  *tmp = dir + "/.tmp." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp);
+  UniqueFd fd(::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd.Valid()) {
-    if (errno != EEXIST) *err = errno;
+    *err = errno;
     return false;
   }
   // The umask must not narrow what the caller asked for (world-readable /etc files).
   if (::fchmod(fd.Get(), mode) != 0 || !WriteAll(fd.Get(), data)) {
     *err = errno;
-    ::unlink(path.c_str());
+    ::unlink(tmp->c_str());
     return false;
   }
   return true;
+}
+
+// Exclusive create that is also atomic: the content is written under a
+// temporary name and link(2)ed to `path`, which fails if `path` exists. A
+// process killed midway leaves a .tmp.* file (swept by prune), never a
+// half-written record. Returns false with err 0 when the file exists.
+bool CreateExclusive(const std::string& path, const std::string& data, int* err, mode_t mode = 0600) {
+  std::string tmp;
+  if (!WriteTemp(path, data, mode, &tmp, err)) return false;
+  bool made = ::link(tmp.c_str(), path.c_str()) == 0;
+  if (!made && errno != EEXIST) *err = errno;
+  ::unlink(tmp.c_str());
+  return made;
 }
 
 }  // namespace
@@ -57,11 +73,8 @@ void RunFsOp(FsOp& o) {
       o.flag = CreateExclusive(o.path, o.data, &o.err, o.mode);
       break;
     case Op::kReplace: {
-      std::string tmp = o.path + "." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp) + ".tmp";
-      if (!CreateExclusive(tmp, o.data, &o.err, o.mode)) {
-        if (o.err == 0) o.err = EEXIST;
-        break;
-      }
+      std::string tmp;
+      if (!WriteTemp(o.path, o.data, o.mode, &tmp, &o.err)) break;
       if (::rename(tmp.c_str(), o.path.c_str()) != 0) {
         o.err = errno;
         ::unlink(tmp.c_str());

@@ -16,21 +16,12 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Engine } from './engine';
+import { processAlive } from './state';
 import { deleteLink } from './plumbing';
 import type { NetworkRecord, SandboxRecord } from './records';
 import type { PruneReport } from './types';
 
 export const HOSTS_MARKER = '# managed by netplumb';
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function prune(engine: Engine): Promise<PruneReport> {
   const report: PruneReport = {
@@ -45,7 +36,10 @@ export async function prune(engine: Engine): Promise<PruneReport> {
   };
   const unlock = await engine.state.lock('networks', true);
   try {
-    await engine.state.sweepTemporaries();
+    const etcDirs = (await readdir(engine.etcDir).catch(() => [] as string[])).map((d) =>
+      path.join(engine.etcDir, d),
+    );
+    await engine.state.sweepTemporaries(etcDirs);
     const links = await engine.host.links.list();
     const linkNames = new Set(links.map((l) => l.name));
     const netnsNames = new Set(await readdir(engine.netnsDir).catch(() => [] as string[]));
@@ -55,7 +49,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
       if (engine.busy(rec.name)) continue;
       let broken = false;
       if (rec.state !== 'ready') {
-        broken = !alive(rec.pid);
+        broken = !processAlive(rec.pid);
       } else if (rec.mode !== 'host') {
         broken =
           rec.netns === undefined ||

@@ -23,6 +23,17 @@ import { ValidationError } from '../errors';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 
+/** Whether a process exists (our own counts as gone: its temporaries are not in flight). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export type RecordKind = 'networks' | 'sandboxes';
 
 /** File names may not hold ':' everywhere we like; IPv6 addresses use '_'. */
@@ -217,7 +228,7 @@ export class StateStore {
     const dir = this.portDir(protocol, port);
     const list = new FsBatch();
     list.add({ op: 'readdir', path: dir });
-    const files = (await list.run())[0]!.entries ?? [];
+    const files = ((await list.run())[0]!.entries ?? []).filter((f) => !f.startsWith('.'));
     const b = new FsBatch();
     for (const f of files) b.add({ op: 'read', path: path.join(dir, f) });
     const out = new Map<string, string>();
@@ -260,16 +271,30 @@ export class StateStore {
     }
   }
 
-  /** Removes leftovers of interrupted atomic writes. */
-  async sweepTemporaries(): Promise<void> {
-    for (const kind of ['networks', 'sandboxes'] as const) {
+  /**
+   * Removes what writes interrupted by a crash left: `.tmp.PID.N` files of
+   * processes that are gone, in every directory the state uses (plus any
+   * extra ones, like the /etc/netns directories of sandboxes).
+   */
+  async sweepTemporaries(extra: string[] = []): Promise<number> {
+    const dirs = [path.join(this.dir, 'networks'), path.join(this.dir, 'sandboxes'), ...extra];
+    for (const parent of ['ipam', 'ports']) {
       const list = new FsBatch();
-      list.add({ op: 'readdir', path: path.join(this.dir, kind) });
-      const b = new FsBatch();
-      for (const e of (await list.run())[0]!.entries ?? []) {
-        if (e.endsWith('.tmp')) b.add({ op: 'unlink', path: path.join(this.dir, kind, e) });
-      }
-      await b.run();
+      list.add({ op: 'readdir', path: path.join(this.dir, parent) });
+      for (const e of (await list.run())[0]!.entries ?? [])
+        dirs.push(path.join(this.dir, parent, e));
     }
+    const list = new FsBatch();
+    for (const d of dirs) list.add({ op: 'readdir', path: d });
+    const found = await list.run();
+    const b = new FsBatch();
+    found.forEach((r, i) => {
+      for (const e of r.entries ?? []) {
+        const m = /^\.tmp\.(\d+)\./.exec(e);
+        if (m && !processAlive(Number(m[1]))) b.add({ op: 'unlink', path: path.join(dirs[i]!, e) });
+      }
+    });
+    await b.run();
+    return b.ops.length;
   }
 }
