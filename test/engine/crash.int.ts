@@ -76,11 +76,11 @@ describe('engine: crashes and concurrent processes', function () {
         });
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        p.on('exit', (code) =>
+        p.on('exit', (code) => {
           code === 0
             ? resolve(JSON.parse(out) as string[])
-            : reject(new Error(`worker exited ${code}`)),
-        );
+            : reject(new Error(`worker exited ${code}`));
+        });
       });
     const [a, b] = await Promise.all([runOne('ca'), runOne('cb')]);
     const all = [...a, ...b];
@@ -106,7 +106,9 @@ describe('engine: crashes and concurrent processes', function () {
         { stdio: ['ignore', 'ignore', 'inherit'] },
       );
       const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-        p.once('exit', (_code, signal) => resolve(signal)),
+        p.once('exit', (_code, signal) => {
+          resolve(signal);
+        }),
       );
       await sleep(150 + next(400));
       p.kill('SIGKILL');
