@@ -77,9 +77,8 @@ describe('engine: crashes and concurrent processes', function () {
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out += d.toString()));
         p.on('exit', (code) => {
-          code === 0
-            ? resolve(JSON.parse(out) as string[])
-            : reject(new Error(`worker exited ${code}`));
+          if (code === 0) resolve(JSON.parse(out) as string[]);
+          else reject(new Error(`worker exited ${code}`));
         });
       });
     const [a, b] = await Promise.all([runOne('ca'), runOne('cb')]);
