@@ -16,7 +16,7 @@ import { StateStore } from '../engine/state';
 import { DnsService } from './service';
 import { hasDns } from './view';
 
-const IDLE_EXIT_MS = 2000;
+const IDLE_EXIT_MS = 1000;
 
 const pidFile = (stateDir: string): string => path.join(stateDir, 'dns.pid');
 const reloadFile = (stateDir: string): string => path.join(stateDir, 'dns.reload');

@@ -1,0 +1,250 @@
+/** The netplumb command as a user types it. */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+import { Cleanup, ROOT, requireSandbox, run, sleep, waitFor } from '../helpers';
+
+const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+let counter = 0;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(stateDir: string, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      // No upstream resolvers: names the networks do not know fail at once.
+      [CLI, '--state-dir', stateDir, '--resolv-conf', '/dev/null', ...args],
+      { encoding: 'utf8', timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('netplumb CLI', function () {
+  this.timeout(60_000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let state: string;
+  beforeEach(() => {
+    state = `/run/np-cli-${process.pid}-${++counter}`;
+    cleanup.add('clean up after the CLI', async () => {
+      const left = JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout || '[]') as {
+        name: string;
+      }[];
+      for (const s of left) await cli(state, ['sandbox', 'rm', s.name]);
+      const nets = JSON.parse((await cli(state, ['network', 'ls', '--json'])).stdout || '[]') as {
+        name: string;
+      }[];
+      for (const n of nets) await cli(state, ['network', 'rm', n.name]);
+      await cli(state, ['prune']);
+      await run('rm', ['-rf', state]);
+    });
+  });
+  afterEach(() => cleanup.run());
+
+  it('network create/ls/inspect/rm, sandbox create/ls/inspect/rm, as tables and --json', async () => {
+    const c = await cli(state, [
+      'network',
+      'create',
+      'capp',
+      '--subnet',
+      '10.120.0.0/24',
+      '--mtu',
+      '1400',
+      '--label',
+      'team=x',
+    ]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.stdout, 'capp\n');
+    const ls = await cli(state, ['network', 'ls']);
+    assert.match(ls.stdout, /^NAME\s+ID\s+BRIDGE\s+SUBNET\s+GATEWAY\s+MTU\s+FLAGS\s+SANDBOXES$/m);
+    assert.match(
+      ls.stdout,
+      /^capp\s+[0-9a-f]{12}\s+np-[0-9a-f]{8}\s+10\.120\.0\.0\/24\s+10\.120\.0\.1\s+1400\s+-\s+0$/m,
+    );
+    const inspect = JSON.parse((await cli(state, ['network', 'inspect', 'capp'])).stdout) as {
+      labels: Record<string, string>;
+      mtu: number;
+    };
+    assert.deepEqual(inspect.labels, { team: 'x' });
+    assert.equal(inspect.mtu, 1400);
+    assert.equal(
+      (
+        await cli(state, [
+          'sandbox',
+          'create',
+          'cweb',
+          '--net',
+          'capp',
+          '-p',
+          '8800:80',
+          '--alias',
+          'front',
+          '--hostname',
+          'web1',
+        ])
+      ).code,
+      0,
+    );
+    const sls = await cli(state, ['sandbox', 'ls']);
+    assert.match(sls.stdout, /^cweb\s+bridge\s+capp\s+10\.120\.0\.2\s+0\.0\.0\.0:8800->80\/tcp$/m);
+    const sjson = JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout) as {
+      name: string;
+      hostname: string;
+      endpoints: { aliases: string[] }[];
+    }[];
+    assert.equal(sjson[0]!.hostname, 'web1');
+    assert.deepEqual(sjson[0]!.endpoints[0]!.aliases, ['front']);
+    assert.equal(
+      (await run('ip', ['netns', 'exec', 'cweb', 'cat', '/etc/hostname'])).stdout.trim(),
+      'web1',
+    );
+    assert.equal((await cli(state, ['network', 'rm', 'capp'])).code, 1, 'refused while in use');
+    assert.equal((await cli(state, ['sandbox', 'rm', 'cweb'])).stdout, 'cweb\n');
+    assert.equal((await cli(state, ['network', 'rm', 'capp'])).code, 0);
+    assert.deepEqual(JSON.parse((await cli(state, ['network', 'ls', '--json'])).stdout), []);
+  });
+
+  it('errors go to stderr with a non-zero exit and no stack trace (unless --debug)', async () => {
+    const bad = await cli(state, ['network', 'create', 'bad/name']);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /^netplumb: name: "bad\/name" is not a valid name/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /);
+    const missing = await cli(state, ['sandbox', 'rm', 'nosuch']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /sandbox "nosuch" not found/);
+    const debug = await cli(state, ['--debug', 'sandbox', 'rm', 'nosuch']);
+    assert.match(debug.stderr, /\n\s+at /);
+    const usage = await cli(state, ['network', 'frobnicate']);
+    assert.notEqual(usage.code, 0);
+  });
+
+  it("connect and disconnect by Docker's argument order; DNS through the resolver daemon", async () => {
+    await cli(state, ['network', 'create', 'cn1', '--subnet', '10.121.0.0/24']);
+    await cli(state, ['network', 'create', 'cn2', '--subnet', '10.122.0.0/24']);
+    await cli(state, ['sandbox', 'create', 'ca', '--net', 'cn1']);
+    await cli(state, ['sandbox', 'create', 'cb', '--net', 'cn2', '--alias', 'bee']);
+    assert.equal((await cli(state, ['network', 'connect', 'cn2', 'ca', '--alias', 'aye'])).code, 0);
+    const b = (await run('ip', ['netns', 'exec', 'ca', 'getent', 'hosts', 'bee'])).stdout;
+    assert.match(b, /^10\.122\.0\.2\s+bee$/m, 'the daemon answers for the new network at once');
+    assert.equal((await cli(state, ['network', 'disconnect', 'cn2', 'ca'])).code, 0);
+    await assert.rejects(run('ip', ['netns', 'exec', 'ca', 'getent', 'hosts', 'bee']));
+    const pid = Number((await run('cat', [`${state}/dns.pid`])).stdout);
+    assert.ok(pid > 0);
+    for (const s of ['ca', 'cb']) await cli(state, ['sandbox', 'rm', s]);
+    for (const n of ['cn1', 'cn2']) await cli(state, ['network', 'rm', n]);
+    await waitFor(
+      'the resolver daemon to leave once no network needs it',
+      () => !existsSync(`/proc/${pid}`),
+      8000,
+    );
+  });
+
+  it("run: the command runs inside with the sandbox's files, its exit status comes back, the sandbox goes", async () => {
+    await cli(state, ['network', 'create', 'crun', '--subnet', '10.123.0.0/24']);
+    const r = await cli(state, [
+      'run',
+      '--net',
+      'crun',
+      '--name',
+      'cr1',
+      '--hostname',
+      'inside',
+      '--',
+      'sh',
+      '-c',
+      'cat /etc/hostname; ip -4 -br addr show dev eth0; exit 7',
+    ]);
+    assert.equal(r.code, 7);
+    assert.match(r.stdout, /^inside$/m);
+    assert.match(r.stdout, /eth0@\S+\s+UP\s+10\.123\.0\.\d+\/24/);
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+    assert.ok(!existsSync('/run/netns/cr1'));
+  });
+
+  it('run: SIGTERM ends the command and removes the sandbox', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, '--state-dir', state, 'run', '--name', 'cr2', '--', 'sleep', '30'],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        resolve(code);
+      }),
+    );
+    await waitFor('the sandbox', () => existsSync('/run/netns/cr2'), 10_000);
+    await sleep(200);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 128 + 15);
+    assert.ok(!existsSync('/run/netns/cr2'));
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+  });
+
+  it('prune after a killed CLI process leaves nothing', async () => {
+    await cli(state, ['network', 'create', 'cpr', '--subnet', '10.124.0.0/24']);
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--state-dir',
+        state,
+        'run',
+        '--net',
+        'cpr',
+        '--name',
+        'cr3',
+        '-p',
+        '8900:80',
+        '--',
+        'sleep',
+        '30',
+      ],
+      { stdio: 'ignore' },
+    );
+    // Killed once the sandbox is complete (a kill mid-creation is the crash test's business).
+    await waitFor(
+      'the sandbox',
+      async () => (await cli(state, ['sandbox', 'ls'])).stdout.includes('cr3'),
+      10_000,
+    );
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // The sandbox is still there (nobody removed it): prune keeps what is whole.
+    const kept = await cli(state, ['prune', '--json']);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual(
+      (
+        JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout) as { name: string }[]
+      ).map((s) => s.name),
+      ['cr3'],
+    );
+    // A broken one (namespace gone behind our back) is finished off.
+    await run('ip', ['netns', 'del', 'cr3']);
+    const r = JSON.parse((await cli(state, ['prune', '--json'])).stdout) as { sandboxes: string[] };
+    assert.deepEqual(r.sandboxes, ['cr3']);
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+    assert.doesNotMatch((await run('nft', ['list', 'ruleset'])).stdout, /8900/);
+  });
+
+  it('npm start (netplumb demo) builds, shows and removes everything, in a namespace of its own', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo'], { timeout: 60_000 });
+    assert.match(stdout, /from db: getent hosts web frontend[\s\S]*10\.89\.0\.2\s+web/);
+    assert.match(stdout, /from db: GET http:\/\/web\/\nhello from web \(10\.89\.0\.3 asked\)/);
+    assert.match(
+      stdout,
+      /from the host: GET http:\/\/127\.0\.0\.1:8080\/ \(the published port\)\nhello from web/,
+    );
+    assert.match(stdout, /nft tables now: \(none\)/);
+  });
+});
