@@ -12,6 +12,9 @@ import { reverseName, type DnsView } from './view';
 const TTL = 1;
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const MAX_NAME = 253;
+/** Forwarded queries in flight at once; past it, SERVFAIL at once (no fd exhaustion under a flood). */
+const MAX_FORWARDS = 256;
+let forwarding = 0;
 
 /** A response carrying only an rcode, built from the raw header so even an undecodable query gets one. */
 function bare(query: Buffer, rcode: number, questions: packet.Question[] = []): Buffer {
@@ -115,6 +118,8 @@ export async function answer(
   // see nothing outside; others ask upstream.
   if (!asker) return bare(query, RCODE.REFUSED, questions);
   if (here.internal) return bare(query, RCODE.NXDOMAIN, questions);
+  if (forwarding >= MAX_FORWARDS) return bare(query, RCODE.SERVFAIL, questions);
+  forwarding++;
   try {
     const reply = await forward(await ctx.upstreams(), query, overTcp);
     // A client on UDP without EDNS takes 512 bytes: say "truncated" so it
@@ -131,5 +136,7 @@ export async function answer(
     return reply;
   } catch {
     return bare(query, RCODE.SERVFAIL, questions);
+  } finally {
+    forwarding--;
   }
 }

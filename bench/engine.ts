@@ -1,0 +1,82 @@
+/**
+ * The engine as an orchestrator uses it: N sandboxes on a bridge network,
+ * one published port each. Must run inside the bench sandbox.
+ *
+ *   node dist/bench/engine.js N REPS [--concurrency C]
+ *
+ * setup: createSandbox N times (C at a time; 1 = sequential), wall time.
+ * teardown: removeSandbox for all of them at once, until the kernel has
+ * destroyed every veth. Also reports event-loop delay (p99, max) during
+ * setup, and the cost of the first and last tenth of the sandboxes (does the
+ * 1,000th cost what the 10th did?). Prints JSON lines.
+ */
+import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+import { Engine } from '../lib';
+
+const args = process.argv.slice(2);
+const N = Number(args[0] ?? 100);
+const REPS = Number(args[1] ?? 3);
+const ci = args.indexOf('--concurrency');
+const C = ci >= 0 ? Number(args[ci + 1]) : 1;
+
+function hostEnds(): number {
+  return readdirSync('/sys/class/net').filter((l) => l.startsWith('npv')).length;
+}
+
+async function main(): Promise<void> {
+  const engine = await Engine.open({ stateDir: '/run/np-bench', dns: false });
+  await engine.createNetwork({ name: 'bench', subnet: '10.88.0.0/16' });
+  // One sandbox made and removed first: warm caches (first-use costs are not per sandbox).
+  await engine.createSandbox({ name: 'warm', network: 'bench', publish: ['19999:80'] });
+  await engine.removeSandbox('warm');
+  for (let rep = 1; rep <= REPS; rep++) {
+    const names = Array.from({ length: N }, (_, i) => `b${rep}x${i}`);
+    const each: number[] = new Array<number>(N);
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: C }, async () => {
+        while (next < N) {
+          const i = next++;
+          const s = process.hrtime.bigint();
+          await engine.createSandbox({ name: names[i]!, network: 'bench', publish: [`${20000 + i}:80`] });
+          each[i] = Number(process.hrtime.bigint() - s) / 1e6;
+        }
+      }),
+    );
+    const t1 = process.hrtime.bigint();
+    lag.disable();
+    const c1 = process.cpuUsage();
+    await Promise.all(names.map((n) => engine.removeSandbox(n)));
+    while (hostEnds() > 0) await new Promise((r) => setTimeout(r, 1));
+    const t2 = process.hrtime.bigint();
+    const tenth = Math.max(1, Math.floor(N / 10));
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    console.log(
+      JSON.stringify({
+        peer: C === 1 ? 'netplumb' : `netplumb-c${C}`,
+        variant: 'port',
+        n: N,
+        rep,
+        setup: { wall_s: Number(t1 - t0) / 1e9, cpu_ms: (c1.user - c0.user + c1.system - c0.system) / 1000 },
+        teardown: { wall_s: Number(t2 - t1) / 1e9 },
+        loop_delay_ms: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
+        first_tenth_ms: mean(each.slice(0, tenth)),
+        last_tenth_ms: mean(each.slice(N - tenth)),
+        ok: true,
+      }),
+    );
+  }
+  await engine.removeNetwork('bench');
+  await engine.close();
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

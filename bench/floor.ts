@@ -1,0 +1,75 @@
+/**
+ * Runs the C floor (bench/floor/floor.c) for N sandboxes with one published
+ * port each: prepares the bridge and the nftables map with netplumb, encodes
+ * every message the floor sends with netplumb's encoders, then times the C
+ * program. Inside the bench sandbox:
+ *   node dist/bench/floor.js FLOOR_BINARY N REPS      -> JSON lines
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+
+import { Nft, Rtnl } from '../lib';
+import { native } from '../lib/binding';
+
+const [floorBin, nText = '100', repsText = '3'] = process.argv.slice(2);
+const N = Number(nText);
+const REPS = Number(repsText);
+
+function ip(i: number): string {
+  const h = i + 2;
+  return `10.88.${h >> 8}.${h & 255}`;
+}
+
+function chunk(buf: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(buf.length, 0);
+  return Buffer.concat([len, buf]);
+}
+
+async function main(): Promise<void> {
+  const rt = await Rtnl.open();
+  const nft = await Nft.open();
+  for (let rep = 1; rep <= REPS; rep++) {
+    const br = await rt.links.add({ kind: 'bridge', name: 'flbr0', up: true });
+    await rt.addrs.add('flbr0', '10.88.0.1/16');
+    const map = { family: 'inet' as const, table: 'floor', name: 'ports' };
+    await nft
+      .transaction()
+      .addTable({ family: 'inet', name: 'floor' })
+      .addSet({ ...map, key: ['inet_proto', 'inet_service'], map: ['ipv4_addr', 'inet_service'] })
+      .commit();
+    const parts: Buffer[] = [];
+    for (let i = 0; i < N; i++) {
+      const veth = await rt.links.addWire({ kind: 'veth', name: 'eth0', peer: { name: `flv${i}` } });
+      veth.index = 2;
+      veth.peer!.netnsFd = 3; // the floor opens the host namespace on fd 3
+      parts.push(chunk(Buffer.concat([native.encode('newlink', await rt.links.setWire(1, { up: true })), native.encode('newlink', veth)])));
+      parts.push(chunk(native.encode('newlink', await rt.links.setWire(`flv${i}`, { master: br.index, up: true }))));
+      parts.push(
+        chunk(
+          Buffer.concat([
+            native.encode('newaddr', rt.addrs.wire(2, `${ip(i)}/16`)),
+            native.encode('newlink', await rt.links.setWire(2, { up: true })),
+            (await rt.routes.request({ dst: 'default', gateway: '10.88.0.1', dev: 2 }, 'add')).buf,
+          ]),
+        ),
+      );
+      const tx = nft.transaction().addElements(map, [{ key: [6, 20000 + i], value: [ip(i), 80] }]);
+      parts.push(chunk((await tx.build()).batch));
+    }
+    writeFileSync('/run/floor.msgs', Buffer.concat(parts));
+    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N)], { encoding: 'utf8' });
+    const teardown = execFileSync(floorBin!, ['teardown', String(N)], { encoding: 'utf8' });
+    await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
+    await rt.links.del('flbr0');
+    const ns = (s: string): number => Number(/(\d+)/.exec(s)![1]) / 1e9;
+    console.log(JSON.stringify({ peer: 'c-floor', variant: 'port', n: N, rep, setup: { wall_s: ns(setup) }, teardown: { wall_s: ns(teardown) }, ok: true }));
+  }
+  await nft.close();
+  await rt.close();
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,156 @@
+/*
+ * The physical floor: a minimal C program making the kernel calls netplumb's
+ * engine makes for one sandbox with one published port, and nothing else.
+ * The netlink messages themselves are encoded beforehand by netplumb's
+ * encoders (bench/floor.ts writes them to a file), so this measures the
+ * kernel plus the least user-space a program can add:
+ *
+ *   per sandbox: unshare(CLONE_NEWNET); bind-mount it under /run/netns;
+ *   conf/default/arp_notify = 1; socket() in it;
+ *   [lo up + veth eth0 (peer born in the host)] in one sendmsg;
+ *   [host end: master, up] on a host socket; [address, eth0 up, default route];
+ *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
+ *
+ *   floor SETUP  FILE N     -> prints "setup_ns <total>"
+ *   floor TEARDOWN N        -> lazy-unmounts the namespaces, waits until the
+ *                              host ends are gone, prints "teardown_ns <total>"
+ *
+ * Build: cc -O2 -o floor floor.c (bench/run.sh does it). Run only inside the
+ * bench sandbox.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static int nl_open(int proto) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
+  if (fd < 0) die("socket");
+  struct sockaddr_nl a = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("bind");
+  return fd;
+}
+
+/* Sends a batch and reads until every message that asked for an ACK got one;
+ * the kernel has queued them all by the time sendmsg returns. */
+static void nl_talk(int fd, uint8_t *msg, uint32_t len) {
+  static uint32_t seq = 1;
+  int want = 0;
+  for (uint32_t off = 0; off + sizeof(struct nlmsghdr) <= len;) {
+    struct nlmsghdr *h = (struct nlmsghdr *)(msg + off);
+    h->nlmsg_seq = seq++;
+    if (h->nlmsg_flags & NLM_F_ACK) want++;
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  if (send(fd, msg, len, 0) < 0) die("send");
+  char buf[16384];
+  while (want > 0) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) die("recv");
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        if (e->error != 0) {
+          errno = -e->error;
+          die("netlink request");
+        }
+        want--;
+      }
+    }
+  }
+}
+
+static uint8_t *read_chunk(FILE *f, uint32_t *len) {
+  if (fread(len, 4, 1, f) != 1) die("short message file");
+  uint8_t *b = malloc(*len);
+  if (*len && fread(b, *len, 1, f) != 1) die("short message file");
+  return b;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: floor setup FILE N | floor teardown N\n");
+    return 2;
+  }
+  if (strcmp(argv[1], "teardown") == 0) {
+    int n = atoi(argv[2]);
+    int64_t t0 = now_ns();
+    char path[64];
+    for (int i = 0; i < n; i++) {
+      snprintf(path, sizeof(path), "/run/netns/floor%d", i);
+      umount2(path, MNT_DETACH);
+      unlink(path);
+    }
+    /* Until the kernel has destroyed the host ends (flv*). */
+    for (;;) {
+      int left = 0;
+      DIR *d = opendir("/sys/class/net");
+      struct dirent *e;
+      while ((e = readdir(d)) != NULL) left += strncmp(e->d_name, "flv", 3) == 0;
+      closedir(d);
+      if (left == 0) break;
+      usleep(200);
+    }
+    printf("teardown_ns %lld\n", (long long)(now_ns() - t0));
+    return 0;
+  }
+  /* fd 3: the host namespace (the messages name it as IFLA_NET_NS_FD 3). */
+  int host = open("/proc/self/ns/net", O_RDONLY);
+  if (host != 3) {
+    fprintf(stderr, "expected the host namespace on fd 3, got %d\n", host);
+    return 1;
+  }
+  FILE *f = fopen(argv[2], "rb");
+  if (!f) die("open message file");
+  int n = atoi(argv[3]);
+  int rt_host = nl_open(NETLINK_ROUTE);
+  int nft_host = nl_open(NETLINK_NETFILTER);
+  /* Read everything first: file I/O is not part of the floor. */
+  uint8_t *msgs[n][4];
+  uint32_t lens[n][4];
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < 4; k++) msgs[i][k] = read_chunk(f, &lens[i][k]);
+  int64_t t0 = now_ns();
+  char path[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(path, sizeof(path), "/run/netns/floor%d", i);
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
+    if (fd < 0) die("create netns file");
+    close(fd);
+    if (unshare(CLONE_NEWNET) < 0) die("unshare");
+    if (mount("/proc/self/ns/net", path, "none", MS_BIND, NULL) < 0) die("mount");
+    int sys = open("/proc/sys/net/ipv4/conf/default/arp_notify", O_WRONLY);
+    if (sys < 0 || write(sys, "1", 1) != 1) die("arp_notify");
+    close(sys);
+    int rt = nl_open(NETLINK_ROUTE);
+    nl_talk(rt, msgs[i][0], lens[i][0]);
+    nl_talk(rt_host, msgs[i][1], lens[i][1]);
+    nl_talk(rt, msgs[i][2], lens[i][2]);
+    nl_talk(nft_host, msgs[i][3], lens[i][3]);
+    close(rt);
+    if (setns(host, CLONE_NEWNET) < 0) die("setns");
+  }
+  printf("setup_ns %lld\n", (long long)(now_ns() - t0));
+  return 0;
+}

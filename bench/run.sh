@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# npm run bench: netplumb and the peers of ../shared/bench/peers, measured in
+# one invocation on this machine, printed side by side with ratios, and
+# written to bench/results/latest.{json,md}.
+#
+#   BENCH_N="1 10 100"      sandbox counts (default; add 1000 for the scale row)
+#   BENCH_REPS=3            repetitions (the table shows medians)
+#   BENCH_PEERS="..."       peers to run (default: all that can run here)
+#   BENCH_QUICK=1           N=10, 1 rep, fast peers only: a smoke run
+#
+# Everything runs inside private network namespaces (bench/sandbox.sh; the
+# peers use their own sandbox.sh). Needs root.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ "$(id -u)" = 0 ] || { echo "npm run bench needs root (it creates namespaces)" >&2; exit 1; }
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"
+
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+  N_LIST=${BENCH_N:-10}
+  REPS=${BENCH_REPS:-1}
+  PEERS=${BENCH_PEERS:-"ip-batch go-netlink go-netlink-nsdel"}
+else
+  N_LIST=${BENCH_N:-"1 10 100"}
+  REPS=${BENCH_REPS:-3}
+  PEERS=${BENCH_PEERS:-"ip-batch ip-batch-all pyroute2-setns go-netlink go-netlink-nsdel cni netavark"}
+fi
+
+bash scripts/install-bench-deps.sh || echo "bench: some peers' packages could not be installed; those peers are skipped"
+
+work=$(mktemp -d /tmp/netplumb-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+raw="$work/raw.jsonl"
+: >"$raw"
+
+# The peers' directory is read-only where it is shared: run a copy.
+peers_src="${NETPLUMB_PEERS:-$root/../shared/bench/peers}"
+peers=""
+if [ -d "$peers_src" ]; then
+  cp -r "$peers_src" "$work/peers"
+  chmod -R u+w "$work/peers"
+  if command -v go >/dev/null; then bash "$work/peers/go/build.sh" >/dev/null 2>&1 || echo "bench: the Go peer did not build"; fi
+  peers="$work/peers"
+else
+  echo "bench: $peers_src not found: netplumb alone"
+fi
+
+# The C floor: the same kernel calls as the engine, with nothing in between.
+cc -O2 -o "$work/floor" bench/floor/floor.c
+
+for n in $N_LIST; do
+  echo "== N=$n"
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 >>"$raw"
+  bash bench/sandbox.sh node dist/bench/plumbing.js "$n" "$REPS" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
+  if [ -n "$peers" ]; then
+    for p in $PEERS; do
+      for variant in "" "--port"; do
+        # A peer that cannot run here (missing package) is reported, not fatal.
+        "$peers/run.sh" "$p" "$n" --reps "$REPS" $variant --out "$raw" >"$work/peer.log" 2>&1 ||
+          echo "bench: peer $p $variant N=$n failed: $(tail -1 "$work/peer.log")"
+      done
+    done
+  fi
+done
+
+echo "== micro benchmarks"
+bash bench/sandbox.sh node dist/bench/micro.js >>"$raw" || echo "bench: micro benchmarks failed"
+
+mkdir -p bench/results
+node dist/bench/report.js "$raw" bench/results/latest
