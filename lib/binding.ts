@@ -101,6 +101,10 @@ export interface HandleNative {
   writeFile(path: string, data: string): Promise<void>;
   readFile(path: string): Promise<string>;
   createTun(spec: TunNativeSpec): Promise<void>;
+  /** binds each port as the namespace sees it: null when free, else the errno name (EADDRINUSE) */
+  probePorts(
+    probes: { protocol: 'tcp' | 'udp'; addr?: Buffer; port: number }[],
+  ): Promise<(string | null)[]>;
   subscribe(
     protocol: number,
     groups: number[],

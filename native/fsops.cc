@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -145,6 +146,50 @@ void RunFsOp(FsOp& o) {
         if (o.err != 0) break;
       }
       break;
+    case Op::kAbsent: {
+      struct stat st{};
+      if (::lstat(o.path.c_str(), &st) == 0) {
+        o.flag = false;
+      } else if (errno == ENOENT) {
+        o.flag = true;
+      } else {
+        o.err = errno;
+      }
+      break;
+    }
+    case Op::kOnlyEntry: {
+      DIR* d = ::opendir(o.path.c_str());
+      if (d == nullptr) {
+        if (errno != ENOENT) o.err = errno;
+        o.flag = o.err == 0;
+        break;
+      }
+      o.flag = true;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n[0] == '.') continue;
+        if (n != o.data) {
+          o.flag = false;
+          o.entries.push_back(n);
+        }
+      }
+      ::closedir(d);
+      break;
+    }
+  }
+}
+
+bool FsOpHeld(const FsOp& o) {
+  if (o.err != 0) return false;
+  switch (o.op) {
+    case Op::kCreate:
+    case Op::kAbsent:
+    case Op::kOnlyEntry:
+      return o.flag;
+    case Op::kReserveFirst:
+      return o.index >= 0;
+    default:
+      return true;
   }
 }
 
@@ -167,6 +212,10 @@ FsOp ParseFsOp(Napi::Env env, Napi::Value v, const std::string& where) {
     f.op = Op::kRmdir;
   } else if (op == "readdir") {
     f.op = Op::kReadDir;
+  } else if (op == "absent") {
+    f.op = Op::kAbsent;
+  } else if (op == "onlyEntry") {
+    f.op = Op::kOnlyEntry;
   } else if (op == "reserveFirst") {
     f.op = Op::kReserveFirst;
     Napi::Value names = o.Get("names");
@@ -193,7 +242,7 @@ Napi::Object FsOpResult(Napi::Env env, const FsOp& o, bool ran) {
   if (o.err != 0) r.Set("error", MakeSystemError(env, SysError(o.err, "fs", o.path)).Value());
   if (o.op == Op::kRead && o.flag) r.Set("text", o.text);
   if (o.op == Op::kReserveFirst) r.Set("index", o.index);
-  if (o.op == Op::kReadDir && o.flag) {
+  if ((o.op == Op::kReadDir && o.flag) || (o.op == Op::kOnlyEntry && !o.entries.empty())) {
     Napi::Array e = Napi::Array::New(env, o.entries.size());
     for (size_t j = 0; j < o.entries.size(); j++) e.Set(static_cast<uint32_t>(j), o.entries[j]);
     r.Set("entries", e);

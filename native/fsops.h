@@ -12,7 +12,18 @@
 
 namespace netplumb {
 
-enum class FsOpKind { kCreate, kReplace, kRead, kUnlink, kMkdir, kRmdir, kReadDir, kReserveFirst };
+enum class FsOpKind {
+  kCreate,
+  kReplace,
+  kRead,
+  kUnlink,
+  kMkdir,
+  kRmdir,
+  kReadDir,
+  kReserveFirst,
+  kAbsent,     // flag: `path` does not exist
+  kOnlyEntry,  // flag: directory `path` holds no entry but `data` (dot files aside)
+};
 
 struct FsOp {
   FsOpKind op;
@@ -30,6 +41,10 @@ struct FsOp {
 
 // Runs one operation on the calling thread, filling in its results.
 void RunFsOp(FsOp& o);
+
+// Whether an op that ran without error found what it needed: a create that
+// created, a reservation that reserved, a path absent, a directory alone.
+bool FsOpHeld(const FsOp& o);
 
 // Parses a JS op object ({ op, path, data?, names?, mode? }); throws a TypeError.
 FsOp ParseFsOp(Napi::Env env, Napi::Value v, const std::string& where);

@@ -751,7 +751,9 @@ export class Engine {
         undo.push(() => this.releaseEndpoint(endpoint));
         rec.endpoints.push(endpoint);
         if (requests.length > 0) {
-          endpoint.ports = await reservePorts(this.state, rec, requests);
+          endpoint.ports = await reservePorts(this.state, rec, requests, (ports) =>
+            this.probePorts(ports),
+          );
           undo.push(() => releasePorts(this.state, endpoint));
         }
         if (this.firewall && endpoint.ports.length > 0) {
@@ -811,6 +813,22 @@ export class Engine {
       await unwind(undo);
       throw err;
     }
+  }
+
+  /** Whether host processes hold these ports (one bind each, in the host namespace). */
+  private async probePorts(
+    ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number }[],
+  ): Promise<boolean[]> {
+    if (ports.length === 0) return [];
+    const probes = ports.map((p) => ({
+      protocol: p.protocol,
+      port: p.hostPort,
+      ...(p.hostIp === '' || p.hostIp === '0.0.0.0'
+        ? {}
+        : { addr: parseIp(p.hostIp, 'hostIp').bytes }),
+    }));
+    const result = await this.host.handle.probePorts(probes);
+    return result.map((r) => r === 'EADDRINUSE');
   }
 
   private async runOps(ops: FsOp[]): Promise<void> {

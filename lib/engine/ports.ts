@@ -148,7 +148,6 @@ async function readReserved(): Promise<Set<number>> {
   return out;
 }
 
-/** Ports a host process listens on (tcp) or has bound (udp), from /proc/net. */
 export async function hostPortsInUse(protocol: 'tcp' | 'udp'): Promise<Set<number>> {
   const out = new Set<number>();
   for (const file of [`/proc/net/${protocol}`, `/proc/net/${protocol}6`]) {
@@ -172,19 +171,27 @@ export async function hostPortsInUse(protocol: 'tcp' | 'udp'): Promise<Set<numbe
  * ones come from ip_local_port_range, skipping ip_local_reserved_ports.
  * On failure nothing stays reserved.
  */
+/**
+ * Asks the host namespace whether ports are in use by a process (see the
+ * addon's probePorts: one bind each). Returns, per port, whether it is taken.
+ */
+export type PortProbe = (
+  ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number }[],
+) => Promise<boolean[]>;
+
 export async function reservePorts(
   state: StateStore,
   rec: SandboxRecord,
   requests: PortRequest[],
+  probe: PortProbe,
 ): Promise<PortMapping[]> {
   const done: PortMapping[] = [];
   try {
     let dynamic: { lo: number; hi: number; reserved: Set<number> } | undefined;
-    // Host processes' ports, read once per protocol asked for.
-    const inUse: Record<'tcp' | 'udp', Set<number> | undefined> = {
-      tcp: undefined,
-      udp: undefined,
-    };
+    // Fixed ports, all probed in one go.
+    const fixed = requests.filter((r) => r.hostPort !== 0 && r.hostPortEnd === undefined);
+    const fixedTaken = new Map<PortRequest, boolean>();
+    (await probe(fixed)).forEach((taken, i) => fixedTaken.set(fixed[i]!, taken));
     for (const r of requests) {
       const mapping = (hostPort: number): PortMapping => ({
         protocol: r.protocol,
@@ -219,8 +226,10 @@ export async function reservePorts(
       let got: PortMapping | undefined;
       let holder: string | undefined;
       for (const p of candidates) {
-        inUse[r.protocol] ??= await hostPortsInUse(r.protocol);
-        if (inUse[r.protocol]!.has(p)) {
+        const taken =
+          fixedTaken.get(r) ??
+          (await probe([{ protocol: r.protocol, hostIp: r.hostIp, hostPort: p }]))[0];
+        if (taken) {
           holder = holder ?? 'a host process';
           continue;
         }
@@ -261,16 +270,17 @@ async function reserveOne(
   m: PortMapping,
   owner: string,
 ): Promise<string | undefined> {
-  if (!(await state.reservePort(m.protocol, m.hostPort, m.hostIp, owner))) {
-    return (await state.portHolders(m.protocol, m.hostPort)).get(m.hostIp) ?? '?';
-  }
+  const { made, others } = await state.reservePort(m.protocol, m.hostPort, m.hostIp, owner);
+  const holderOf = async (ip: string): Promise<string> =>
+    (await state.portHolders(m.protocol, m.hostPort)).get(ip) ?? '?';
+  if (!made) return holderOf(m.hostIp);
   const v6 = m.hostIp.includes(':');
   const wildcard = v6 ? '::' : '0.0.0.0';
-  for (const [ip, holder] of await state.portHolders(m.protocol, m.hostPort)) {
-    if (ip === m.hostIp || ip.includes(':') !== v6) continue;
+  for (const ip of others) {
+    if (ip.includes(':') !== v6) continue;
     if (ip === wildcard || m.hostIp === wildcard) {
       await state.releasePort(m.protocol, m.hostPort, m.hostIp);
-      return holder;
+      return holderOf(ip);
     }
   }
   return undefined;

@@ -202,17 +202,27 @@ export class StateStore {
   // ports/PROTO_PORT/ADDR: one directory per protocol and port, one file per
   // host address holding it, so address conflicts are one readdir away.
 
+  /**
+   * Reserves protocol/port/address for `owner`, in one trip; also says which
+   * other addresses of that port are held (their files), for conflict checks.
+   */
   async reservePort(
     protocol: string,
     port: number,
     hostIp: string,
     owner: string,
-  ): Promise<boolean> {
+  ): Promise<{ made: boolean; others: string[] }> {
     const dir = this.portDir(protocol, port);
+    const mine = fileOf(hostIp);
     const b = new FsBatch();
     b.add({ op: 'mkdir', path: dir });
-    b.add({ op: 'create', path: path.join(dir, fileOf(hostIp)), data: owner });
-    return (await b.run())[1]!.ok;
+    b.add({ op: 'create', path: path.join(dir, mine), data: owner });
+    b.add({ op: 'readdir', path: dir });
+    const r = await b.run();
+    const others = (r[2]!.entries ?? [])
+      .filter((f) => f !== mine && !f.startsWith('.'))
+      .map(addrOf);
+    return { made: r[1]!.ok, others };
   }
 
   async releasePort(protocol: string, port: number, hostIp: string): Promise<void> {

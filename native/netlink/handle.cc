@@ -5,7 +5,9 @@
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +25,7 @@
 #include "addon.h"
 #include "common/errors.h"
 #include "common/fd.h"
+#include "common/spec.h"
 #include "fsops.h"
 #include "netlink/decode.h"
 #include "netlink/socket.h"
@@ -64,8 +67,51 @@ struct Worker {
   }
 };
 
+// Is a host process using this port? One bind, as the thread's namespace
+// sees it: TCP with SO_REUSEADDR (so only a listener, not TIME_WAIT
+// leftovers, makes it fail), UDP without (any bound socket makes it fail).
+// Cheaper than reading /proc/net/tcp, which walks the whole socket hash.
+struct PortProbe {
+  bool tcp;
+  std::vector<uint8_t> addr;  // 4 or 16 bytes; empty: the IPv4 wildcard
+  uint16_t port;
+  int result = 0;  // 0 free, else errno (EADDRINUSE: taken)
+};
+
+int ProbePort(const PortProbe& p) {
+  bool v6 = p.addr.size() == 16;
+  UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, (p.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
+  if (!fd.Valid()) return errno;
+  int one = 1;
+  if (p.tcp) ::setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(p.port);
+    std::memcpy(&a->sin6_addr, p.addr.data(), 16);
+    // Only this family: a v4 listener on the port is probed separately.
+    ::setsockopt(fd.Get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    len = sizeof(*a);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(p.port);
+    if (p.addr.size() == 4) std::memcpy(&a->sin_addr, p.addr.data(), 4);
+    len = sizeof(*a);
+  }
+  return ::bind(fd.Get(), reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : errno;
+}
+
+PortProbe ParseProbe(const Spec& p) {
+  return PortProbe{p.Str("protocol").value_or("tcp") == "tcp", p.Bytes("addr").value_or(std::vector<uint8_t>{}),
+                   static_cast<uint16_t>(p.U32Or("port", 0))};
+}
+
 // One step of a sequence: a transaction on the handle's own socket or an
-// outer one, or a write to a file as this namespace sees it (/proc/sys).
+// outer one, a write to a file as this namespace sees it (/proc/sys), a
+// state-directory operation, or a port probe.
 struct Step {
   int protocol;
   bool outer;
@@ -73,6 +119,7 @@ struct Step {
   std::string write_path;  // non-empty: a file write instead of a transaction
   std::string write_data;
   std::optional<FsOp> fs;  // a state-directory operation (see fsops.h)
+  std::optional<PortProbe> probe;
 };
 
 void WriteFileHere(const std::string& path, const std::string& data) {
@@ -93,11 +140,14 @@ int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out)
       continue;
     }
     if (st.fs) {
-      FsOp& f = *st.fs;
-      RunFsOp(f);
       // A reservation that finds the name taken ends the sequence too.
-      bool taken = (f.op == FsOpKind::kCreate && !f.flag) || (f.op == FsOpKind::kReserveFirst && f.index < 0);
-      if (f.err != 0 || taken) return static_cast<int>(i);
+      RunFsOp(*st.fs);
+      if (!FsOpHeld(*st.fs)) return static_cast<int>(i);
+      continue;
+    }
+    if (st.probe) {
+      st.probe->result = ProbePort(*st.probe);
+      if (st.probe->result != 0) return static_cast<int>(i);
       continue;
     }
     NetlinkSocket& sock = st.outer ? w.Outer(st.protocol) : w.Socket(st.protocol);
@@ -114,8 +164,17 @@ Napi::Value StepResults(Napi::Env env, const std::vector<Step>& steps, const std
   Napi::Object o = Napi::Object::New(env);
   Napi::Array arr = Napi::Array::New(env, results.size());
   for (size_t i = 0; i < results.size(); i++) {
-    arr.Set(static_cast<uint32_t>(i),
-            DecodeTransaction(env, steps[i].write_path.empty() ? steps[i].protocol : 0, results[i]));
+    if (steps[i].fs) {
+      arr.Set(static_cast<uint32_t>(i), FsOpResult(env, *steps[i].fs, true));
+    } else if (steps[i].probe) {
+      Napi::Object r = Napi::Object::New(env);
+      int err = steps[i].probe->result;
+      r.Set("probe", err == 0 ? env.Null() : Napi::String::New(env, ErrnoName(err)));
+      arr.Set(static_cast<uint32_t>(i), r);
+    } else {
+      arr.Set(static_cast<uint32_t>(i),
+              DecodeTransaction(env, steps[i].write_path.empty() ? steps[i].protocol : 0, results[i]));
+    }
   }
   o.Set("results", arr);
   o.Set("failed", failed);
@@ -423,6 +482,31 @@ class ReadFileJob : public PromiseJob {
 
 // tun/tap devices come from an ioctl on /dev/net/tun (RTM_NEWLINK refuses
 // kind "tun"); the device is born in the namespace of the opening thread.
+// Is a host process using these ports? One bind each, as the namespace sees
+// it: TCP with SO_REUSEADDR (so only a listener, not TIME_WAIT leftovers,
+// makes it fail), UDP without (any bound socket makes it fail). Cheaper than
+// reading /proc/net/tcp, which walks the whole socket hash table.
+class ProbePortsJob : public PromiseJob {
+ public:
+  ProbePortsJob(Napi::Env env, std::vector<PortProbe> probes) : PromiseJob(env), probes_(std::move(probes)) {}
+  void Run(Worker&) override {
+    for (PortProbe& p : probes_) p.result = ProbePort(p);
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, probes_.size());
+    for (size_t i = 0; i < probes_.size(); i++) {
+      const PortProbe& p = probes_[i];
+      out.Set(static_cast<uint32_t>(i), p.result == 0 ? env.Null() : Napi::String::New(env, ErrnoName(p.result)));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<PortProbe> probes_;
+};
+
 class TunJob : public PromiseJob {
  public:
   TunJob(Napi::Env env, std::string name, bool tap, bool multi_queue, int64_t owner, int64_t group)
@@ -648,6 +732,7 @@ Napi::Function Handle::Init(Napi::Env env) {
                          InstanceMethod<&Handle::WriteFile>("writeFile"),
                          InstanceMethod<&Handle::ReadFile>("readFile"),
                          InstanceMethod<&Handle::CreateTun>("createTun"),
+                         InstanceMethod<&Handle::ProbePorts>("probePorts"),
                          InstanceMethod<&Handle::Subscribe>("subscribe"),
                          InstanceMethod<&Handle::Unsubscribe>("unsubscribe"),
                          InstanceMethod<&Handle::Close>("close"),
@@ -711,7 +796,13 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     Napi::Object o = e.As<Napi::Object>();
     Napi::Value fs = o.Get("fs");
     if (!fs.IsUndefined()) {
-      Step st{0, false, {}, {}, {}, ParseFsOp(env, fs, "steps[" + std::to_string(i) + "].fs")};
+      Step st{0, false, {}, {}, {}, ParseFsOp(env, fs, "steps[" + std::to_string(i) + "].fs"), {}};
+      steps.push_back(std::move(st));
+      continue;
+    }
+    Napi::Value pr = o.Get("probe");
+    if (!pr.IsUndefined()) {
+      Step st{0, false, {}, {}, {}, {}, ParseProbe(Spec::From(pr, "steps[" + std::to_string(i) + "].probe"))};
       steps.push_back(std::move(st));
       continue;
     }
@@ -719,7 +810,7 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     if (wp.IsString()) {
       Napi::Value wd = o.Get("data");
       if (!wd.IsString()) ThrowTypeError(env, "steps[" + std::to_string(i) + "].data must be a string");
-      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value(), {}});
+      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value(), {}, {}});
       continue;
     }
     Napi::Value p = o.Get("protocol");
@@ -730,6 +821,7 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     steps.push_back(Step{p.As<Napi::Number>().Int32Value(),
                          o.Get("outer").ToBoolean().Value(),
                          std::vector<uint8_t>(buf.Data(), buf.Data() + buf.Length()),
+                         {},
                          {},
                          {},
                          {}});
@@ -810,6 +902,17 @@ Napi::Value Handle::WriteFile(const Napi::CallbackInfo& info) {
 Napi::Value Handle::ReadFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Submit(env, *shared_, *main_, new ReadFileJob(env, StringArg(info, 0, "path")));
+}
+
+Napi::Value Handle::ProbePorts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) ThrowTypeError(env, "probes must be an array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<PortProbe> probes;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    probes.push_back(ParseProbe(Spec::From(arr.Get(i), "probes[" + std::to_string(i) + "]")));
+  }
+  return Submit(env, *shared_, *main_, new ProbePortsJob(env, std::move(probes)));
 }
 
 Napi::Value Handle::CreateTun(const Napi::CallbackInfo& info) {

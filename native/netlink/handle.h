@@ -37,6 +37,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   // writeFile(path, data) / readFile(path): /proc/sys as this namespace sees it.
   Napi::Value WriteFile(const Napi::CallbackInfo& info);
   Napi::Value ReadFile(const Napi::CallbackInfo& info);
+  // probePorts([{ protocol, addr?: Buffer, port }]): Promise<(null | errno name)[]>
+  Napi::Value ProbePorts(const Napi::CallbackInfo& info);
   // createTun({ name, tap, owner?, group?, multiQueue? }): Promise<void>
   Napi::Value CreateTun(const Napi::CallbackInfo& info);
   // subscribe(protocol, groups: number[], cb(err, messages)): Promise<void>
