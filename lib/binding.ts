@@ -61,11 +61,13 @@ export type NativeStep =
   | { protocol: number; outer?: boolean; batch: Buffer }
   | { write: string; data: string }
   /** a state-directory operation; a `create` or `reserveFirst` that finds the name taken fails the step */
-  | { fs: FsOp };
+  | { fs: FsOp }
+  /** a bind test of a port as the thread's namespace sees it; fails the step when it is in use */
+  | { probe: { protocol: 'tcp' | 'udp'; addr?: Buffer; port: number } };
 
 export interface NativeSequenceResult {
-  /** one per step run: transactions for netlink steps, FsResult for fs steps */
-  results: (NativeTransaction | FsResult)[];
+  /** one per step run: transactions for netlink steps, FsResult for fs steps, `{ probe }` for probes */
+  results: (NativeTransaction | FsResult | { probe: string | null })[];
   /** index of the step that failed, or -1 */
   failed: number;
 }
@@ -85,11 +87,13 @@ export interface HandleNative {
   enter(opts: EnterOptions): Promise<NsFdNative>;
   /**
    * Enters, then runs `steps` in the same job; `before` steps run before
-   * entering (if one fails nothing is entered, and `ns` is absent).
+   * entering (if one fails nothing is entered, and `ns` is absent). If
+   * entering fails, `failed` is the index just past the `before` steps and
+   * `enterError` says why.
    */
   enter(
     opts: EnterOptions & { steps: NativeStep[]; before?: NativeStep[] },
-  ): Promise<NativeSequenceResult & { ns?: NsFdNative }>;
+  ): Promise<NativeSequenceResult & { ns?: NsFdNative; enterError?: Error }>;
   sequence(steps: NativeStep[]): Promise<NativeSequenceResult>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
   dump(
@@ -270,7 +274,11 @@ export type FsOp =
   | { op: 'create' | 'replace'; path: string; data: string; mode?: number }
   | { op: 'mkdir'; path: string; mode?: number }
   | { op: 'read' | 'unlink' | 'rmdir' | 'readdir'; path: string }
-  | { op: 'reserveFirst'; path: string; names: string[]; data: string };
+  | { op: 'reserveFirst'; path: string; names: string[]; data: string }
+  /** holds (and, in a step, passes) when `path` does not exist */
+  | { op: 'absent'; path: string }
+  /** holds when directory `path` has no entry but `data` (dot files aside; a missing one is empty) */
+  | { op: 'onlyEntry'; path: string; data: string };
 
 export interface FsResult {
   /** false for ops after an unexpected failure (not run) */

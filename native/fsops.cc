@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -147,7 +146,7 @@ void RunFsOp(FsOp& o) {
       }
       break;
     case Op::kAbsent: {
-      struct stat st{};
+      struct stat st {};
       if (::lstat(o.path.c_str(), &st) == 0) {
         o.flag = false;
       } else if (errno == ENOENT) {

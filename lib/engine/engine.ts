@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import type { FsOp } from '../binding';
+import type { FsOp, FsResult, NativeStep } from '../binding';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { NETNS_RUN_DIR, NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
@@ -39,7 +39,8 @@ import { validateHostname, validateLabels, validateName } from './names';
 import {
   attachEndpoint,
   createBridge,
-  createSandboxNetnsWith,
+  runSandboxJob,
+  type SandboxJobResult,
   deleteLink,
   deleteNetns,
   openSandboxNetns,
@@ -61,6 +62,7 @@ import type {
   Endpoint,
   Network,
   NetworkSpec,
+  PortMapping,
   PruneReport,
   Sandbox,
   SandboxSpec,
@@ -101,6 +103,26 @@ const now = (): string => new Date().toISOString();
 
 type Undo = (() => Promise<unknown>)[];
 
+/** An address being picked on a network (see Engine.reserve). */
+interface AddressPick {
+  family: 4 | 6;
+  field: 'ip' | 'ip6';
+  subnet: Subnet;
+  /** candidates after the cursor; absent for a given address */
+  gen?: Generator<bigint>;
+  /** the candidates tried in this round */
+  window: bigint[];
+  /** index of this pick's operation in the round's batch */
+  op: number;
+  got?: string;
+}
+
+/** A reservation step of a sandbox job, with what takes it back. */
+interface JobStep {
+  step: NativeStep;
+  undo?: FsOp;
+}
+
 async function unwind(undo: Undo): Promise<void> {
   for (const step of undo.reverse()) {
     try {
@@ -117,7 +139,13 @@ export class Engine {
   /** @internal */ readonly etcDir: string;
   /** short tag naming this engine's objects in link aliases and rule comments */
   readonly tag: string;
+  /** network id -> its bridge's ifindex */
   private readonly bridgeIndex = new Map<string, number>();
+  /**
+   * ready networks by name, as last read: createSandbox's fast path trusts
+   * them, and its job reads the record again to check
+   */
+  private readonly networkCache = new Map<string, NetworkRecord>();
   /** network id/family -> last address handed out by this process */
   private readonly cursors = new Map<string, bigint | undefined>();
   /** networks (name -> id) whose cursor moved since it was last persisted */
@@ -424,6 +452,7 @@ export class Engine {
     try {
       const rec = await this.state.read<NetworkRecord>('networks', name);
       if (!rec) throw new NotFoundError('name', `network "${name}" not found`);
+      this.networkCache.delete(name);
       rec.state = 'removing';
       await this.state.write('networks', name, rec);
       // A sandbox being created reserves its address, then re-reads the
@@ -449,18 +478,28 @@ export class Engine {
   private async teardownNetwork(rec: NetworkRecord): Promise<void> {
     await this.firewall?.removeNetwork(rec);
     await deleteLink(this.host, rec.bridge);
-    this.bridgeIndex.delete(rec.name);
+    this.bridgeIndex.delete(rec.id);
+    this.networkCache.delete(rec.name);
     await this.state.ipamRemove(rec.name);
     await this.state.remove('networks', rec.name);
     await this.dnsChanged();
   }
 
   private async bridgeOf(net: NetworkRecord): Promise<number> {
-    const cached = this.bridgeIndex.get(net.name);
+    const cached = this.bridgeIndex.get(net.id);
     if (cached !== undefined) return cached;
     const index = await this.host.index(net.bridge, 'bridge');
-    this.bridgeIndex.set(net.name, index);
+    this.bridgeIndex.set(net.id, index);
     return index;
+  }
+
+  /** A network as last read (see networkCache), else read. */
+  private async networkCached(name: string): Promise<NetworkRecord> {
+    const hit = this.networkCache.get(name);
+    if (hit) return hit;
+    const rec = await this.network(name);
+    this.networkCache.set(name, rec);
+    return rec;
   }
 
   // ---- addresses ----
@@ -487,50 +526,8 @@ export class Engine {
     want: { ip?: string; ip6?: string },
     record: boolean,
   ): Promise<{ ip: string; ip6?: string }> {
-    interface Pick {
-      family: 4 | 6;
-      field: 'ip' | 'ip6';
-      subnet: Subnet;
-      gen?: Generator<bigint>;
-      window: bigint[];
-      op: number;
-      got?: string;
-    }
-    const picks: Pick[] = [];
-    const plan = async (
-      family: 4 | 6,
-      subnetText: string,
-      gateway: string,
-      given: string | undefined,
-    ): Promise<void> => {
-      const field = family === 4 ? 'ip' : 'ip6';
-      const s = parseSubnet(subnetText, field);
-      const gw = ipToBig(gateway, 'gateway').value;
-      if (given !== undefined) {
-        const v = ipToBig(given, field);
-        const { first, last } = hostRange(s);
-        if (v.family !== s.family || !contains(s, v.value) || v.value < first || v.value > last) {
-          throw new ValidationError(
-            field,
-            `${given} is not a host address of ${net.name}'s subnet ${s.text}`,
-          );
-        }
-        if (v.value === gw)
-          throw new ValidationError(field, `${given} is the gateway of ${net.name}`);
-        picks.push({ family, field, subnet: s, window: [v.value], op: -1 });
-      } else {
-        picks.push({
-          family,
-          field,
-          subnet: s,
-          gen: candidates(s, await this.cursorOf(net, family), new Set([gw])),
-          window: [],
-          op: -1,
-        });
-      }
-    };
-    await plan(4, net.subnet, net.gateway, want.ip);
-    if (net.subnet6 && net.gateway6) await plan(6, net.subnet6, net.gateway6, want.ip6);
+    const picks: AddressPick[] = [await this.addressPlan(net, 4, want.ip)];
+    if (net.subnet6 && net.gateway6) picks.push(await this.addressPlan(net, 6, want.ip6));
     else if (want.ip6 !== undefined)
       throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
 
@@ -625,6 +622,41 @@ export class Engine {
     const ip = picks[0]!.got!;
     const ip6 = picks[1]?.got;
     return ip6 !== undefined ? { ip, ip6 } : { ip };
+  }
+
+  /**
+   * How to pick an address of `family` on `net`: the `given` one (checked:
+   * a host address of the subnet, not the gateway), or candidates after the
+   * cursor.
+   */
+  private async addressPlan(
+    net: NetworkRecord,
+    family: 4 | 6,
+    given: string | undefined,
+  ): Promise<AddressPick> {
+    const field = family === 4 ? 'ip' : 'ip6';
+    const s = parseSubnet(family === 4 ? net.subnet : net.subnet6!, field);
+    const gw = ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value;
+    if (given === undefined) {
+      return {
+        family,
+        field,
+        subnet: s,
+        gen: candidates(s, await this.cursorOf(net, family), new Set([gw])),
+        window: [],
+        op: -1,
+      };
+    }
+    const v = ipToBig(given, field);
+    const { first, last } = hostRange(s);
+    if (v.family !== s.family || !contains(s, v.value) || v.value < first || v.value > last) {
+      throw new ValidationError(
+        field,
+        `${given} is not a host address of ${net.name}'s subnet ${s.text}`,
+      );
+    }
+    if (v.value === gw) throw new ValidationError(field, `${given} is the gateway of ${net.name}`);
+    return { family, field, subnet: s, window: [v.value], op: -1 };
   }
 
   /** Operations persisting the address cursors moved since the last call. */
@@ -731,11 +763,119 @@ export class Engine {
     }
     const requests = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
-    const net = await this.network(mode);
+    const net = await this.networkCached(mode);
     return this.buildSandbox(rec, net, spec, requests);
   }
 
+  /**
+   * Builds a new-namespace sandbox. On a network, the fast path first: one
+   * job whose first steps reserve the next address after the cursor, the
+   * name and the ports, and re-read the network, before it makes anything
+   * (see runSandboxJob). A reservation it finds taken (another process got
+   * there first) sends it to the careful path, which searches addresses and
+   * ports trip by trip and says precisely what conflicts.
+   */
   private async buildSandbox(
+    rec: SandboxRecord,
+    net: NetworkRecord | undefined,
+    spec: SandboxSpec,
+    requests: PortRequest[],
+  ): Promise<Sandbox> {
+    if (net && requests.every((r) => r.hostPort !== 0 && r.hostPortEnd === undefined)) {
+      const done = await this.fastSandbox(rec, net, spec, requests);
+      if (done) return done;
+      net = await this.network(net.name);
+      this.networkCache.set(net.name, net);
+    }
+    return this.carefulSandbox(rec, net, spec, requests);
+  }
+
+  /** The fast path of buildSandbox; undefined when a reservation was refused. */
+  private async fastSandbox(
+    rec: SandboxRecord,
+    net: NetworkRecord,
+    spec: SandboxSpec,
+    requests: PortRequest[],
+  ): Promise<Sandbox | undefined> {
+    const steps: JobStep[] = [];
+    const pick = async (family: 4 | 6, given: string | undefined): Promise<string> => {
+      const a = await this.addressPlan(net, family, given);
+      let ip: string;
+      if (a.gen) {
+        const next = a.gen.next();
+        if (next.done === true) return ''; // full: the careful path says so
+        this.cursors.set(`${net.id}/${family}`, next.value);
+        this.dirtyCursors.set(net.name, net.id);
+        ip = fromBig(next.value, family);
+      } else {
+        ip = fromBig(a.window[0]!, family);
+      }
+      const file = this.state.addressPath(net.name, ip);
+      steps.push({
+        step: { fs: { op: 'create', path: file, data: rec.name } },
+        undo: { op: 'unlink', path: file },
+      });
+      return ip;
+    };
+    const ip = await pick(4, spec.ip);
+    const ip6 = net.subnet6 && net.gateway6 ? await pick(6, spec.ip6) : undefined;
+    if (spec.ip6 !== undefined && ip6 === undefined)
+      throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
+    if (ip === '' || ip6 === '') return undefined;
+    const recordPath = this.state.recordPath('sandboxes', rec.name);
+    const recordStep = steps.length;
+    steps.push({
+      step: { fs: { op: 'create', path: recordPath, data: JSON.stringify(rec) } },
+      undo: { op: 'unlink', path: recordPath },
+    });
+    const ports: PortMapping[] = requests.map((r) => ({
+      protocol: r.protocol,
+      hostIp: r.hostIp === '' ? '0.0.0.0' : r.hostIp,
+      hostPort: r.hostPort,
+      containerPort: r.containerPort,
+    }));
+    for (const m of ports) {
+      for (const { step, undo } of this.state.portSteps(m.protocol, m.hostPort, m.hostIp, rec.name))
+        steps.push({ step: { fs: step }, ...(undo ? { undo } : {}) });
+    }
+    for (const m of ports) steps.push({ step: { probe: this.probeOf(m) } });
+    // A network being removed either sees our address or we see its state.
+    const netStep = steps.length;
+    steps.push({ step: { fs: { op: 'read', path: this.state.recordPath('networks', net.name) } } });
+
+    const ep = this.describeEndpoint(net, 'eth0', ip, ip6, spec);
+    ep.ports = ports;
+    rec.endpoints.push(ep);
+    const r = await this.sandboxJob(rec, net, steps);
+    if (r.failed >= 0 && r.phase === 'before') {
+      await this.undoSteps(steps, r.failed);
+      if (r.error) throw r.error;
+      if (r.failed === recordStep)
+        throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
+      rec.endpoints = [];
+      return undefined;
+    }
+    const seen = r.before[netStep] as FsResult | undefined;
+    const still = seen?.ok === true ? (JSON.parse(seen.text!) as NetworkRecord) : undefined;
+    if (still?.state !== 'ready' || still.id !== net.id) {
+      // Removed (or removed and made again) under us: nothing of ours may stay.
+      this.networkCache.delete(net.name);
+      await this.undoSandbox(rec, ep, r, steps);
+      rec.endpoints = [];
+      if (still?.state === 'ready') return undefined;
+      throw new NotFoundError('network', `network "${net.name}" was removed`);
+    }
+    if (r.failed >= 0) {
+      this.bridgeIndex.delete(net.id);
+      await this.undoSandbox(rec, ep, r, steps);
+      throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
+    }
+    if (!net.default) await this.dnsChanged();
+    return toSandbox(rec);
+  }
+
+  /** The careful path of buildSandbox (and the only one for none mode and dynamic ports). */
+  private async carefulSandbox(
     rec: SandboxRecord,
     net: NetworkRecord | undefined,
     spec: SandboxSpec,
@@ -756,56 +896,23 @@ export class Engine {
           );
           undo.push(() => releasePorts(this.state, endpoint));
         }
-        if (this.firewall && endpoint.ports.length > 0) {
-          await this.firewall.publish(rec, endpoint, net);
-          undo.push(() => this.firewall!.unpublish(rec, endpoint));
-        }
       }
-      // One job on the sandbox's thread: the record (the name's
-      // reservation, written before any kernel object exists), the
-      // namespace and its endpoint, then the files and the record marked
-      // ready. Prune can finish whatever a crash leaves after the record.
-      const creating = JSON.stringify(rec);
-      rec.state = 'ready';
-      const after = [
-        ...(await this.fileOps(rec)),
+      const recordPath = this.state.recordPath('sandboxes', rec.name);
+      const steps: JobStep[] = [
         {
-          op: 'replace',
-          path: this.state.recordPath('sandboxes', rec.name),
-          data: JSON.stringify(rec),
-        } as FsOp,
-        ...this.cursorOps(),
+          step: { fs: { op: 'create', path: recordPath, data: JSON.stringify(rec) } },
+          undo: { op: 'unlink', path: recordPath },
+        },
       ];
-      try {
-        await createSandboxNetnsWith(this.host, {
-          name: rec.name,
-          dir: this.netnsDir,
-          hostNs: this.hostNs,
-          before: [
-            { op: 'create', path: this.state.recordPath('sandboxes', rec.name), data: creating },
-          ],
-          after,
-          ...(net && ep
-            ? {
-                endpoint: {
-                  ep,
-                  net,
-                  bridgeIndex: await this.bridgeOf(net),
-                  alias: this.aliasOf('ep', rec.name, net.name),
-                  defaultRoute: !net.internal,
-                  isolated: !net.icc,
-                  hairpin: ep.ports.length > 0,
-                },
-              }
-            : {}),
-        });
-      } catch (err) {
-        // Unless the name itself was taken, our record exists (and maybe files).
-        if (!(err instanceof ConflictError && err.field === 'name')) {
-          undo.push(() => this.state.remove('sandboxes', rec.name));
-          undo.push(() => this.runOps(removeSandboxFileOps(this.etcDir, rec.name)));
+      const r = await this.sandboxJob(rec, net, steps);
+      if (r.failed >= 0) {
+        if (r.phase === 'before' && !r.error) {
+          await unwind(undo);
+          throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
         }
-        throw err;
+        if (net) this.bridgeIndex.delete(net.id);
+        await this.undoSandbox(rec, ep, r, steps);
+        throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
       }
       if (ep && !net?.default) await this.dnsChanged();
       return toSandbox(rec);
@@ -813,6 +920,85 @@ export class Engine {
       await unwind(undo);
       throw err;
     }
+  }
+
+  /**
+   * Runs a new sandbox's job: `steps` (reservations) first, then the
+   * namespace, its endpoint on `net` and the DNAT of its published ports,
+   * then its files and its record marked ready, with the address cursors.
+   */
+  private async sandboxJob(
+    rec: SandboxRecord,
+    net: NetworkRecord | undefined,
+    steps: JobStep[],
+  ): Promise<SandboxJobResult> {
+    const ep = rec.endpoints[0];
+    const nft =
+      this.firewall && ep && ep.ports.length > 0
+        ? await this.firewall.publishBatch(rec, ep)
+        : undefined;
+    rec.state = 'ready';
+    const after: FsOp[] = [
+      ...(await this.fileOps(rec, undefined, net)),
+      {
+        op: 'replace',
+        path: this.state.recordPath('sandboxes', rec.name),
+        data: JSON.stringify(rec),
+      },
+      ...this.cursorOps(),
+    ];
+    rec.state = 'creating';
+    const r = await runSandboxJob(this.host, {
+      name: rec.name,
+      dir: this.netnsDir,
+      hostNs: this.hostNs,
+      before: steps.map((s) => s.step),
+      after,
+      ...(nft ? { nft } : {}),
+      ...(net && ep
+        ? {
+            endpoint: {
+              ep,
+              net,
+              bridgeIndex: await this.bridgeOf(net),
+              alias: this.aliasOf('ep', rec.name, net.name),
+              defaultRoute: !net.internal,
+              isolated: !net.icc,
+              hairpin: ep.ports.length > 0,
+            },
+          }
+        : {}),
+    });
+    if (r.failed < 0) rec.state = 'ready';
+    return r;
+  }
+
+  /** Takes back the `before` steps that ran (all of them, or those before `failed`). */
+  private async undoSteps(steps: JobStep[], failed = steps.length): Promise<void> {
+    const b = new FsBatch();
+    for (let i = Math.min(failed, steps.length) - 1; i >= 0; i--) {
+      const u = steps[i]!.undo;
+      if (u) b.add(u);
+    }
+    await b.run();
+  }
+
+  /** Undoes a sandbox job that made things: DNAT, namespace, files, reservations. */
+  private async undoSandbox(
+    rec: SandboxRecord,
+    ep: EndpointRecord | undefined,
+    r: SandboxJobResult,
+    steps: JobStep[],
+  ): Promise<void> {
+    try {
+      if (r.nftApplied && ep) await this.firewall?.unpublish(rec, ep);
+      if (r.failed < 0) await deleteNetns(this.netnsDir, rec.name);
+      await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
+    } catch {
+      // Best effort: the record stays, so prune finishes the job.
+      return;
+    }
+    await this.undoSteps(steps, r.phase === 'before' ? r.failed : steps.length);
   }
 
   /** Whether host processes hold these ports (one bind each, in the host namespace). */
@@ -829,6 +1015,15 @@ export class Engine {
     }));
     const result = await this.host.handle.probePorts(probes);
     return result.map((r) => r === 'EADDRINUSE');
+  }
+
+  /** A port probe (see probePorts) as a job step. */
+  private probeOf(m: PortMapping): { protocol: 'tcp' | 'udp'; port: number; addr?: Buffer } {
+    return {
+      protocol: m.protocol,
+      port: m.hostPort,
+      ...(m.hostIp === '0.0.0.0' ? {} : { addr: parseIp(m.hostIp, 'hostIp').bytes }),
+    };
   }
 
   private async runOps(ops: FsOp[]): Promise<void> {
@@ -871,10 +1066,21 @@ export class Engine {
     want: { ip?: string; ip6?: string; mac?: string; aliases?: string[] },
     record = false,
   ): Promise<EndpointRecord> {
-    let mac: string | undefined;
-    if (want.mac !== undefined) mac = formatMac(parseMac(want.mac, 'mac'));
-    const id = newId();
+    if (want.mac !== undefined) parseMac(want.mac, 'mac');
     const { ip, ip6 } = await this.reserve(rec, net, want, record);
+    return this.describeEndpoint(net, ifname, ip, ip6, want);
+  }
+
+  /** An endpoint on `net` with these addresses (the MAC derived from the IPv4 one unless given). */
+  private describeEndpoint(
+    net: NetworkRecord,
+    ifname: string,
+    ip: string,
+    ip6: string | undefined,
+    want: { mac?: string; aliases?: string[] },
+  ): EndpointRecord {
+    const mac = want.mac !== undefined ? formatMac(parseMac(want.mac, 'mac')) : undefined;
+    const id = newId();
     const ep: EndpointRecord = {
       id,
       network: net.name,
@@ -931,7 +1137,11 @@ export class Engine {
   }
 
   /** The /etc/netns/NAME files of a sandbox, as file operations. */
-  private async fileOps(rec: SandboxRecord, shared?: SandboxRecord): Promise<FsOp[]> {
+  private async fileOps(
+    rec: SandboxRecord,
+    shared?: SandboxRecord,
+    known?: NetworkRecord,
+  ): Promise<FsOp[]> {
     const source = shared ?? rec;
     const hosts: [string, string[]][] = [];
     for (const ep of source.endpoints) {
@@ -939,7 +1149,7 @@ export class Engine {
       hosts.push([ep.ip, names]);
       if (ep.ip6) hosts.push([ep.ip6, names]);
     }
-    const resolv = await this.resolvConfOf(source);
+    const resolv = await this.resolvConfOf(source, known);
     return sandboxFileOps(
       this.etcDir,
       rec.name,
@@ -953,9 +1163,12 @@ export class Engine {
    * first such network it joined); on the default bridge, the host's
    * nameservers, as in Docker.
    */
-  private async resolvConfOf(rec: SandboxRecord): Promise<string> {
+  private async resolvConfOf(rec: SandboxRecord, known?: NetworkRecord): Promise<string> {
     for (const ep of rec.endpoints) {
-      const net = await this.state.read<NetworkRecord>('networks', ep.network);
+      const net =
+        known?.name === ep.network
+          ? known
+          : await this.state.read<NetworkRecord>('networks', ep.network);
       if (net && !net.default) {
         return [
           `nameserver ${net.gateway}`,

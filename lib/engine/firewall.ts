@@ -9,9 +9,9 @@ export interface Firewall {
   /** masquerade, isolation and forwarding rules of a new network */
   addNetwork(net: NetworkRecord): Promise<void>;
   removeNetwork(net: NetworkRecord): Promise<void>;
-  /** DNAT for an endpoint's published ports (ep.ports) */
-  publish(sbx: SandboxRecord, ep: EndpointRecord, net: NetworkRecord): Promise<void>;
   unpublish(sbx: SandboxRecord, ep: EndpointRecord): Promise<void>;
+  /** DNAT for an endpoint's published ports (ep.ports), as an nf_tables batch for a sandbox job to send (undefined: nothing to add) */
+  publishBatch(sbx: SandboxRecord, ep: EndpointRecord): Promise<Buffer | undefined>;
   /** a sandbox's endpoints pass to another name (container mode owner left) */
   reown(from: SandboxRecord, to: SandboxRecord): Promise<void>;
   /** removes entries of sandboxes/networks not in the given sets; returns how many */

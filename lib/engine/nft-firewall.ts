@@ -443,13 +443,13 @@ export class NftFirewall implements Firewall {
     return out;
   }
 
-  async publish(sbx: SandboxRecord, ep: EndpointRecord, _net: NetworkRecord): Promise<void> {
+  async publishBatch(sbx: SandboxRecord, ep: EndpointRecord): Promise<Buffer | undefined> {
     const elems = this.elements(sbx, ep);
-    if (elems.length === 0) return;
+    if (elems.length === 0) return undefined;
     await this.ensureTable();
     const tx = this.nft.transaction();
     for (const { set, elem } of elems) tx.addElements(this.set(set), [elem]);
-    await tx.commit();
+    return (await tx.build()).batch;
   }
 
   async unpublish(sbx: SandboxRecord, ep: EndpointRecord): Promise<void> {

@@ -15,7 +15,7 @@ import {
 import type { Request } from '../channel';
 import path from 'node:path';
 
-import { ConflictError, NetlinkError, fromSystemError } from '../errors';
+import { NetlinkError, fromSystemError } from '../errors';
 import { NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
 import type { EndpointRecord, NetworkRecord } from './records';
@@ -70,14 +70,34 @@ export interface NewSandboxPlan {
   /** the host namespace, where the veth's host end is born */
   hostNs: NetNS;
   endpoint?: EndpointPlan & { isolated: boolean; hairpin: boolean };
-  /** state-directory operations before anything is made (the record) */
-  before: FsOp[];
+  /**
+   * steps before anything is made, in the host namespace: the record (the
+   * name's reservation), addresses and ports, port probes
+   */
+  before: NativeStep[];
+  /** an nftables batch for the host's firewall (DNAT of published ports), sent after the veth */
+  nft?: Buffer;
   /** state-directory operations once everything is made (files, record ready) */
   after: FsOp[];
 }
 
-/** What a failed step of a sandbox job says. */
-function stepError(name: string, step: number, r: NativeTransaction | FsResult | undefined): Error {
+type StepResult = NativeTransaction | FsResult | { probe: string | null };
+
+/** How a sandbox job ended; on a failure, the namespace is already gone. */
+export interface SandboxJobResult {
+  /** where the job stopped: -1 done, else the index of the failed step in its phase */
+  failed: number;
+  phase?: 'before' | 'kernel' | 'after';
+  /** results of the `before` steps that ran */
+  before: StepResult[];
+  /** whether the nftables batch was applied */
+  nftApplied: boolean;
+  /** what the failed step says (a netlink or file error; undefined for a refused reservation) */
+  error?: Error;
+}
+
+/** What a failed step says; undefined for a step that ran and found a name taken. */
+function stepError(name: string, step: number, r: StepResult | undefined): Error | undefined {
   if (r && 'error' in r && r.error) return r.error;
   if (r && 'completions' in r) {
     const c = r.completions.find((x) => x.error !== 0);
@@ -89,26 +109,28 @@ function stepError(name: string, step: number, r: NativeTransaction | FsResult |
         extack: c.extack,
       });
   }
-  return new ConflictError('name', `sandbox "${name}" already exists`);
+  return undefined;
 }
 
 /**
  * Creates a sandbox namespace and its first endpoint in ONE job on a pooled
- * thread, which opens a host-side socket, writes the sandbox's record,
- * unshares into a new namespace, mounts it under its name, runs
+ * thread, which opens host-side sockets, runs the `before` steps (record,
+ * addresses, ports, probes), unshares into a new namespace, mounts it under
+ * its name, runs
  *
  *   echo 1 > conf/default/arp_notify          (eth0 will announce itself)
  *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
  *     peer name HOSTEND netns HOST mtu M      (the host end is born in place)
  *   ip link set HOSTEND master BR up alias OWNER [bridge_slave isolated/hairpin]   (host socket)
+ *   nft add element inet netplumb dnat4_... { ... }                          (host socket)
  *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
  *
  * writes the files and marks the record ready, then goes back to the pool:
  * the event loop waits for the kernel once per sandbox. On a failure the
  * namespace (and with it both veth ends) is removed; the caller undoes the
- * state-directory steps.
+ * state-directory steps and the nftables batch (see SandboxJobResult).
  */
-export async function createSandboxNetnsWith(host: Rtnl, plan: NewSandboxPlan): Promise<void> {
+export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<SandboxJobResult> {
   const file = path.join(plan.dir, plan.name);
   const handle = new native.Handle();
   const ROUTE = K.NETLINK_ROUTE;
@@ -181,14 +203,21 @@ export async function createSandboxNetnsWith(host: Rtnl, plan: NewSandboxPlan): 
   }
   steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
   if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
+  const nftStep = plan.nft ? steps.length : -1;
+  if (plan.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: plan.nft });
   if (inner2.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner2) });
+  const afterFirst = steps.length;
   for (const op of plan.after) steps.push({ fs: op });
+  const protocols = [
+    ...(outer.length > 0 ? [ROUTE] : []),
+    ...(plan.nft ? [K.NETLINK_NETFILTER] : []),
+  ];
   let result;
   try {
     result = await handle.enter({
       create: file,
-      outer: outer.length > 0 ? [ROUTE] : [],
-      before: plan.before.map((op) => ({ fs: op })),
+      outer: protocols,
+      before: plan.before,
       steps,
       close: true,
     });
@@ -197,11 +226,24 @@ export async function createSandboxNetnsWith(host: Rtnl, plan: NewSandboxPlan): 
     throw fromSystemError(err, `netns add ${plan.name}`);
   }
   result.ns?.close();
-  if (result.failed >= 0) {
-    // The namespace takes eth0 and, with it, the host end of the pair.
-    if (result.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
-    throw stepError(plan.name, result.failed, result.results[result.failed]);
-  }
+  const nb = plan.before.length;
+  const out: SandboxJobResult = {
+    failed: -1,
+    before: result.results.slice(0, nb),
+    nftApplied:
+      nftStep >= 0 && result.results.length > nb + nftStep && result.failed !== nb + nftStep,
+  };
+  if (result.failed < 0) return out;
+  // The namespace takes eth0 and, with it, the host end of the pair.
+  if (result.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
+  const at = result.failed;
+  const inKernel = at - nb;
+  out.phase = at < nb ? 'before' : inKernel < afterFirst ? 'kernel' : 'after';
+  out.failed = at < nb ? at : inKernel < afterFirst ? inKernel : inKernel - afterFirst;
+  out.error = result.enterError
+    ? fromSystemError(result.enterError, `netns add ${plan.name}`)
+    : stepError(plan.name, at, result.results[at]);
+  return out;
 }
 
 /** Opens a handle inside an existing sandbox namespace. */

@@ -225,6 +225,37 @@ export class StateStore {
     return { made: r[1]!.ok, others };
   }
 
+  /**
+   * reservePort as steps of a sandbox job: make the port's directory, create
+   * the address's file, then check that no conflicting address holds the
+   * port. The check is coarser than reserveOne's (a wildcard accepts no
+   * other address of either family): a refusal only sends the caller to the
+   * careful path. A step's `undo` takes back what it made (run them in reverse).
+   */
+  portSteps(
+    protocol: string,
+    port: number,
+    hostIp: string,
+    owner: string,
+  ): { step: FsOp; undo?: FsOp }[] {
+    const dir = this.portDir(protocol, port);
+    const mine = fileOf(hostIp);
+    const wildcard = hostIp.includes(':') ? '::' : '0.0.0.0';
+    return [
+      { step: { op: 'mkdir', path: dir }, undo: { op: 'rmdir', path: dir } },
+      {
+        step: { op: 'create', path: path.join(dir, mine), data: owner },
+        undo: { op: 'unlink', path: path.join(dir, mine) },
+      },
+      {
+        step:
+          hostIp === wildcard
+            ? { op: 'onlyEntry', path: dir, data: mine }
+            : { op: 'absent', path: path.join(dir, fileOf(wildcard)) },
+      },
+    ];
+  }
+
   async releasePort(protocol: string, port: number, hostIp: string): Promise<void> {
     const dir = this.portDir(protocol, port);
     const b = new FsBatch();

@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -189,19 +189,24 @@ struct HandleMain {
   bool closed = false;
   Napi::FunctionReference monitor_cb;
   int monitor_protocol = 0;
-  // Once its close job arrives the main thread waits for the thread to
-  // release the thread-safe function (it does so right after posting), and
-  // the environment's cleanup hook stops and waits for a handle still open
-  // at exit: a thread must never release the function after the
-  // environment has torn it down.
+  // A close job is settled only once the thread has released the
+  // thread-safe function (its finalizer runs on this thread: see
+  // Finalize), so the main thread never blocks waiting for it; the
+  // environment's cleanup hook stops and waits for a handle still open at
+  // exit: a thread must never release the function after the environment
+  // has torn it down.
   std::shared_ptr<HandleShared> shared;
   bool hooked = false;
+  bool tearing_down = false;
+  bool finalized = false;
+  std::unique_ptr<Job> closing;  // the close job, until Finalize
 
   static void CleanupHook(void* arg);
-  void Join(napi_env env);
+  static void Finalize(Napi::Env env, void*, std::shared_ptr<HandleMain>* ctx);
 
   // The thread keeps the process alive only while someone awaits it.
   void UpdateRef(Napi::Env env) {
+    if (finalized) return;
     if (pending > 0 || monitoring) {
       tsfn.Ref(env);
     } else {
@@ -298,11 +303,6 @@ class EnterJob : public PromiseJob {
 
   bool Closes() const override { return close_after_; }
 
-  void Settle(Napi::Env env, HandleMain& main) override {
-    if (close_after_) main.Join(env);
-    PromiseJob::Settle(env, main);
-  }
-
   void Run(Worker& w) override {
     if (w.entered) throw SysError(EALREADY, "enter", "handle already entered a namespace");
     // Whatever happens next, this thread serves only this namespace: if
@@ -327,19 +327,21 @@ class EnterJob : public PromiseJob {
       failed_ = RunSteps(w, before_, &results_);
       if (failed_ >= 0) return;
     }
-    if (target_.Valid()) {
-      if (::setns(target_.Get(), CLONE_NEWNET) != 0) {
-        w.broken = true;
-        ThrowErrno("setns");
-      }
-      target_.Reset();
-    } else if (!create_.empty()) {
-      try {
+    try {
+      if (target_.Valid()) {
+        if (::setns(target_.Get(), CLONE_NEWNET) != 0) ThrowErrno("setns");
+        target_.Reset();
+      } else if (!create_.empty()) {
         CreateNetnsHere(create_);
-      } catch (...) {
-        w.broken = true;
-        throw;
       }
+    } catch (const SysError& e) {
+      w.broken = true;
+      // With steps, the `before` steps that ran are reported too, so the
+      // caller can take them back: entering counts as the first step after.
+      if (!steps_) throw;
+      enter_error_ = e;
+      failed_ = static_cast<int>(before_.size());
+      return;
     }
     self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
@@ -361,6 +363,7 @@ class EnterJob : public PromiseJob {
     }
     Napi::Object o = StepResults(env, all, results_, failed_).As<Napi::Object>();
     if (self_.Valid()) o.Set("ns", NsFd::New(env, std::move(self_)));
+    if (enter_error_) o.Set("enterError", MakeSystemError(env, *enter_error_).Value());
     return o;
   }
 
@@ -373,6 +376,7 @@ class EnterJob : public PromiseJob {
   bool close_after_;
   std::vector<Transaction> results_;
   int failed_ = -1;
+  std::optional<SysError> enter_error_;
   UniqueFd self_;
 };
 
@@ -588,10 +592,6 @@ class CloseJob : public PromiseJob {
     w.outer.clear();
     w.stop = true;
   }
-  void Settle(Napi::Env env, HandleMain& main) override {
-    main.Join(env);
-    PromiseJob::Settle(env, main);
-  }
 };
 
 // Close requested by the garbage collector: nobody awaits it.
@@ -604,14 +604,21 @@ class SilentCloseJob : public Job {
     w.outer.clear();
     w.stop = true;
   }
-  void Settle(Napi::Env env, HandleMain& main) override { main.Join(env); }
+  void Settle(Napi::Env, HandleMain&) override {}
 };
 
-void HandleMain::Join(napi_env env) {
-  shared->WaitReleased();
-  if (hooked) {
-    napi_remove_env_cleanup_hook(env, CleanupHook, this);
-    hooked = false;
+void HandleMain::Finalize(Napi::Env env, void*, std::shared_ptr<HandleMain>* ctx) {
+  std::shared_ptr<HandleMain> main = std::move(*ctx);
+  delete ctx;
+  main->finalized = true;
+  if (main->hooked) {
+    napi_remove_env_cleanup_hook(env, CleanupHook, main.get());
+    main->hooked = false;
+  }
+  // At teardown nobody is left to read the result.
+  if (main->closing && !main->tearing_down) {
+    std::unique_ptr<Job> job = std::move(main->closing);
+    job->Settle(env, *main);
   }
 }
 
@@ -621,6 +628,7 @@ void HandleMain::Join(napi_env env) {
 void HandleMain::CleanupHook(void* arg) {
   auto* main = static_cast<HandleMain*>(arg);
   main->hooked = false;
+  main->tearing_down = true;
   main->shared->stop_requested = true;
   main->shared->Push(nullptr);
   main->shared->WaitReleased();
@@ -717,6 +725,11 @@ std::vector<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const c
 void CallJs(Napi::Env env, Napi::Function, std::shared_ptr<HandleMain>* ctx, Job* job) {
   std::unique_ptr<Job> owned(job);
   if (env == nullptr || ctx == nullptr) return;
+  if (job->Closes()) {
+    // Settled by Finalize, once the thread has let go of the function.
+    (*ctx)->closing = std::move(owned);
+    return;
+  }
   job->Settle(env, **ctx);
 }
 
@@ -745,8 +758,7 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   if (!shared_->wake.Valid()) throw MakeSystemError(env, SysError(errno, "eventfd"));
   main_ = std::make_shared<HandleMain>();
   auto* ctx = new std::shared_ptr<HandleMain>(main_);
-  main_->tsfn =
-      Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, [](Napi::Env, void*, std::shared_ptr<HandleMain>* c) { delete c; });
+  main_->tsfn = Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, HandleMain::Finalize);
   main_->tsfn.Unref(env);
   main_->shared = shared_;
   std::shared_ptr<HandleShared> shared = shared_;
