@@ -44,7 +44,11 @@ async function main(): Promise<void> {
         while (next < N) {
           const i = next++;
           const s = process.hrtime.bigint();
-          await engine.createSandbox({ name: names[i]!, network: 'bench', publish: [`${20000 + i}:80`] });
+          await engine.createSandbox({
+            name: names[i]!,
+            network: 'bench',
+            publish: [`${20000 + i}:80`],
+          });
           each[i] = Number(process.hrtime.bigint() - s) / 1e6;
         }
       }),
@@ -63,7 +67,10 @@ async function main(): Promise<void> {
         variant: 'port',
         n: N,
         rep,
-        setup: { wall_s: Number(t1 - t0) / 1e9, cpu_ms: (c1.user - c0.user + c1.system - c0.system) / 1000 },
+        setup: {
+          wall_s: Number(t1 - t0) / 1e9,
+          cpu_ms: (c1.user - c0.user + c1.system - c0.system) / 1000,
+        },
         teardown: { wall_s: Number(t2 - t1) / 1e9 },
         loop_delay_ms: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
         first_tenth_ms: mean(each.slice(0, tenth)),

@@ -40,11 +40,29 @@ async function main(): Promise<void> {
       .commit();
     const parts: Buffer[] = [];
     for (let i = 0; i < N; i++) {
-      const veth = await rt.links.addWire({ kind: 'veth', name: 'eth0', peer: { name: `flv${i}` } });
+      const veth = await rt.links.addWire({
+        kind: 'veth',
+        name: 'eth0',
+        peer: { name: `flv${i}` },
+      });
       veth.index = 2;
       veth.peer!.netnsFd = 3; // the floor opens the host namespace on fd 3
-      parts.push(chunk(Buffer.concat([native.encode('newlink', await rt.links.setWire(1, { up: true })), native.encode('newlink', veth)])));
-      parts.push(chunk(native.encode('newlink', await rt.links.setWire(`flv${i}`, { master: br.index, up: true }))));
+      parts.push(
+        chunk(
+          Buffer.concat([
+            native.encode('newlink', await rt.links.setWire(1, { up: true })),
+            native.encode('newlink', veth),
+          ]),
+        ),
+      );
+      parts.push(
+        chunk(
+          native.encode(
+            'newlink',
+            await rt.links.setWire(`flv${i}`, { master: br.index, up: true }),
+          ),
+        ),
+      );
       parts.push(
         chunk(
           Buffer.concat([
@@ -58,12 +76,24 @@ async function main(): Promise<void> {
       parts.push(chunk((await tx.build()).batch));
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
-    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N)], { encoding: 'utf8' });
+    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N)], {
+      encoding: 'utf8',
+    });
     const teardown = execFileSync(floorBin!, ['teardown', String(N)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
     const ns = (s: string): number => Number(/(\d+)/.exec(s)![1]) / 1e9;
-    console.log(JSON.stringify({ peer: 'c-floor', variant: 'port', n: N, rep, setup: { wall_s: ns(setup) }, teardown: { wall_s: ns(teardown) }, ok: true }));
+    console.log(
+      JSON.stringify({
+        peer: 'c-floor',
+        variant: 'port',
+        n: N,
+        rep,
+        setup: { wall_s: ns(setup) },
+        teardown: { wall_s: ns(teardown) },
+        ok: true,
+      }),
+    );
   }
   await nft.close();
   await rt.close();

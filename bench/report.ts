@@ -26,7 +26,9 @@ interface Micro {
 }
 
 const [rawFile, outPrefix] = process.argv.slice(2);
-const lines = readFileSync(rawFile!, 'utf8').split('\n').filter((l) => l.trim().startsWith('{'));
+const lines = readFileSync(rawFile!, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim().startsWith('{'));
 const rows: Row[] = [];
 const micro: Micro[] = [];
 for (const l of lines) {
@@ -71,8 +73,20 @@ for (const rs of groups.values()) {
     setup: per((r) => r.setup.wall_s),
     teardown: per((r) => r.teardown.wall_s),
     extra: {
-      ...(last.loop_delay_ms ? { loop_delay_ms: { p99: median(rs.map((r) => r.loop_delay_ms!.p99)), max: Math.max(...rs.map((r) => r.loop_delay_ms!.max)) } } : {}),
-      ...(last.first_tenth_ms !== undefined ? { first_tenth_ms: median(rs.map((r) => r.first_tenth_ms!)), last_tenth_ms: median(rs.map((r) => r.last_tenth_ms!)) } : {}),
+      ...(last.loop_delay_ms
+        ? {
+            loop_delay_ms: {
+              p99: median(rs.map((r) => r.loop_delay_ms!.p99)),
+              max: Math.max(...rs.map((r) => r.loop_delay_ms!.max)),
+            },
+          }
+        : {}),
+      ...(last.first_tenth_ms !== undefined
+        ? {
+            first_tenth_ms: median(rs.map((r) => r.first_tenth_ms!)),
+            last_tenth_ms: median(rs.map((r) => r.last_tenth_ms!)),
+          }
+        : {}),
     },
   });
 }
@@ -80,22 +94,31 @@ for (const rs of groups.values()) {
 const f2 = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const out: string[] = [];
 const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
-out.push(`Measured ${date} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Linux ${release()}, Node ${process.version}.`);
-out.push('ms per sandbox, median of the repetitions (min-max); ×: how many times longer the peer took than netplumb in the same run.');
+out.push(
+  `Measured ${date} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Linux ${release()}, Node ${process.version}.`,
+);
+out.push(
+  'ms per sandbox, median of the repetitions (min-max); ×: how many times longer the peer took than netplumb in the same run.',
+);
 for (const variant of ['port', 'plain']) {
   const vs = aggs.filter((a) => a.variant === variant);
   if (vs.length === 0) continue;
   const ns = [...new Set(vs.map((a) => a.n))].sort((a, b) => a - b);
   const base = variant === 'port' ? 'netplumb' : 'netplumb';
   out.push('');
-  out.push(variant === 'port' ? '### One published port per sandbox (engine.createSandbox; peers: veth + bridge + DNAT + masquerade)' : '### Plain plumbing (netns, veth, bridge port, address, route; netplumb: the low-level Rtnl API)');
+  out.push(
+    variant === 'port'
+      ? '### One published port per sandbox (engine.createSandbox; peers: veth + bridge + DNAT + masquerade)'
+      : '### Plain plumbing (netns, veth, bridge port, address, route; netplumb: the low-level Rtnl API)',
+  );
   out.push('');
   out.push('| peer | N | setup ms | teardown ms | setup × | teardown × |');
   out.push('|---|---:|---:|---:|---:|---:|');
   for (const n of ns) {
     const ref = vs.find((a) => a.n === n && a.peer === base);
     for (const a of vs.filter((x) => x.n === n).sort((x, y) => x.setup.median - y.setup.median)) {
-      const ratio = (x: number, r: number | undefined): string => (r ? `${(x / r).toFixed(1)}×` : '');
+      const ratio = (x: number, r: number | undefined): string =>
+        r ? `${(x / r).toFixed(1)}×` : '';
       out.push(
         `| ${a.peer} | ${n} | ${f2(a.setup.median)} (${f2(a.setup.min)}-${f2(a.setup.max)}) | ${f2(a.teardown.median)} (${f2(a.teardown.min)}-${f2(a.teardown.max)}) | ${a.peer === base ? '1.0×' : ratio(a.setup.median, ref?.setup.median)} | ${a.peer === base ? '1.0×' : ratio(a.teardown.median, ref?.teardown.median)} |`,
       );
@@ -107,7 +130,9 @@ for (const variant of ['port', 'plain']) {
     out.push('| run | N | event-loop delay p99 / max ms | first tenth ms | last tenth ms |');
     out.push('|---|---:|---:|---:|---:|');
     for (const a of extras.sort((x, y) => x.n - y.n)) {
-      out.push(`| ${a.peer} | ${a.n} | ${f2(a.extra.loop_delay_ms?.p99 ?? 0)} / ${f2(a.extra.loop_delay_ms?.max ?? 0)} | ${f2(a.extra.first_tenth_ms ?? 0)} | ${f2(a.extra.last_tenth_ms ?? 0)} |`);
+      out.push(
+        `| ${a.peer} | ${a.n} | ${f2(a.extra.loop_delay_ms?.p99 ?? 0)} / ${f2(a.extra.loop_delay_ms?.max ?? 0)} | ${f2(a.extra.first_tenth_ms ?? 0)} | ${f2(a.extra.last_tenth_ms ?? 0)} |`,
+      );
     }
   }
 }
@@ -117,10 +142,17 @@ if (micro.length > 0) {
   out.push('');
   for (const m of micro) {
     const { bench, ...rest } = m;
-    out.push(`- **${bench}**: ${Object.entries(rest).map(([k, v]) => `${k} ${typeof v === 'number' ? f2(v) : JSON.stringify(v)}`).join(', ')}`);
+    out.push(
+      `- **${bench}**: ${Object.entries(rest)
+        .map(([k, v]) => `${k} ${typeof v === 'number' ? f2(v) : JSON.stringify(v)}`)
+        .join(', ')}`,
+    );
   }
 }
 const text = `${out.join('\n')}\n`;
 process.stdout.write(text);
 writeFileSync(`${outPrefix!}.md`, text);
-writeFileSync(`${outPrefix!}.json`, `${JSON.stringify({ date, aggregates: aggs, micro }, null, 2)}\n`);
+writeFileSync(
+  `${outPrefix!}.json`,
+  `${JSON.stringify({ date, aggregates: aggs, micro }, null, 2)}\n`,
+);
