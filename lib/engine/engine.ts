@@ -1114,10 +1114,15 @@ export class Engine {
     rec.mode = 'container';
     rec.container = owner.container ?? owner.name;
     rec.netns = rec.name;
+    const root = rec.container;
     if (!(await this.state.create('sandboxes', rec.name, rec)))
       throw new ConflictError('name', `sandbox "${rec.name}" already exists`);
-    const undo: Undo = [() => this.state.remove('sandboxes', rec.name)];
+    const undo: Undo = [
+      () => this.state.remove('sandboxes', rec.name),
+      () => this.runOps(this.state.leaveOps(root, rec.name)),
+    ];
     try {
+      await this.runOps(this.state.joinOps(root, rec.name));
       const ns = await NetNS.open(owner.netns, { dir: this.netnsDir });
       try {
         const mine = await NetNS.attach(rec.name, ns, { dir: this.netnsDir });
@@ -1220,39 +1225,34 @@ export class Engine {
     const rec = await this.state.read<SandboxRecord>('sandboxes', name);
     if (!rec) throw new NotFoundError('name', `sandbox "${name}" not found`);
     rec.state = 'removing';
-    await this.state.write('sandboxes', name, rec);
-    await this.teardownSandbox(rec);
+    await this.teardownSandbox(rec, true);
   }
 
-  private async teardownSandbox(rec: SandboxRecord): Promise<void> {
-    const all = await this.state.all<SandboxRecord>('sandboxes');
-    const sharers = all.filter(
-      (s) =>
-        s.name !== rec.name &&
-        s.netns &&
-        (s.container === rec.name ||
-          (rec.container !== undefined &&
-            (s.container === rec.container || s.name === rec.container))),
-    );
-    const heir =
-      rec.mode !== 'container' ? sharers.find((s) => s.container === rec.name) : undefined;
-    if (heir) {
-      // The namespace outlives its first owner: its endpoints pass to a sharer.
-      heir.endpoints = rec.endpoints;
-      heir.mode = rec.mode;
-      delete heir.container;
-      await this.state.write('sandboxes', heir.name, heir);
-      for (const s of sharers) {
-        if (s.name !== heir.name && s.container === rec.name) {
-          s.container = heir.name;
-          await this.state.write('sandboxes', s.name, s);
-        }
-      }
-      await this.firewall?.reown(rec, heir);
-    } else {
-      for (const ep of rec.endpoints) await this.firewall?.unpublish(rec, ep);
-    }
+  /**
+   * Tears a sandbox down: its DNAT entries, its namespace (the kernel then
+   * destroys the veths with it; we wait until it has), then in one batch its
+   * ports, addresses, files and record. With `mark`, the record is first
+   * marked 'removing' (in the batch that looks for sharers), so a crash
+   * leaves work prune can finish.
+   */
+  private async teardownSandbox(rec: SandboxRecord, mark = false): Promise<void> {
+    const first = new FsBatch();
+    if (mark)
+      first.add({
+        op: 'replace',
+        path: this.state.recordPath('sandboxes', rec.name),
+        data: JSON.stringify(rec),
+      });
+    const iJoins =
+      rec.mode !== 'container' && rec.netns
+        ? first.add({ op: 'readdir', path: this.state.joinDir(rec.name) })
+        : -1;
+    const r = await first.run();
+    const members = iJoins >= 0 ? (r[iJoins]!.entries ?? []).sort() : [];
+    const heir = members.length > 0 ? await this.takeOver(rec, members) : undefined;
+    if (!heir) for (const ep of rec.endpoints) await this.firewall?.unpublish(rec, ep);
     if (rec.netns) await deleteNetns(this.netnsDir, rec.netns);
+    const last = new FsBatch();
     if (!heir && rec.mode !== 'container') {
       const hostEnds = rec.endpoints.map((e) => e.hostIfname);
       // The kernel reaps the veths with the namespace, unless something
@@ -1260,14 +1260,64 @@ export class Engine {
       if (!(await this.watcher.waitGone(hostEnds, REAP_TIMEOUT_MS))) {
         for (const n of hostEnds) await deleteLink(this.host, n);
       }
+      // Only now may the addresses go to another sandbox (and its MAC, derived from one).
       for (const ep of rec.endpoints) {
-        await releasePorts(this.state, ep);
-        await this.releaseEndpoint(ep);
+        for (const m of ep.ports)
+          for (const op of this.state.releasePortOps(m.protocol, m.hostPort, m.hostIp))
+            last.add(op);
+        last.add({ op: 'unlink', path: this.state.addressPath(ep.network, ep.ip) });
+        if (ep.ip6) last.add({ op: 'unlink', path: this.state.addressPath(ep.network, ep.ip6) });
       }
     }
-    await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
-    await this.state.remove('sandboxes', rec.name);
+    if (rec.mode === 'container' && rec.container)
+      for (const op of this.state.leaveOps(rec.container, rec.name)) last.add(op);
+    for (const op of removeSandboxFileOps(this.etcDir, rec.name)) last.add(op);
+    last.add({ op: 'unlink', path: this.state.recordPath('sandboxes', rec.name) });
+    await last.run();
     if (rec.endpoints.length > 0) await this.dnsChanged();
+  }
+
+  /**
+   * The namespace outlives its first owner: its endpoints (and DNAT entries)
+   * pass to the first sandbox sharing it, and the others now share the heir's.
+   */
+  private async takeOver(
+    rec: SandboxRecord,
+    members: string[],
+  ): Promise<SandboxRecord | undefined> {
+    const read = new FsBatch();
+    for (const m of members) read.add({ op: 'read', path: this.state.recordPath('sandboxes', m) });
+    const recs = (await read.run())
+      .filter((x) => x.ok)
+      .map((x) => JSON.parse(x.text!) as SandboxRecord)
+      .filter((s) => s.container === rec.name && s.netns);
+    const heir = recs[0];
+    const b = new FsBatch();
+    for (const m of members)
+      b.add({ op: 'unlink', path: path.join(this.state.joinDir(rec.name), m) });
+    b.add({ op: 'rmdir', path: this.state.joinDir(rec.name) });
+    if (heir) {
+      heir.endpoints = rec.endpoints;
+      heir.mode = rec.mode;
+      delete heir.container;
+      b.add({
+        op: 'replace',
+        path: this.state.recordPath('sandboxes', heir.name),
+        data: JSON.stringify(heir),
+      });
+      for (const s of recs.slice(1)) {
+        s.container = heir.name;
+        b.add({
+          op: 'replace',
+          path: this.state.recordPath('sandboxes', s.name),
+          data: JSON.stringify(s),
+        });
+        for (const op of this.state.joinOps(heir.name, s.name)) b.add(op);
+      }
+    }
+    await b.run();
+    if (heir) await this.firewall?.reown(rec, heir);
+    return heir;
   }
 
   // ---- connect / disconnect ----

@@ -12,7 +12,7 @@
  * Foreign objects (other tags, untagged links, namespaces not recorded) are
  * never touched.
  */
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Engine } from './engine';
@@ -85,6 +85,17 @@ export async function prune(engine: Engine): Promise<PruneReport> {
 
     // Addresses and ports nobody holds.
     const byName = new Map(sandboxes.map((s) => [s.name, s]));
+
+    // Sharing marks (joins/OWNER/MEMBER) that no record backs.
+    const joins = path.join(engine.state.dir, 'joins');
+    for (const owner of await readdir(joins).catch(() => [] as string[])) {
+      const dir = path.join(joins, owner);
+      for (const member of await readdir(dir).catch(() => [] as string[])) {
+        if (byName.get(member)?.container !== owner && !engine.busy(member))
+          await rm(path.join(dir, member), { force: true });
+      }
+      await rmdir(dir).catch(() => undefined);
+    }
     for (const net of networks) {
       for (const [addr, owner] of await engine.state.addresses(net.name)) {
         const s = byName.get(owner);

@@ -69,7 +69,9 @@ export class StateStore {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     for (const p of [
       this.dir,
-      ...['networks', 'sandboxes', 'ipam', 'ports', 'locks'].map((d) => path.join(this.dir, d)),
+      ...['networks', 'sandboxes', 'ipam', 'ports', 'locks', 'joins'].map((d) =>
+        path.join(this.dir, d),
+      ),
     ]) {
       await mkdir(p, { recursive: true, mode: 0o700 });
       const st = await lstat(p);
@@ -94,6 +96,30 @@ export class StateStore {
 
   cursorPath(network: string, family: 4 | 6): string {
     return path.join(this.ipamDir(network), `.cursor${family}`);
+  }
+
+  /**
+   * joins/OWNER/MEMBER: the sandboxes in container mode sharing OWNER's
+   * namespace, so a removal finds them without reading every record.
+   */
+  joinDir(owner: string): string {
+    return path.join(this.dir, 'joins', owner);
+  }
+
+  /** Operations recording that `member` shares `owner`'s namespace. */
+  joinOps(owner: string, member: string): FsOp[] {
+    return [
+      { op: 'mkdir', path: this.joinDir(owner) },
+      { op: 'create', path: path.join(this.joinDir(owner), member), data: '' },
+    ];
+  }
+
+  /** Operations forgetting that `member` shares `owner`'s namespace. */
+  leaveOps(owner: string, member: string): FsOp[] {
+    return [
+      { op: 'unlink', path: path.join(this.joinDir(owner), member) },
+      { op: 'rmdir', path: this.joinDir(owner) },
+    ];
   }
 
   private portDir(protocol: string, port: number): string {
@@ -257,11 +283,17 @@ export class StateStore {
   }
 
   async releasePort(protocol: string, port: number, hostIp: string): Promise<void> {
-    const dir = this.portDir(protocol, port);
     const b = new FsBatch();
-    b.add({ op: 'unlink', path: path.join(dir, fileOf(hostIp)) });
-    b.add({ op: 'rmdir', path: dir });
+    for (const op of this.releasePortOps(protocol, port, hostIp)) b.add(op);
     await b.run();
+  }
+
+  releasePortOps(protocol: string, port: number, hostIp: string): FsOp[] {
+    const dir = this.portDir(protocol, port);
+    return [
+      { op: 'unlink', path: path.join(dir, fileOf(hostIp)) },
+      { op: 'rmdir', path: dir },
+    ];
   }
 
   /** Holders of a protocol/port: host address -> sandbox. */

@@ -1,6 +1,6 @@
 /** The four network modes, each with the property that defines it. */
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 
 import type { Engine } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
@@ -10,9 +10,11 @@ describe('engine: network modes', () => {
   before(requireSandbox);
   const cleanup = new Cleanup();
   let engine: Engine;
+  let stateDir: string;
   beforeEach(async () => {
     const e = await openEngine();
     engine = e.engine;
+    stateDir = e.stateDir;
     cleanup.add('dispose engine', e.dispose);
   });
   afterEach(() => cleanup.run());
@@ -114,14 +116,21 @@ describe('engine: network modes', () => {
       `require('net').connect(${port},'127.0.0.1').on('data',(d)=>{process.stdout.write(d)})`,
     ]);
     assert.equal(stdout, 'pong');
-    // Remove the owner first: the namespace lives on under the joiner's name.
+    const third = await engine.createSandbox({ name: 'mjoin3', network: 'container:mjoin' });
+    assert.equal(third.container, 'mowner', 'joining a joiner shares the first owner');
+    // Remove the owner first: the namespace lives on under the joiners' names.
     await engine.removeSandbox('mowner');
     assert.ok(!(await netnsNames()).includes('mowner'));
     assert.ok((await addrsIn('mjoin')).has('eth0'), 'eth0 survives with the shared namespace');
     const heir = await engine.inspectSandbox('mjoin');
     assert.equal(heir.endpoints.length, 1);
+    assert.equal(heir.mode, 'bridge', 'the first joiner inherits the namespace');
+    assert.equal((await engine.inspectSandbox('mjoin3')).container, 'mjoin');
     const hostEnd = heir.endpoints[0]!.hostIfname;
+    await engine.removeSandbox('mjoin3');
+    assert.ok((await addrsIn('mjoin')).has('eth0'));
     await engine.removeSandbox('mjoin');
+    assert.deepEqual(await readdir(`${stateDir}/joins`), [], 'no sharing marks left');
     await waitFor(
       'the veth to go with the last name',
       async () => !(await rootLinks()).includes(hostEnd),
