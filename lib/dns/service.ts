@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { NetworkRecord, SandboxRecord } from '../engine/records';
 import type { StateStore } from '../engine/state';
 import { answer } from './resolver';
-import { buildView, hasDns, type DnsView } from './view';
+import { applySandbox, buildView, hasDns, type DnsView } from './view';
 
 const RELOAD_DEBOUNCE_MS = 20;
 const TCP_IDLE_MS = 10_000;
@@ -35,6 +35,8 @@ export interface DnsServiceOptions {
 
 export class DnsService {
   private current: DnsView = { networks: new Map(), memberships: new Map() };
+  /** the sandboxes as the view has them */
+  private known = new Map<string, SandboxRecord>();
   private readonly listeners = new Map<string, Listener[]>();
   /** networks whose port 53 another process holds (a resolver daemon) */
   private readonly servedElsewhere = new Set<string>();
@@ -91,7 +93,22 @@ export class DnsService {
       const networks = await this.state.all<NetworkRecord>('networks');
       const sandboxes = await this.state.all<SandboxRecord>('sandboxes');
       this.current = buildView(networks, sandboxes);
+      this.known = new Map(sandboxes.map((s) => [s.name, s]));
       await this.syncListeners(networks.filter(hasDns));
+    });
+    return this.reloading;
+  }
+
+  /**
+   * One sandbox changed (`rec`; undefined when removed), as this process
+   * knows first-hand: applied to the view without reading every record.
+   */
+  sandboxChanged(name: string, rec: SandboxRecord | undefined): Promise<void> {
+    this.reloading = this.reloading.then(() => {
+      if (this.closed) return;
+      applySandbox(this.current, this.known.get(name), rec);
+      if (rec) this.known.set(name, structuredClone(rec));
+      else this.known.delete(name);
     });
     return this.reloading;
   }

@@ -1,8 +1,8 @@
 /**
  * What the resolver knows: for each network with DNS, its sandboxes' names,
- * aliases and addresses, built from the engine's records. A view is
- * immutable; updates swap in a new one, so a query is always answered from
- * one consistent snapshot.
+ * aliases and addresses, built from the engine's records. A full reload
+ * swaps in a new view; one sandbox's change is applied in place
+ * (applySandbox), synchronously, so a query sees all of it or none.
  */
 import { isIPv4 } from 'node:net';
 
@@ -47,30 +47,67 @@ export function buildView(networks: NetworkRecord[], sandboxes: SandboxRecord[])
       members: new Map(),
     });
   }
-  for (const s of sandboxes) {
-    if (s.state !== 'ready') continue;
-    for (const ep of s.endpoints) {
+  for (const s of sandboxes) applySandbox(view, undefined, s);
+  return view;
+}
+
+const namesOf = (s: SandboxRecord, aliases: string[]): Set<string> =>
+  new Set([s.name, s.hostname, ...aliases].map((x) => x.toLowerCase()));
+
+function without(list: string[], ip: string): string[] {
+  const i = list.indexOf(ip);
+  return i < 0 ? list : [...list.slice(0, i), ...list.slice(i + 1)];
+}
+
+/**
+ * Takes `old` (a sandbox as the view has it) out of the view and puts `next`
+ * (its new record; undefined when removed) in, in place.
+ */
+export function applySandbox(
+  view: DnsView,
+  old: SandboxRecord | undefined,
+  next: SandboxRecord | undefined,
+): void {
+  if (old?.state === 'ready') {
+    for (const ep of old.endpoints) {
       const nv = view.networks.get(ep.network);
       if (!nv) continue;
-      let m = view.memberships.get(s.name);
-      if (!m) view.memberships.set(s.name, (m = new Set()));
-      m.add(ep.network);
-      const names = new Set([s.name, s.hostname, ...ep.aliases].map((x) => x.toLowerCase()));
-      for (const name of names) {
-        const entry = nv.names.get(name) ?? { v4: [], v6: [] };
-        entry.v4.push(ep.ip);
-        if (ep.ip6) entry.v6.push(ep.ip6);
-        nv.names.set(name, entry);
+      for (const name of namesOf(old, ep.aliases)) {
+        const entry = nv.names.get(name);
+        if (!entry) continue;
+        const v4 = without(entry.v4, ep.ip);
+        const v6 = ep.ip6 ? without(entry.v6, ep.ip6) : entry.v6;
+        if (v4.length === 0 && v6.length === 0) nv.names.delete(name);
+        else nv.names.set(name, { v4, v6 });
       }
-      nv.ptr.set(ep.ip, s.name);
-      nv.members.set(ep.ip, s.name);
-      if (ep.ip6) {
-        nv.ptr.set(ep.ip6, s.name);
-        nv.members.set(ep.ip6, s.name);
+      for (const ip of [ep.ip, ...(ep.ip6 ? [ep.ip6] : [])]) {
+        if (nv.ptr.get(ip) === old.name) nv.ptr.delete(ip);
+        if (nv.members.get(ip) === old.name) nv.members.delete(ip);
       }
     }
+    view.memberships.delete(old.name);
   }
-  return view;
+  if (next?.state !== 'ready') return;
+  for (const ep of next.endpoints) {
+    const nv = view.networks.get(ep.network);
+    if (!nv) continue;
+    let m = view.memberships.get(next.name);
+    if (!m) view.memberships.set(next.name, (m = new Set()));
+    m.add(ep.network);
+    for (const name of namesOf(next, ep.aliases)) {
+      const entry = nv.names.get(name) ?? { v4: [], v6: [] };
+      nv.names.set(name, {
+        v4: [...entry.v4, ep.ip],
+        v6: ep.ip6 ? [...entry.v6, ep.ip6] : entry.v6,
+      });
+    }
+    nv.ptr.set(ep.ip, next.name);
+    nv.members.set(ep.ip, next.name);
+    if (ep.ip6) {
+      nv.ptr.set(ep.ip6, next.name);
+      nv.members.set(ep.ip6, next.name);
+    }
+  }
 }
 
 /** `4.3.2.1.in-addr.arpa` -> 1.2.3.4; ip6.arpa nibbles -> the IPv6 address; otherwise undefined. */

@@ -870,7 +870,7 @@ export class Engine {
       await this.undoSandbox(rec, ep, r, steps);
       throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
     }
-    if (!net.default) await this.dnsChanged();
+    if (!net.default) await this.sandboxDns(rec.name, rec);
     return toSandbox(rec);
   }
 
@@ -914,7 +914,7 @@ export class Engine {
         await this.undoSandbox(rec, ep, r, steps);
         throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
       }
-      if (ep && !net?.default) await this.dnsChanged();
+      if (ep && !net?.default) await this.sandboxDns(rec.name, rec);
       return toSandbox(rec);
     } catch (err) {
       await unwind(undo);
@@ -1191,6 +1191,11 @@ export class Engine {
     await this.dns?.reload();
   }
 
+  /** Tells the resolver (when this process runs it) that one sandbox changed or went. */
+  private async sandboxDns(name: string, rec: SandboxRecord | undefined): Promise<void> {
+    await this.dns?.sandboxChanged(name, rec);
+  }
+
   private async writeFiles(rec: SandboxRecord, shared?: SandboxRecord): Promise<void> {
     await this.runOps(await this.fileOps(rec, shared));
   }
@@ -1274,7 +1279,8 @@ export class Engine {
     for (const op of removeSandboxFileOps(this.etcDir, rec.name)) last.add(op);
     last.add({ op: 'unlink', path: this.state.recordPath('sandboxes', rec.name) });
     await last.run();
-    if (rec.endpoints.length > 0) await this.dnsChanged();
+    if (heir) await this.sandboxDns(heir.name, heir);
+    if (rec.endpoints.length > 0) await this.sandboxDns(rec.name, undefined);
   }
 
   /**
@@ -1374,7 +1380,7 @@ export class Engine {
       });
       undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);
-      await this.dnsChanged();
+      await this.sandboxDns(rec.name, rec);
       return toSandbox(rec).endpoints.find((e) => e.ifname === ep.ifname)!;
     } catch (err) {
       await unwind(undo);
@@ -1426,7 +1432,7 @@ export class Engine {
       await this.releaseEndpoint(ep);
       await this.state.write('sandboxes', rec.name, rec);
       await this.writeFiles(rec);
-      await this.dnsChanged();
+      await this.sandboxDns(rec.name, rec);
     } finally {
       await sbx.rt.close();
       await sbx.ns.close();

@@ -38,6 +38,7 @@ import {
 import { Conntrack } from '../conntrack';
 import { NetlinkError } from '../errors';
 import * as sysctl from '../sysctl';
+import { Coalescer } from './coalescer';
 import type { Firewall } from './firewall';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './records';
 
@@ -452,17 +453,30 @@ export class NftFirewall implements Firewall {
     return (await tx.build()).batch;
   }
 
+  /** Element deletions of concurrent removals, sent together (see Coalescer). */
+  private readonly deletions = new Coalescer<{ set: string; key: SetElement['key'] }[]>(
+    async (lists) => {
+      const tx = this.nft.transaction();
+      for (const list of lists)
+        for (const { set, key } of list) tx.deleteElements(this.set(set), [{ key }]);
+      await tx.commit();
+    },
+    async (list) => {
+      const tx = this.nft.transaction();
+      for (const { set, key } of list) tx.deleteElements(this.set(set), [{ key }]);
+      try {
+        await tx.commit();
+      } catch (err) {
+        // Already gone (a removal finishing after a crash): nothing to undo.
+        if (!(err instanceof NetlinkError && err.code === 'ENOENT')) throw err;
+      }
+    },
+  );
+
   async unpublish(sbx: SandboxRecord, ep: EndpointRecord): Promise<void> {
     const elems = this.elements(sbx, ep);
     if (elems.length === 0) return;
-    const tx = this.nft.transaction();
-    for (const { set, elem } of elems) tx.deleteElements(this.set(set), [{ key: elem.key }]);
-    try {
-      await tx.commit();
-    } catch (err) {
-      // Already gone (a removal finishing after a crash): nothing to undo.
-      if (!(err instanceof NetlinkError && err.code === 'ENOENT')) throw err;
-    }
+    await this.deletions.submit(elems.map(({ set, elem }) => ({ set, key: elem.key })));
     // UDP has no end: its conntrack entries would keep DNATing a client's
     // packets to this (gone) sandbox for as long as they keep coming, and
     // a later publication of the same port would never see them.
