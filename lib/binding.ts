@@ -448,6 +448,8 @@ export interface NativeBinding {
   encode(op: 'ctget', spec: { flags: number; family: number }): Buffer;
   encode(op: 'ctdelete', spec: CtDeleteWire): Buffer;
   decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
+  /** the order of a decoded route's fields: routes decode as rows (see lib/rtnl/routes.ts) */
+  routeFields: string[];
   constants: Readonly<Record<ConstantName, number>>;
   netnsCreate(path: string): Promise<NsFdNative>;
   netnsOpen(path: string): Promise<NsFdNative>;

@@ -3,7 +3,7 @@
  * mapped to NetlinkError, and dumps (whole, with NLM_F_DUMP_INTR retries, or
  * streamed in bounded chunks).
  */
-import type { HandleNative, NativeMessage, NativeTransaction } from './binding';
+import type { HandleNative, NativeDumpChunk, NativeMessage, NativeTransaction } from './binding';
 import { NetlinkError, fromSystemError } from './errors';
 
 /** One request: its bytes and how to name it in errors (`RTM_NEWLINK vh0`). */
@@ -87,14 +87,20 @@ export class Channel {
   async *dumpStream(req: Request): AsyncGenerator<NativeMessage[], void, undefined> {
     let first = true;
     let finished = false;
+    // The next chunk is asked for before this one is handed out, so the
+    // kernel and the handle's thread fill it while the consumer works.
+    let next: Promise<NativeDumpChunk> | undefined;
     try {
       for (;;) {
         let chunk;
         try {
-          chunk = await this.handle.dump(this.protocol, first ? req.buf : null, DUMP_CHUNK_BYTES);
+          chunk = await (next ??
+            this.handle.dump(this.protocol, first ? req.buf : null, DUMP_CHUNK_BYTES));
         } catch (err) {
+          next = undefined;
           throw fromSystemError(err, req.op);
         }
+        next = undefined;
         first = false;
         const c = chunk.completions[0];
         if (c && c.error !== 0) {
@@ -115,15 +121,23 @@ export class Channel {
             message: `${req.op}: dump interrupted`,
           });
         }
-        if (chunk.messages.length > 0) yield chunk.messages;
         if (chunk.done) {
           finished = true;
+          if (chunk.messages.length > 0) yield chunk.messages;
           return;
         }
+        next = this.handle.dump(this.protocol, null, DUMP_CHUNK_BYTES);
+        // Settled (and dropped) in `finally` if the consumer stops here.
+        next.catch(() => undefined);
+        if (chunk.messages.length > 0) yield chunk.messages;
       }
     } finally {
       // A consumer that stopped early leaves the rest of the dump queued in
       // the kernel: drain it so the socket is clean for the next request.
+      if (next) {
+        const c = await next.catch(() => undefined);
+        if (c?.done === true) finished = true;
+      }
       if (!finished && !first)
         await this.handle.dump(this.protocol, null, 0, true).catch(() => undefined);
     }

@@ -10,6 +10,7 @@
 #include "netlink/encode.h"
 #include "netlink/handle.h"
 #include "netns.h"
+#include "rtnl/rtnl.h"
 
 namespace netplumb {
 
@@ -25,6 +26,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("encode", Napi::Function::New(env, Encode, "encode"));
   exports.Set("decode", Napi::Function::New(env, DecodeBuffer, "decode"));
   exports.Set("constants", MakeConstants(env));
+  Napi::Array route_fields = Napi::Array::New(env, rtnl::kRouteFieldCount);
+  for (uint32_t i = 0; i < rtnl::kRouteFieldCount; i++) route_fields.Set(i, rtnl::kRouteFields[i]);
+  exports.Set("routeFields", route_fields);
   InitNetns(env, exports);
   InitFsLock(env, exports);
   InitFsOps(env, exports);

@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 import type { FsOp, FsResult, NativeStep } from '../binding';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
@@ -89,7 +90,15 @@ export interface EngineOptions {
   dns?: boolean;
   /** the host resolver configuration: upstreams, search domains (default /etc/resolv.conf) */
   resolvConf?: string;
+  /**
+   * called with the time each phase of a sandbox's creation or removal took,
+   * in milliseconds (for profiling: see bench/micro.ts)
+   */
+  trace?: (op: 'create' | 'remove', phase: string, ms: number) => void;
 }
+
+type Mark = (phase: string) => void;
+const noMark: Mark = () => undefined;
 
 const RESERVED = new Set(['bridge', 'host', 'none', 'default']);
 const DEFAULT_NETWORK = 'bridge';
@@ -162,7 +171,8 @@ export class Engine {
     /** @internal */ readonly host: Rtnl,
     /** @internal the namespace this engine treats as the host */ readonly hostNs: NetNS,
     /** @internal */ readonly firewall: Firewall | undefined,
-    opts: Required<EngineOptions>,
+    opts: Required<Omit<EngineOptions, 'trace'>>,
+    private readonly trace?: EngineOptions['trace'],
   ) {
     this.state = new StateStore(opts.stateDir);
     this.netnsDir = opts.netnsDir;
@@ -174,7 +184,7 @@ export class Engine {
 
   /** Opens (creating if needed) the state directory and the kernel handles. */
   static async open(opts: EngineOptions = {}): Promise<Engine> {
-    const full: Required<EngineOptions> = {
+    const full: Required<Omit<EngineOptions, 'trace'>> = {
       firewall: opts.firewall !== false,
       dns: opts.dns !== false,
       resolvConf: opts.resolvConf ?? '/etc/resolv.conf',
@@ -196,7 +206,7 @@ export class Engine {
           path.resolve(full.stateDir) === '/run/netplumb',
         );
       }
-      const engine = new Engine(host, hostNs, firewall, full);
+      const engine = new Engine(host, hostNs, firewall, full, opts.trace);
       await engine.state.init();
       if (full.dns) {
         engine.dns = new DnsService(engine.state, { resolvConf: full.resolvConf });
@@ -797,6 +807,7 @@ export class Engine {
     spec: SandboxSpec,
     requests: PortRequest[],
   ): Promise<Sandbox | undefined> {
+    const mark = this.phases('create');
     const steps: JobStep[] = [];
     const pick = async (family: 4 | 6, given: string | undefined): Promise<string> => {
       const a = await this.addressPlan(net, family, given);
@@ -846,7 +857,7 @@ export class Engine {
     const ep = this.describeEndpoint(net, 'eth0', ip, ip6, spec);
     ep.ports = ports;
     rec.endpoints.push(ep);
-    const r = await this.sandboxJob(rec, net, steps);
+    const r = await this.sandboxJob(rec, net, steps, mark);
     if (r.failed >= 0 && r.phase === 'before') {
       await this.undoSteps(steps, r.failed);
       if (r.error) throw r.error;
@@ -871,6 +882,7 @@ export class Engine {
       throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
     }
     if (!net.default) await this.sandboxDns(rec.name, rec);
+    mark('dns');
     return toSandbox(rec);
   }
 
@@ -904,7 +916,7 @@ export class Engine {
           undo: { op: 'unlink', path: recordPath },
         },
       ];
-      const r = await this.sandboxJob(rec, net, steps);
+      const r = await this.sandboxJob(rec, net, steps, this.phases('create'));
       if (r.failed >= 0) {
         if (r.phase === 'before' && !r.error) {
           await unwind(undo);
@@ -931,6 +943,7 @@ export class Engine {
     rec: SandboxRecord,
     net: NetworkRecord | undefined,
     steps: JobStep[],
+    mark: Mark,
   ): Promise<SandboxJobResult> {
     const ep = rec.endpoints[0];
     const nft =
@@ -948,6 +961,8 @@ export class Engine {
       ...this.cursorOps(),
     ];
     rec.state = 'creating';
+    const bridgeIndex = net ? await this.bridgeOf(net) : 0;
+    mark('prepare');
     const r = await runSandboxJob(this.host, {
       name: rec.name,
       dir: this.netnsDir,
@@ -960,7 +975,7 @@ export class Engine {
             endpoint: {
               ep,
               net,
-              bridgeIndex: await this.bridgeOf(net),
+              bridgeIndex,
               alias: this.aliasOf('ep', rec.name, net.name),
               defaultRoute: !net.internal,
               isolated: !net.icc,
@@ -970,6 +985,7 @@ export class Engine {
         : {}),
     });
     if (r.failed < 0) rec.state = 'ready';
+    mark('job');
     return r;
   }
 
@@ -1186,6 +1202,18 @@ export class Engine {
     return this.resolv.forSandbox();
   }
 
+  /** A stopwatch reporting each phase of `op` to the trace option (a no-op without one). */
+  private phases(op: 'create' | 'remove'): Mark {
+    const trace = this.trace;
+    if (!trace) return noMark;
+    let t = performance.now();
+    return (phase) => {
+      const n = performance.now();
+      trace(op, phase, n - t);
+      t = n;
+    };
+  }
+
   /** Brings the resolver's view up to date after a change (when this process runs it). */
   private async dnsChanged(): Promise<void> {
     await this.dns?.reload();
@@ -1227,10 +1255,12 @@ export class Engine {
   }
 
   private async removeSandboxTracked(name: string): Promise<void> {
+    const mark = this.phases('remove');
     const rec = await this.state.read<SandboxRecord>('sandboxes', name);
     if (!rec) throw new NotFoundError('name', `sandbox "${name}" not found`);
+    mark('read');
     rec.state = 'removing';
-    await this.teardownSandbox(rec, true);
+    await this.teardownSandbox(rec, true, mark);
   }
 
   /**
@@ -1240,9 +1270,13 @@ export class Engine {
    * marked 'removing' (in the batch that looks for sharers), so a crash
    * leaves work prune can finish.
    */
-  private async teardownSandbox(rec: SandboxRecord, mark = false): Promise<void> {
+  private async teardownSandbox(
+    rec: SandboxRecord,
+    markRemoving = false,
+    mark = noMark,
+  ): Promise<void> {
     const first = new FsBatch();
-    if (mark)
+    if (markRemoving)
       first.add({
         op: 'replace',
         path: this.state.recordPath('sandboxes', rec.name),
@@ -1255,8 +1289,11 @@ export class Engine {
     const r = await first.run();
     const members = iJoins >= 0 ? (r[iJoins]!.entries ?? []).sort() : [];
     const heir = members.length > 0 ? await this.takeOver(rec, members) : undefined;
+    mark('mark');
     if (!heir) for (const ep of rec.endpoints) await this.firewall?.unpublish(rec, ep);
+    mark('nft');
     if (rec.netns) await deleteNetns(this.netnsDir, rec.netns);
+    mark('unmount');
     const last = new FsBatch();
     if (!heir && rec.mode !== 'container') {
       const hostEnds = rec.endpoints.map((e) => e.hostIfname);
@@ -1265,6 +1302,7 @@ export class Engine {
       if (!(await this.watcher.waitGone(hostEnds, REAP_TIMEOUT_MS))) {
         for (const n of hostEnds) await deleteLink(this.host, n);
       }
+      mark('reap');
       // Only now may the addresses go to another sandbox (and its MAC, derived from one).
       for (const ep of rec.endpoints) {
         for (const m of ep.ports)
@@ -1279,8 +1317,10 @@ export class Engine {
     for (const op of removeSandboxFileOps(this.etcDir, rec.name)) last.add(op);
     last.add({ op: 'unlink', path: this.state.recordPath('sandboxes', rec.name) });
     await last.run();
+    mark('release');
     if (heir) await this.sandboxDns(heir.name, heir);
     if (rec.endpoints.length > 0) await this.sandboxDns(rec.name, undefined);
+    mark('dns');
   }
 
   /**

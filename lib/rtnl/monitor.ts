@@ -8,7 +8,7 @@ import type { NetNS } from '../netns';
 import type { Address } from './addrs';
 import type { Link } from './links';
 import type { Neighbor } from './neigh';
-import type { Route } from './routes';
+import { routeFromRow, type Route } from './routes';
 
 export type MonitorGroup = 'link' | 'addr' | 'route' | 'neigh';
 
@@ -55,7 +55,7 @@ function toEvent(m: NativeMessage): RtnlEvent | undefined {
       return {
         kind: 'route',
         action: m.type === K.RTM_NEWROUTE ? 'new' : 'del',
-        object: m.object as Route,
+        object: routeFromRow(m.object),
       };
     case K.RTM_NEWNEIGH:
     case K.RTM_DELNEIGH:

@@ -46,6 +46,65 @@ export interface Route {
   unknown?: RawAttr[];
 }
 
+/**
+ * A route as the addon decodes it: a row in the order of ROUTE_FIELDS, holes
+ * for what the kernel left out (building the object here, with one literal,
+ * is 3x faster than the addon setting each property, for dumps of 100,000s).
+ */
+type RouteRow = [
+  4 | 6,
+  number,
+  number | undefined,
+  number | undefined,
+  number,
+  number,
+  number,
+  number,
+  number,
+  string,
+  string | undefined,
+  string | undefined,
+  string | undefined,
+  number | undefined,
+  number | undefined,
+  number | undefined,
+  Route['metrics'],
+  RawAttr[] | undefined,
+];
+
+const ROUTE_FIELDS = [
+  'family', 'dstLen', 'srcLen', 'tos', 'protocol', 'scope', 'type', 'flags', 'table',
+  'dst', 'src', 'gateway', 'prefsrc', 'oif', 'priority', 'pref', 'metrics', 'unknown',
+]; // prettier-ignore
+if (native.routeFields.join() !== ROUTE_FIELDS.join())
+  throw new Error(`netplumb: the addon's route fields differ: ${native.routeFields.join()}`);
+
+/** @internal a decoded route row as the Route object the API returns */
+export function routeFromRow(object: unknown): Route {
+  const row = object as RouteRow;
+  const r: Route = {
+    family: row[0],
+    dst: row[9],
+    dstLen: row[1],
+    table: row[8],
+    protocol: row[4],
+    scope: row[5],
+    type: row[6],
+    flags: row[7],
+  };
+  if (row[2] !== undefined) r.srcLen = row[2];
+  if (row[3] !== undefined) r.tos = row[3];
+  if (row[10] !== undefined) r.src = row[10];
+  if (row[11] !== undefined) r.gateway = row[11];
+  if (row[12] !== undefined) r.prefsrc = row[12];
+  if (row[13] !== undefined) r.oif = row[13];
+  if (row[14] !== undefined) r.priority = row[14];
+  if (row[15] !== undefined) r.pref = row[15];
+  if (row[16] !== undefined) r.metrics = row[16];
+  if (row[17] !== undefined) r.unknown = row[17];
+  return r;
+}
+
 type TableName = 'main' | 'local';
 type ScopeName = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
 type ProtoName = 'unspec' | 'kernel' | 'boot' | 'static';
@@ -241,7 +300,7 @@ export class Routes {
   async list(filter: RouteFilter = {}): Promise<Route[]> {
     const { req, table, oif } = await this.dumpRequest(filter);
     const msgs = await this.ctx.channel.dumpAll(req);
-    return msgs.map((m) => m.object as Route).filter((r) => keep(r, table, oif));
+    return msgs.map((m) => routeFromRow(m.object)).filter((r) => keep(r, table, oif));
   }
 
   /**
@@ -252,7 +311,7 @@ export class Routes {
     const { req, table, oif } = await this.dumpRequest(filter);
     for await (const chunk of this.ctx.channel.dumpStream(req)) {
       for (const m of chunk) {
-        const r = m.object as Route;
+        const r = routeFromRow(m.object);
         if (keep(r, table, oif)) yield r;
       }
     }

@@ -11,6 +11,14 @@
 
 namespace netplumb {
 
+void AppendUnknown(Napi::Env env, Napi::Array* list, const AttrView& a) {
+  if (list->IsEmpty()) *list = Napi::Array::New(env);
+  Napi::Object u = Napi::Object::New(env);
+  u.Set("type", a.type);
+  u.Set("data", CopyBuffer(env, a.data, a.len));
+  list->Set(list->Length(), u);
+}
+
 void AddUnknown(Napi::Env env, Napi::Object obj, const AttrView& a) {
   Napi::Value v = obj.Get("unknown");
   Napi::Array arr;
@@ -28,7 +36,8 @@ void AddUnknown(Napi::Env env, Napi::Object obj, const AttrView& a) {
 
 namespace {
 
-Napi::Object DecodeRoute(Napi::Env env, const MessageView& m) {
+Napi::Object DecodeRtnl(Keys& keys, const MessageView& m) {
+  Napi::Env env = keys.Env();
   switch (m.header.nlmsg_type) {
     case RTM_NEWLINK:
     case RTM_DELLINK:
@@ -38,7 +47,7 @@ Napi::Object DecodeRoute(Napi::Env env, const MessageView& m) {
       return rtnl::DecodeAddr(env, m);
     case RTM_NEWROUTE:
     case RTM_DELROUTE:
-      return rtnl::DecodeRoute(env, m);
+      return rtnl::DecodeRoute(keys, m);
     case RTM_NEWNEIGH:
     case RTM_DELNEIGH:
       return rtnl::DecodeNeigh(env, m);
@@ -50,9 +59,15 @@ Napi::Object DecodeRoute(Napi::Env env, const MessageView& m) {
 }  // namespace
 
 Napi::Object DecodeMessage(Napi::Env env, int protocol, const MessageView& m) {
+  Keys keys(env);
+  return DecodeMessage(keys, protocol, m);
+}
+
+Napi::Object DecodeMessage(Keys& keys, int protocol, const MessageView& m) {
+  Napi::Env env = keys.Env();
   Napi::Object obj;
   if (protocol == NETLINK_ROUTE) {
-    obj = DecodeRoute(env, m);
+    obj = DecodeRtnl(keys, m);
   } else if (protocol == NETLINK_NETFILTER) {
     obj = nft::DecodeMessage(env, m);
     if (obj.IsEmpty()) obj = ct::DecodeMessage(env, m);
@@ -80,17 +95,18 @@ Napi::Object DecodeTransaction(Napi::Env env, int protocol, const Transaction& t
   }
   out.Set("completions", completions);
   Napi::Array messages = Napi::Array::New(env, t.received.size());
+  Keys keys(env);
   for (size_t i = 0; i < t.received.size(); i++) {
     const Received& r = t.received[i];
     MessageIterator it(t.data.data() + r.offset, r.len);
     MessageView m;
     if (!it.Next(&m)) continue;
     Napi::Object msg = Napi::Object::New(env);
-    msg.Set("index", r.index);
-    msg.Set("type", m.header.nlmsg_type);
-    msg.Set("flags", m.header.nlmsg_flags);
-    msg.Set("object", DecodeMessage(env, protocol, m));
-    messages.Set(static_cast<uint32_t>(i), msg);
+    keys.Set(msg, "index", static_cast<uint32_t>(r.index));
+    keys.Set(msg, "type", static_cast<uint32_t>(m.header.nlmsg_type));
+    keys.Set(msg, "flags", static_cast<uint32_t>(m.header.nlmsg_flags));
+    keys.Set(msg, "object", DecodeMessage(keys, protocol, m));
+    napi_set_element(env, messages, static_cast<uint32_t>(i), msg);
   }
   out.Set("messages", messages);
   out.Set("interrupted", t.interrupted);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/keys.h"
 #include "netlink/message.h"
 #include "netlink/socket.h"
 
@@ -15,6 +16,7 @@ namespace netplumb {
 // (link, addr, route, neigh, nf_tables objects); anything else comes back as
 // { msg: 'raw', type, flags, data }.
 Napi::Object DecodeMessage(Napi::Env env, int protocol, const MessageView& m);
+Napi::Object DecodeMessage(Keys& keys, int protocol, const MessageView& m);
 
 // { completions: [{ error, extack?, offset?, missing? }], messages: [{ index,
 //   type, flags, object }], interrupted }
@@ -22,6 +24,8 @@ Napi::Object DecodeTransaction(Napi::Env env, int protocol, const Transaction& t
 
 // Unknown attributes are kept, not dropped: [{ type, data: Buffer }].
 void AddUnknown(Napi::Env env, Napi::Object obj, const AttrView& a);
+// The same, onto a list made on first use (for objects built with Keys::Builder).
+void AppendUnknown(Napi::Env env, Napi::Array* list, const AttrView& a);
 
 // JS decode(protocol, buffer): every message of a captured reply buffer.
 Napi::Value DecodeBuffer(const Napi::CallbackInfo& info);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "common/keys.h"
 #include "common/spec.h"
 #include "netlink/message.h"
 
@@ -22,7 +23,11 @@ Napi::Object DecodeAddr(Napi::Env env, const MessageView& m);
 
 // RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE (rtmsg + RTA_*).
 void EncodeRoute(MessageWriter& w, uint16_t type, const Spec& s);
-Napi::Object DecodeRoute(Napi::Env env, const MessageView& m);
+// Routes come in dumps of 100,000s: decoded as rows (arrays in the order of
+// kRouteFields), which lib/rtnl/routes.ts turns into objects.
+Napi::Object DecodeRoute(Keys& keys, const MessageView& m);
+extern const char* const kRouteFields[];
+extern const size_t kRouteFieldCount;
 
 // RTM_NEWNEIGH / RTM_DELNEIGH / RTM_GETNEIGH (ndmsg + NDA_*), FDB included.
 void EncodeNeigh(MessageWriter& w, uint16_t type, const Spec& s);

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { K, native } from '../../lib/binding';
-import type { Address, Link, Route } from '../../lib/rtnl';
+import type { Address, Link } from '../../lib/rtnl';
+import { routeFromRow, type Route } from '../../lib/rtnl/routes';
 import { ROOT } from '../helpers';
 
 interface ReplyFixture<T> {
@@ -130,7 +131,7 @@ describe('rtnetlink replies decode as ip reads them', () => {
       prefsrc?: string;
     }
     const f = load<IpRouteJson>('reply-routes');
-    const ours = decodeAll<Route>(f, K.RTM_NEWROUTE);
+    const ours = decodeAll<unknown>(f, K.RTM_NEWROUTE).map(routeFromRow);
     assert.equal(ours.length, f.ip.length);
     const tableName = (t: number): string | undefined =>
       t === K.RT_TABLE_MAIN ? undefined : t === K.RT_TABLE_LOCAL ? 'local' : String(t);

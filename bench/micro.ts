@@ -1,0 +1,328 @@
+/**
+ * Micro benchmarks, each printing one JSON line ({ bench, ... }) that
+ * bench/report.ts lists under the main table. Must run inside the bench
+ * sandbox (bench/run.sh does):   node dist/bench/micro.js [NAME...]
+ *
+ *  lone       where the time of one createSandbox / removeSandbox goes
+ *             (median per phase, from the engine's trace option)
+ *  publish    cost of adding the k-th published port: a map element
+ *             (netplumb's way) versus a rule per port (iptables' way)
+ *  elements   10,000 map elements in one batch versus one per transaction
+ *  dns        queries per second and p99 latency of the embedded resolver,
+ *             asked from inside a sandbox
+ *  routes     100,000 routes listed by streaming versus `ip -j route show`,
+ *             with the peak memory of each
+ *  rss        RSS across create/remove cycles (BENCH_RSS_CYCLES, default 10000)
+ */
+import { execFile, spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+
+import { Engine, NetNS, Nft, Rtnl } from '../lib';
+import type { Request } from '../lib/channel';
+import type { SetSpec } from '../lib/nft/types';
+
+const run = promisify(execFile);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s[s.length >> 1]!;
+};
+const emit = (o: object): void => {
+  console.log(JSON.stringify(o));
+};
+const gc = (): void => {
+  (globalThis as { gc?: () => void }).gc?.();
+};
+
+async function lone(): Promise<void> {
+  const phases = { create: new Map<string, number[]>(), remove: new Map<string, number[]>() };
+  const engine = await Engine.open({
+    stateDir: '/run/np-micro',
+    trace: (op, phase, ms) => {
+      const m = phases[op];
+      m.set(phase, [...(m.get(phase) ?? []), ms]);
+    },
+  });
+  await engine.createNetwork({ name: 'lone', subnet: '10.89.0.0/24' });
+  const totals = { create: [] as number[], remove: [] as number[] };
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    await engine.createSandbox({ name: `l${i}`, network: 'lone', publish: [`${30000 + i}:80`] });
+    const t1 = performance.now();
+    await engine.removeSandbox(`l${i}`);
+    const t2 = performance.now();
+    if (i >= 5) {
+      totals.create.push(t1 - t0);
+      totals.remove.push(t2 - t1);
+    } else {
+      phases.create.clear();
+      phases.remove.clear();
+    }
+  }
+  await engine.removeNetwork('lone');
+  await engine.close();
+  for (const op of ['create', 'remove'] as const) {
+    emit({
+      bench: `lone ${op} (ms, median of 25)`,
+      total: median(totals[op]),
+      ...Object.fromEntries([...phases[op]].map(([k, v]) => [k, median(v)])),
+    });
+  }
+}
+
+async function publish(): Promise<void> {
+  const nft = await Nft.open();
+  const table = { family: 'inet' as const, name: 'micro' };
+  const map: SetSpec = {
+    family: 'inet',
+    table: 'micro',
+    name: 'ports',
+    key: ['inet_proto', 'inet_service'],
+    map: ['ipv4_addr', 'inet_service'],
+  };
+  const chain = { family: 'inet' as const, table: 'micro', name: 'pre' };
+  const rule = { family: 'inet' as const, table: 'micro', chain: 'pre' };
+  await nft
+    .transaction()
+    .addTable(table)
+    .addSet(map)
+    .addChain({ ...chain, type: 'nat', hook: 'prerouting', priority: -100 })
+    .commit();
+  const at = [1, 10, 100, 1000, 5000];
+  const mapCost: Record<string, number> = {};
+  const ruleCost: Record<string, number> = {};
+  let n = 0;
+  for (const k of at) {
+    // Fill up to k-1, then time 20 additions at that size.
+    while (n < k - 1) {
+      const tx = nft.transaction();
+      const upto = Math.min(k - 1, n + 500);
+      for (; n < upto; n++) {
+        tx.addElements(map, [{ key: ['tcp', 10000 + n], value: ['10.89.0.2', 80] }]);
+        tx.addRule({
+          ...rule,
+          expr: [
+            { match: 'tcp dport', value: 10000 + n },
+            { nat: 'dnat', family: 'ip', addr: '10.89.0.2', port: 80 },
+          ],
+        });
+      }
+      await tx.commit();
+    }
+    const tm: number[] = [];
+    const tr: number[] = [];
+    for (let j = 0; j < 20; j++, n++) {
+      let t = performance.now();
+      await nft
+        .transaction()
+        .addElements(map, [{ key: ['tcp', 10000 + n], value: ['10.89.0.2', 80] }])
+        .commit();
+      tm.push(performance.now() - t);
+      t = performance.now();
+      await nft
+        .transaction()
+        .addRule({
+          ...rule,
+          expr: [
+            { match: 'tcp dport', value: 10000 + n },
+            { nat: 'dnat', family: 'ip', addr: '10.89.0.2', port: 80 },
+          ],
+        })
+        .commit();
+      tr.push(performance.now() - t);
+    }
+    mapCost[`at ${k}`] = median(tm);
+    ruleCost[`at ${k}`] = median(tr);
+  }
+  await nft.transaction().deleteTable(table).commit();
+  await nft.close();
+  emit({ bench: 'publish one port: map element (ms, by entries already there)', ...mapCost });
+  emit({ bench: 'publish one port: rule per port, iptables-style (ms)', ...ruleCost });
+}
+
+async function elements(): Promise<void> {
+  const nft = await Nft.open();
+  const map: SetSpec = {
+    family: 'inet',
+    table: 'micro2',
+    name: 'published',
+    key: ['ipv4_addr', 'inet_service'],
+    map: ['ipv4_addr', 'inet_service'],
+  };
+  await nft.transaction().addTable({ family: 'inet', name: 'micro2' }).addSet(map).commit();
+  const el = (i: number): { key: [string, number]; value: [string, number] } => ({
+    key: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 8080],
+    value: ['172.17.0.2', 80],
+  });
+  let t = performance.now();
+  const tx = nft.transaction();
+  for (let i = 0; i < 10000; i++) tx.addElements(map, [el(i)]);
+  await tx.commit();
+  const batch = ((performance.now() - t) * 1000) / 10000;
+  t = performance.now();
+  for (let i = 10000; i < 11000; i++)
+    await nft
+      .transaction()
+      .addElements(map, [el(i)])
+      .commit();
+  const single = ((performance.now() - t) * 1000) / 1000;
+  await nft.transaction().deleteTable({ family: 'inet', name: 'micro2' }).commit();
+  await nft.close();
+  emit({
+    bench: 'nft map elements (µs per element)',
+    'one batch of 10,000': batch,
+    'one per transaction': single,
+  });
+}
+
+async function dns(): Promise<void> {
+  const engine = await Engine.open({ stateDir: '/run/np-micro-dns' });
+  await engine.createNetwork({ name: 'dnsb', subnet: '10.90.0.0/24' });
+  const expect: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const s = await engine.createSandbox({
+      name: `d${i}`,
+      network: 'dnsb',
+      aliases: [`svc${i}`],
+    });
+    expect.push(`svc${i}=${s.endpoints[0]!.ip}`);
+  }
+  const gw = (await engine.inspectNetwork('dnsb')).gateway;
+  const tool = `${__dirname}/../test/dns/query-tool.js`;
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(
+      'ip',
+      ['netns', 'exec', 'd0', process.execPath, tool, gw, '--load', '20000', '16', ...expect],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let text = '';
+    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    p.on('error', reject);
+    p.on('exit', () => {
+      resolve(text);
+    });
+  });
+  const r = JSON.parse(out) as { ok: number; wrong: number; lost: number; ms: number; p99: number };
+  for (let i = 0; i < 50; i++) await engine.removeSandbox(`d${i}`);
+  await engine.removeNetwork('dnsb');
+  await engine.close();
+  emit({
+    bench: 'embedded DNS, 20,000 A queries from a sandbox, 16 in flight',
+    qps: Math.round((r.ok * 1000) / r.ms),
+    'p99 ms': r.p99,
+    wrong: r.wrong,
+    lost: r.lost,
+  });
+}
+
+async function routes(): Promise<void> {
+  const COUNT = 100_000;
+  const ns = await NetNS.create('np-routes');
+  const rt = await Rtnl.open(ns);
+  try {
+    await rt.links.add({ kind: 'bridge', name: 'rtbr', up: true });
+    await rt.addrs.add('rtbr', '10.0.0.1/8');
+    for (let i = 0; i < COUNT; i += 2000) {
+      const reqs: Request[] = [];
+      for (let j = i; j < Math.min(COUNT, i + 2000); j++) {
+        reqs.push(
+          await rt.routes.request(
+            { dst: `20.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}/32`, gateway: '10.0.0.2' },
+            'add',
+          ),
+        );
+      }
+      await rt.channel.send(reqs);
+    }
+    gc();
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sample = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
+    let t = performance.now();
+    let seen = 0;
+    for await (const r of rt.routes.stream()) if (r.dst !== undefined) seen++;
+    const streamMs = performance.now() - t;
+    clearInterval(sample);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    t = performance.now();
+    const { stdout } = await run('ip', ['-n', 'np-routes', '-j', 'route', 'show'], {
+      maxBuffer: 1 << 30,
+    });
+    const parsed = (JSON.parse(stdout) as unknown[]).length;
+    const ipMs = performance.now() - t;
+    const { stderr } = await run(
+      '/usr/bin/time',
+      ['-f', '%M', 'ip', '-n', 'np-routes', '-j', 'route', 'show'],
+      {
+        maxBuffer: 1 << 30,
+      },
+    ).catch(() => ({ stderr: '' }));
+    emit({
+      bench: `list ${COUNT.toLocaleString('en')} routes`,
+      'netplumb stream ms': streamMs,
+      'ip -j + JSON.parse ms': ipMs,
+      'ip ÷ netplumb': ipMs / streamMs,
+      'netplumb RSS growth MB': (peak - rss0) / 1048576,
+      'ip max RSS MB': Number(stderr.trim().split('\n').pop()) / 1024 || null,
+      counted: seen,
+      'ip counted': parsed,
+    });
+  } finally {
+    await rt.close();
+    await ns.delete();
+    await ns.close();
+  }
+}
+
+async function rss(): Promise<void> {
+  const cycles = Number(process.env.BENCH_RSS_CYCLES ?? 10000);
+  const engine = await Engine.open({ stateDir: '/run/np-micro-rss' });
+  await engine.createNetwork({ name: 'rss', subnet: '10.91.0.0/16' });
+  const marks: Record<string, number> = {};
+  const C = 8;
+  let done = 0;
+  const t0 = performance.now();
+  const checkpoints = new Set([0, 1000, Math.floor(cycles / 2), cycles]);
+  const record = (): void => {
+    gc();
+    marks[`after ${done}`] = process.memoryUsage().rss / 1048576;
+  };
+  record();
+  while (done < cycles) {
+    const batch = Math.min(C, cycles - done);
+    await Promise.all(
+      Array.from({ length: batch }, async (_, i) => {
+        const name = `r${i}`;
+        await engine.createSandbox({ name, network: 'rss', publish: [`${31000 + i}:80`] });
+        await engine.removeSandbox(name);
+      }),
+    );
+    const before = done;
+    done += batch;
+    for (const c of checkpoints) if (c > before && c <= done) record();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await engine.removeNetwork('rss');
+  await engine.close();
+  emit({ bench: `RSS MB across ${cycles} create/remove cycles`, ...marks, seconds });
+}
+
+const all: Record<string, () => Promise<void>> = { lone, publish, elements, dns, routes, rss };
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2);
+  for (const name of names.length > 0 ? names : Object.keys(all)) {
+    const fn = all[name];
+    if (!fn) throw new Error(`unknown micro benchmark ${name}`);
+    await fn();
+  }
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
