@@ -124,7 +124,10 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((e: unknown) => console.error(e));
+    for (const step of cleanup.reverse())
+      await step().catch((e: unknown) => {
+        console.error(e);
+      });
   }
 }
 
