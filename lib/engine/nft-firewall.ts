@@ -17,6 +17,9 @@
  *     chain forward (filter): established ok; same bridge ok; internal networks
  *       closed; published (DNAT) ok; bridge to other bridge dropped; anything
  *       else towards a bridge dropped (no direct access from outside)
+ *     overlay networks (driver 'overlay'): masquerade only what leaves the
+ *       cluster CIDR; forward: the cluster CIDR into the bridge accepted,
+ *       inserted ahead of the drops (other hosts' sandboxes reach ours)
  *     chain input (filter): internal networks reach only the resolver (53)
  *     chain raw (filter, prerouting raw): 127.0.0.0/8 arriving on anything
  *       but lo is dropped, so localhost-published ports stay the host's
