@@ -8,6 +8,8 @@
 #   BENCH_PEERS="..."       peers to run (default: all that can run here)
 #   BENCH_QUICK=1           N=10, 1 rep, fast peers only: a smoke run
 #
+# Also: overlay convergence for 3 and 20 simulated hosts (bench/overlay.ts).
+#
 # Everything runs inside private network namespaces (bench/sandbox.sh; the
 # peers use their own sandbox.sh). Needs root.
 set -euo pipefail
@@ -67,6 +69,16 @@ done
 
 echo "== micro benchmarks"
 bash bench/sandbox.sh node dist/bench/micro.js >>"$raw" || echo "bench: micro benchmarks failed"
+
+# Multi-host: N simulated hosts and a real etcd (scripts/install-deps.sh installs etcd-server).
+echo "== overlay convergence"
+if [ -x /usr/bin/etcd ]; then
+  for n in 3 20; do
+    bash bench/sandbox.sh node dist/bench/overlay.js "$n" "$REPS" >>"$raw" || echo "bench: overlay N=$n failed"
+  done
+else
+  echo "bench: /usr/bin/etcd missing (apt-get install etcd-server): overlay convergence skipped"
+fi
 
 mkdir -p bench/results
 node dist/bench/report.js "$raw" bench/results/latest

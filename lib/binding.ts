@@ -78,6 +78,8 @@ export interface EnterOptions {
   create?: string;
   /** protocols to open sockets for in the starting namespace, before entering */
   outer?: number[];
+  /** the namespace those `outer` sockets live in, when not the process's (entered first) */
+  outerNetns?: NsFdNative;
   /** the handle ends with this job (its thread goes back to the pool) */
   close?: boolean;
 }

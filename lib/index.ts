@@ -23,5 +23,11 @@ export { K as constants } from './binding';
 export { Engine } from './engine/engine';
 export type { EngineOptions } from './engine/engine';
 export type * from './engine/types';
+export type {
+  EtcdOptions,
+  OverlayBackend,
+  OverlayInfo,
+  OverlayOptions,
+} from './engine/overlay/spec';
 export { Conntrack } from './conntrack';
 export type { CtEntry, CtFilter, CtTuple } from './conntrack';

@@ -69,6 +69,8 @@ import type {
   SandboxSpec,
 } from './types';
 import { LinkWatcher } from './watcher';
+import { openHostNetns } from './hostns';
+import { OverlayDriver } from './overlay/driver';
 import { formatMac, macFromIpv4, parseMac } from '../util/ip';
 
 export interface EngineOptions {
@@ -95,6 +97,16 @@ export interface EngineOptions {
    * in milliseconds (for profiling: see bench/micro.ts)
    */
   trace?: (op: 'create' | 'remove', phase: string, ms: number) => void;
+  /**
+   * The namespace this engine treats as the host: where bridges, the host
+   * ends of veths, VXLAN devices, routes, the firewall table, sysctls and
+   * port probes go. A NetNS, an `ip netns` name (under /run/netns) or an
+   * absolute nsfs path; default this process's own. One process can so
+   * drive several simulated hosts. The embedded DNS resolver binds its
+   * sockets in this process's namespace, so with another host namespace
+   * `dns` defaults to false and `dns: true` is refused.
+   */
+  hostNetns?: NetNS | string;
 }
 
 type Mark = (phase: string) => void;
@@ -108,6 +120,15 @@ const DEFAULT_SUBNET = '172.17.0.0/16';
 const REAP_TIMEOUT_MS = 1000;
 
 const newId = (): string => randomBytes(16).toString('hex');
+
+/** The address space a network claims on this host: an overlay claims its whole cluster CIDR. */
+function subnetsOf(n: NetworkRecord): Subnet[] {
+  if (n.overlay) return [parseSubnet(n.overlay.cluster, 'subnet')];
+  return [
+    parseSubnet(n.subnet, 'subnet'),
+    ...(n.subnet6 ? [parseSubnet(n.subnet6, 'subnet6')] : []),
+  ];
+}
 const now = (): string => new Date().toISOString();
 
 type Undo = (() => Promise<unknown>)[];
@@ -166,12 +187,14 @@ export class Engine {
   private readonly inflight = new Map<string, number>();
   /** the embedded resolver, when this process runs it (see lib/dns) @internal */
   dns: DnsService | undefined;
+  /** multi-host networks (driver 'overlay'): subnet leases and the data plane @internal */
+  readonly overlay: OverlayDriver;
 
   private constructor(
     /** @internal */ readonly host: Rtnl,
     /** @internal the namespace this engine treats as the host */ readonly hostNs: NetNS,
     /** @internal */ readonly firewall: Firewall | undefined,
-    opts: Required<Omit<EngineOptions, 'trace'>>,
+    opts: Required<Omit<EngineOptions, 'hostNetns' | 'trace'>>,
     private readonly trace?: EngineOptions['trace'],
   ) {
     this.state = new StateStore(opts.stateDir);
@@ -180,11 +203,12 @@ export class Engine {
     this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
     this.watcher = new LinkWatcher(host);
     this.resolv = new HostResolvConf(opts.resolvConf);
+    this.overlay = new OverlayDriver(this);
   }
 
   /** Opens (creating if needed) the state directory and the kernel handles. */
   static async open(opts: EngineOptions = {}): Promise<Engine> {
-    const full: Required<Omit<EngineOptions, 'trace'>> = {
+    const full: Required<Omit<EngineOptions, 'hostNetns' | 'trace'>> = {
       firewall: opts.firewall !== false,
       dns: opts.dns !== false,
       resolvConf: opts.resolvConf ?? '/etc/resolv.conf',
@@ -196,35 +220,60 @@ export class Engine {
       if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
         throw new ValidationError(k, 'must be an absolute path');
     }
-    const hostNs = await NetNS.host();
-    const host = await Rtnl.open();
+    const { ns: hostNs, foreign } = await openHostNetns(opts.hostNetns);
+    let host: Rtnl | undefined;
     let firewall: Firewall | undefined;
+    let engine: Engine | undefined;
     try {
+      if (foreign) {
+        if (opts.dns === true)
+          throw new ValidationError(
+            'dns',
+            "the embedded resolver binds in this process's namespace, not in hostNetns: use dns: false (or run one per host namespace, like the CLI's daemon)",
+          );
+        full.dns = false;
+      }
+      // A foreign host namespace: every handle is opened there (handle-at-namespace).
+      host = await Rtnl.open(foreign ? hostNs : undefined);
       if (full.firewall) {
         firewall = await openFirewall(
           createHash('sha256').update(path.resolve(full.stateDir)).digest('hex').slice(0, 8),
           path.resolve(full.stateDir) === '/run/netplumb',
+          foreign ? hostNs : undefined,
         );
       }
-      const engine = new Engine(host, hostNs, firewall, full, opts.trace);
+      engine = new Engine(host, hostNs, firewall, full, opts.trace);
       await engine.state.init();
       if (full.dns) {
         engine.dns = new DnsService(engine.state, { resolvConf: full.resolvConf });
         await engine.dns.start();
       }
+      await engine.overlay.resume();
       return engine;
     } catch (err) {
-      await firewall?.close();
-      await host.close();
-      await hostNs.close();
+      if (engine) await engine.close();
+      else {
+        await firewall?.close();
+        await host?.close();
+        await hostNs.close();
+      }
       throw err;
     }
+  }
+
+  /**
+   * Sets a sysctl as the host namespace sees it. Equivalent to
+   * `ip netns exec HOST sysctl -w KEY=VALUE`. @internal
+   */
+  async hostSysctl(key: string, value: string): Promise<void> {
+    await sysctl.set(key, value, this.host.netns ? { netns: this.hostNs } : {});
   }
 
   /** Releases the kernel handles. State and kernel objects stay. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.overlay.close();
     await this.watcher.close();
     await this.dns?.close();
     await this.firewall?.close();
@@ -247,7 +296,8 @@ export class Engine {
       throw new ValidationError('name', `"${rec.name}" is a predefined network name`);
     const unlock = await this.state.lock('networks', true);
     try {
-      return toNetwork(await this.buildNetwork(rec, spec.subnet === undefined), []);
+      const built = await this.buildNetwork(rec, spec.subnet === undefined, spec.mtu !== undefined);
+      return toNetwork(built, [], this.overlay.info(built));
     } finally {
       unlock();
     }
@@ -279,6 +329,15 @@ export class Engine {
       created: now(),
       state: 'creating',
     };
+    const driver = spec.driver ?? 'bridge';
+    if (driver !== 'bridge' && driver !== 'overlay')
+      throw new ValidationError('driver', "must be 'bridge' or 'overlay'");
+    if (driver === 'overlay') {
+      this.overlay.validate(spec, rec);
+      return rec;
+    }
+    if (spec.overlay !== undefined)
+      throw new ValidationError('overlay', "overlay options need driver: 'overlay'");
     if (spec.subnet !== undefined) {
       const s = parseSubnet(spec.subnet, 'subnet', 4);
       rec.subnet = s.text;
@@ -309,10 +368,7 @@ export class Engine {
   /** Subnets in use: other networks', and (for picked ones) the host's routes. @internal */
   private async takenSubnets(withHostRoutes: boolean): Promise<Subnet[]> {
     const taken: Subnet[] = [];
-    for (const n of await this.state.all<NetworkRecord>('networks')) {
-      taken.push(parseSubnet(n.subnet, 'subnet'));
-      if (n.subnet6) taken.push(parseSubnet(n.subnet6, 'subnet6'));
-    }
+    for (const n of await this.state.all<NetworkRecord>('networks')) taken.push(...subnetsOf(n));
     if (withHostRoutes) {
       for (const r of await this.host.routes.list({ family: 4 })) {
         if (r.dst !== 'default' && r.dstLen > 0) {
@@ -330,6 +386,7 @@ export class Engine {
   private async buildNetwork(
     rec: NetworkRecord,
     pickSubnetFromPools: boolean,
+    mtuGiven = true,
   ): Promise<NetworkRecord> {
     const taken = await this.takenSubnets(pickSubnetFromPools);
     if (pickSubnetFromPools) {
@@ -337,15 +394,9 @@ export class Engine {
       rec.subnet = s.text;
       rec.gateway = fromBig(hostRange(s).first, 4);
     } else {
-      const mine = [
-        parseSubnet(rec.subnet, 'subnet'),
-        ...(rec.subnet6 ? [parseSubnet(rec.subnet6, 'subnet6')] : []),
-      ];
+      const mine = subnetsOf(rec);
       for (const n of await this.state.all<NetworkRecord>('networks')) {
-        const theirs = [
-          parseSubnet(n.subnet, 'subnet'),
-          ...(n.subnet6 ? [parseSubnet(n.subnet6, 'subnet6')] : []),
-        ];
+        const theirs = subnetsOf(n);
         for (const a of mine) {
           for (const b of theirs) {
             if (overlaps(a, b)) {
@@ -363,11 +414,16 @@ export class Engine {
     }
     const undo: Undo = [() => this.state.remove('networks', rec.name)];
     try {
+      if (rec.overlay) {
+        // The host's share of the cluster CIDR, leased in etcd, becomes the bridge's subnet.
+        await this.overlay.lease(rec, mtuGiven);
+        undo.push(() => this.overlay.remove(rec));
+      }
       await this.state.ipamInit(rec.name);
       undo.push(() => this.state.ipamRemove(rec.name));
       // Containers reach the outside only if this host forwards.
-      if (!rec.internal) await sysctl.set('net.ipv4.ip_forward', '1');
-      if (rec.subnet6 && !rec.internal) await sysctl.set('net.ipv6.conf.all.forwarding', '1');
+      if (!rec.internal) await this.hostSysctl('net.ipv4.ip_forward', '1');
+      if (rec.subnet6 && !rec.internal) await this.hostSysctl('net.ipv6.conf.all.forwarding', '1');
       const index = await createBridge(this.host, rec, this.aliasOf('net', rec.name));
       undo.push(() => deleteLink(this.host, rec.bridge));
       this.bridgeIndex.set(rec.name, index);
@@ -375,6 +431,7 @@ export class Engine {
         await this.firewall.addNetwork(rec);
         undo.push(() => this.firewall!.removeNetwork(rec));
       }
+      if (rec.overlay) await this.overlay.start(rec);
       rec.state = 'ready';
       await this.state.write('networks', rec.name, rec);
       await this.dnsChanged();
@@ -443,6 +500,7 @@ export class Engine {
         toNetwork(
           n,
           sandboxes.filter((s) => s.endpoints.some((e) => e.network === n.name)).map((s) => s.name),
+          this.overlay.info(n),
         ),
       );
   }
@@ -452,7 +510,7 @@ export class Engine {
     const rec = await this.state.read<NetworkRecord>('networks', validateName(name, 'name'));
     if (!rec || rec.state !== 'ready')
       throw new NotFoundError('name', `network "${name}" not found`);
-    return toNetwork(rec, await this.attached(name));
+    return toNetwork(rec, await this.attached(name), this.overlay.info(rec));
   }
 
   /** Equivalent to `docker network rm NAME`; refused while sandboxes are attached. */
@@ -486,6 +544,7 @@ export class Engine {
   }
 
   private async teardownNetwork(rec: NetworkRecord): Promise<void> {
+    await this.overlay.remove(rec);
     await this.firewall?.removeNetwork(rec);
     await deleteLink(this.host, rec.bridge);
     this.bridgeIndex.delete(rec.id);

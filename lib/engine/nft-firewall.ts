@@ -17,6 +17,9 @@
  *     chain forward (filter): established ok; same bridge ok; internal networks
  *       closed; published (DNAT) ok; bridge to other bridge dropped; anything
  *       else towards a bridge dropped (no direct access from outside)
+ *     overlay networks (driver 'overlay'): masquerade only what leaves the
+ *       cluster CIDR; forward: the cluster CIDR into the bridge accepted,
+ *       inserted ahead of the drops (other hosts' sandboxes reach ours)
  *     chain input (filter): internal networks reach only the resolver (53)
  *     chain raw (filter, prerouting raw): 127.0.0.0/8 arriving on anything
  *       but lo is dropped, so localhost-published ports stay the host's
@@ -40,9 +43,12 @@ import { NetlinkError } from '../errors';
 import * as sysctl from '../sysctl';
 import { Coalescer } from './coalescer';
 import type { Firewall } from './firewall';
+import type { NetNS } from '../netns';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './records';
 
 const TCP = 6;
+/** chains holding per-network rules (found again by their comment) */
+const NETWORK_CHAINS = ['postrouting', 'forward'] as const;
 const UDP = 17;
 
 export class NftFirewall implements Firewall {
@@ -53,14 +59,16 @@ export class NftFirewall implements Firewall {
     private readonly nft: Nft,
     private readonly conntrack: Conntrack,
     tableName: string,
+    /** the host namespace, when not this process's */
+    private readonly netns: NetNS | undefined,
   ) {
     this.table = { family: 'inet', name: tableName };
   }
 
-  static async open(tableName: string): Promise<NftFirewall> {
-    const nft = await Nft.open();
+  static async open(tableName: string, netns?: NetNS): Promise<NftFirewall> {
+    const nft = await Nft.open(netns);
     try {
-      return new NftFirewall(nft, await Conntrack.open(), tableName);
+      return new NftFirewall(nft, await Conntrack.open(netns), tableName, netns);
     } catch (err) {
       await nft.close();
       throw err;
@@ -303,6 +311,35 @@ export class NftFirewall implements Firewall {
     ]);
     if (net.internal) {
       tx.addElements(this.set('internal'), [{ key: br, comment: tag }]);
+    } else if (net.overlay) {
+      // A multi-host network: its sandboxes keep their addresses towards the
+      // whole cluster CIDR (other hosts see the real source); only what
+      // leaves the cluster is masqueraded.
+      tx.addRule(
+        this.rule(
+          'postrouting',
+          [
+            { match: 'ip saddr', value: net.subnet },
+            { match: 'ip daddr', op: '!=', value: net.overlay.cluster },
+            { match: 'oifname', op: '!=', value: br },
+            { masquerade: true },
+          ],
+          tag,
+        ),
+      );
+      // Other hosts' sandboxes reach ours (through the VXLAN device or,
+      // routed directly, the underlay): ahead of the drops below.
+      tx.insertRule(
+        this.rule(
+          'forward',
+          [
+            { match: 'ip saddr', value: net.overlay.cluster },
+            { match: 'oifname', value: br },
+            { verdict: 'accept' },
+          ],
+          tag,
+        ),
+      );
     } else {
       // Leaving the subnet through anything but its bridge: masquerade.
       tx.addRule(
@@ -357,27 +394,23 @@ export class NftFirewall implements Firewall {
       ),
     );
     await tx.commit();
-    await sysctl.set(`net/ipv4/conf/${br}/route_localnet`, '1');
+    await sysctl.set(
+      `net/ipv4/conf/${br}/route_localnet`,
+      '1',
+      this.netns ? { netns: this.netns } : {},
+    );
   }
 
   async removeNetwork(net: NetworkRecord): Promise<void> {
     const tables = await this.nft.listTables('inet');
     if (!tables.some((t) => t.name === this.table.name)) return;
     const tag = `net=${net.name}`;
-    const rules = await this.nft.listRules({
-      family: 'inet',
-      table: this.table.name,
-      chain: 'postrouting',
-    });
     const tx = this.nft.transaction();
-    for (const r of rules)
-      if (r.comment === tag)
-        tx.deleteRule({
-          family: 'inet',
-          table: this.table.name,
-          chain: 'postrouting',
-          handle: r.handle,
-        });
+    for (const chain of NETWORK_CHAINS) {
+      for (const r of await this.nft.listRules({ family: 'inet', table: this.table.name, chain }))
+        if (r.comment === tag)
+          tx.deleteRule({ family: 'inet', table: this.table.name, chain, handle: r.handle });
+    }
     await this.deleteOwned(tx, ['bridges', 'internal', 'intra'], (c) => c === tag);
     await tx.commit();
     // The last network gone: the table goes too (nothing of ours remains).
@@ -513,19 +546,12 @@ export class NftFirewall implements Firewall {
       ['bridges', 'internal', 'intra'],
       (c) => c?.startsWith('net=') === true && !networks.has(c.slice(4)),
     );
-    for (const r of await this.nft.listRules({
-      family: 'inet',
-      table: this.table.name,
-      chain: 'postrouting',
-    })) {
-      if (r.comment?.startsWith('net=') && !networks.has(r.comment.slice(4))) {
-        tx.deleteRule({
-          family: 'inet',
-          table: this.table.name,
-          chain: 'postrouting',
-          handle: r.handle,
-        });
-        n++;
+    for (const chain of NETWORK_CHAINS) {
+      for (const r of await this.nft.listRules({ family: 'inet', table: this.table.name, chain })) {
+        if (r.comment?.startsWith('net=') && !networks.has(r.comment.slice(4))) {
+          tx.deleteRule({ family: 'inet', table: this.table.name, chain, handle: r.handle });
+          n++;
+        }
       }
     }
     if (n > 0) await tx.commit();
@@ -539,6 +565,10 @@ export class NftFirewall implements Firewall {
 }
 
 /** The engine's table: `netplumb`, or `netplumb_TAG` for an engine with its own state directory. */
-export async function openFirewall(tag: string, defaultStateDir: boolean): Promise<Firewall> {
-  return NftFirewall.open(defaultStateDir ? 'netplumb' : `netplumb_${tag}`);
+export async function openFirewall(
+  tag: string,
+  defaultStateDir: boolean,
+  netns?: NetNS,
+): Promise<Firewall> {
+  return NftFirewall.open(defaultStateDir ? 'netplumb' : `netplumb_${tag}`, netns);
 }

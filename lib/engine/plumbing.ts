@@ -217,6 +217,9 @@ export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<S
     result = await handle.enter({
       create: file,
       outer: protocols,
+      // An engine whose host is another namespace: the thread starts there,
+      // so host-side sockets and the `before` probes see that namespace.
+      ...(host.netns ? { outerNetns: host.netns.fd } : {}),
       before: plan.before,
       steps,
       close: true,

@@ -73,6 +73,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     const networks = await engine.state.all<NetworkRecord>('networks');
     const ownedLinks = new Set<string>([
       ...networks.map((n) => n.bridge),
+      ...networks.flatMap((n) => (n.overlay ? [n.overlay.vxlan] : [])),
       ...sandboxes.flatMap((s) => s.endpoints.map((e) => e.hostIfname)),
     ]);
     const prefix = `netplumb:${engine.tag}:`;

@@ -1,4 +1,5 @@
 /** What the state directory stores for networks and sandboxes. */
+import type { OverlayInfo, OverlayRecord } from './overlay/spec';
 import type { Endpoint, Network, NetworkMode, Sandbox } from './types';
 
 export type RecordState = 'creating' | 'ready' | 'removing';
@@ -18,6 +19,8 @@ export interface NetworkRecord {
   default: boolean;
   created: string;
   state: RecordState;
+  /** driver 'overlay': the cluster settings and this host's lease */
+  overlay?: OverlayRecord;
 }
 
 export interface EndpointRecord extends Endpoint {
@@ -46,11 +49,11 @@ export interface SandboxRecord {
   warnings: string[];
 }
 
-export function toNetwork(r: NetworkRecord, sandboxes: string[]): Network {
+export function toNetwork(r: NetworkRecord, sandboxes: string[], overlay?: OverlayInfo): Network {
   const n: Network = {
     name: r.name,
     id: r.id,
-    driver: 'bridge',
+    driver: r.overlay ? 'overlay' : 'bridge',
     bridge: r.bridge,
     subnet: r.subnet,
     gateway: r.gateway,
@@ -64,6 +67,7 @@ export function toNetwork(r: NetworkRecord, sandboxes: string[]): Network {
   };
   if (r.subnet6) n.subnet6 = r.subnet6;
   if (r.gateway6) n.gateway6 = r.gateway6;
+  if (overlay) n.overlay = overlay;
   return n;
 }
 

@@ -4,12 +4,21 @@
  * a network namespace; an Endpoint joins a sandbox to a network.
  */
 
+import type { OverlayInfo, OverlayOptions } from './overlay/spec';
+
 /** Docker's network modes for a sandbox. */
 export type NetworkMode = 'bridge' | 'host' | 'none' | 'container';
 
 export interface NetworkSpec {
   /** Docker-style name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters */
   name: string;
+  /**
+   * 'bridge' (default): this host only. 'overlay': one network across
+   * hosts; `subnet` is then the cluster CIDR (required), each host leases a
+   * share of it in etcd (see `overlay`), and sandboxes on different hosts
+   * reach each other by their own addresses.
+   */
+  driver?: 'bridge' | 'overlay';
   /** IPv4 subnet, e.g. 10.89.0.0/24; taken from the address pools when omitted */
   subnet?: string;
   /** gateway (the bridge's address); the first host address when omitted */
@@ -25,12 +34,14 @@ export interface NetworkSpec {
   subnet6?: string;
   gateway6?: string;
   labels?: Record<string, string>;
+  /** driver 'overlay': etcd, backend, VNI, host subnet length, underlay */
+  overlay?: OverlayOptions;
 }
 
 export interface Network {
   name: string;
   id: string;
-  driver: 'bridge';
+  driver: 'bridge' | 'overlay';
   /** the Linux bridge */
   bridge: string;
   subnet: string;
@@ -46,6 +57,8 @@ export interface Network {
   created: string;
   /** names of the sandboxes attached */
   sandboxes: string[];
+  /** driver 'overlay': this host's lease and the remote hosts it reaches (subnet is this host's share) */
+  overlay?: OverlayInfo;
 }
 
 /** A published port, as `docker ps` shows it. */

@@ -291,11 +291,12 @@ class PromiseJob : public Job {
 
 class EnterJob : public PromiseJob {
  public:
-  EnterJob(Napi::Env env, UniqueFd target, std::string create, std::vector<int> outer, std::vector<Step> before,
-           std::optional<std::vector<Step>> steps, bool close_after)
+  EnterJob(Napi::Env env, UniqueFd target, std::string create, UniqueFd outer_ns, std::vector<int> outer,
+           std::vector<Step> before, std::optional<std::vector<Step>> steps, bool close_after)
       : PromiseJob(env),
         target_(std::move(target)),
         create_(std::move(create)),
+        outer_ns_(std::move(outer_ns)),
         outer_(std::move(outer)),
         before_(std::move(before)),
         steps_(std::move(steps)),
@@ -308,6 +309,15 @@ class EnterJob : public PromiseJob {
     // Whatever happens next, this thread serves only this namespace: if
     // entering fails, the handle refuses all work (see Worker users).
     w.entered = true;
+    // The outer sockets may belong to another namespace than the process's
+    // (an engine whose "host" is a namespace of its own): go there first.
+    if (outer_ns_.Valid()) {
+      if (::setns(outer_ns_.Get(), CLONE_NEWNET) != 0) {
+        w.broken = true;
+        ThrowErrno("setns");
+      }
+      outer_ns_.Reset();
+    }
     for (int p : outer_) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
     // With close_after, the thread ends with this job whatever happens.
     struct StopAfter {
@@ -370,6 +380,7 @@ class EnterJob : public PromiseJob {
  private:
   UniqueFd target_;
   std::string create_;
+  UniqueFd outer_ns_;
   std::vector<int> outer_;
   std::vector<Step> before_;
   std::optional<std::vector<Step>> steps_;
@@ -851,6 +862,7 @@ Napi::Value Handle::Sequence(const Napi::CallbackInfo& info) {
 Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UniqueFd target;
+  UniqueFd outer_ns;
   std::string create;
   std::vector<int> outer;
   std::optional<std::vector<Step>> steps;
@@ -864,6 +876,13 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
       if (fd == nullptr || fd->Fd() < 0) ThrowTypeError(env, "netns must be an open NsFd");
       target = DupFd(fd->Fd());
       if (!target.Valid()) throw MakeSystemError(env, SysError(errno, "dup"));
+    }
+    Napi::Value ons = opts.Get("outerNetns");
+    if (!ons.IsUndefined() && !ons.IsNull()) {
+      NsFd* fd = NsFd::Unwrap(ons);
+      if (fd == nullptr || fd->Fd() < 0) ThrowTypeError(env, "outerNetns must be an open NsFd");
+      outer_ns = DupFd(fd->Fd());
+      if (!outer_ns.Valid()) throw MakeSystemError(env, SysError(errno, "dup"));
     }
     Napi::Value c = opts.Get("create");
     if (c.IsString()) create = c.As<Napi::String>().Utf8Value();
@@ -879,8 +898,8 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     if (!bf.IsUndefined() && !bf.IsNull()) before = StepsArg(env, bf);
   }
   Napi::Value p = Submit(env, *shared_, *main_,
-                         new EnterJob(env, std::move(target), std::move(create), std::move(outer), std::move(before),
-                                      std::move(steps), close_after));
+                         new EnterJob(env, std::move(target), std::move(create), std::move(outer_ns), std::move(outer),
+                                      std::move(before), std::move(steps), close_after));
   // The handle takes no more work after a job that closes it.
   if (close_after) main_->closed = true;
   return p;

@@ -23,9 +23,10 @@ class Handle : public Napi::ObjectWrap<Handle> {
   ~Handle() override;
 
  private:
-  // enter({ netns?: NsFd, create?: string, outer?: number[], steps? }): Promise<NsFd>
-  // (or { ns, results, failed } with steps); must come first. `outer` opens
-  // sockets in the starting namespace before entering; `steps` run right after.
+  // enter({ netns?: NsFd, create?: string, outerNetns?: NsFd, outer?: number[], steps? }):
+  // Promise<NsFd> (or { ns, results, failed } with steps); must come first.
+  // `outer` opens sockets in the starting namespace (or in `outerNetns`, which
+  // the thread enters first) before entering; `steps` run right after.
   Napi::Value Enter(const Napi::CallbackInfo& info);
   // sequence(steps: { protocol, outer?, batch }[]): Promise<{ results, failed }>
   // Runs each step's batch in order in one job, stopping after a failure.
