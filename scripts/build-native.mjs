@@ -27,8 +27,10 @@ if (args.includes('--if-missing')) {
   try {
     require('node-gyp-build')(root);
     process.exit(0);
-  } catch {
-    // no usable binary: fall through and build one
+  } catch (err) {
+    // no usable binary: say why, then build one from source
+    const why = String(err instanceof Error ? err.message : err).split('\n')[0];
+    console.error(`netplumb: no prebuilt addon loads here (${why}); building from source`);
   }
 }
 
@@ -45,6 +47,10 @@ env.JOBS ??= 'max';
 
 function run(bin, argv) {
   const r = spawnSync(bin, argv, { cwd: root, env, stdio: 'inherit' });
+  if (r.error?.code === 'ENOENT') {
+    console.error(`netplumb: ${bin} not found; a source build needs node-gyp, make and g++`);
+    process.exit(1);
+  }
   if (r.error) throw r.error;
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
