@@ -282,8 +282,11 @@ describe('the npm package', function () {
     // TypeScript consumers, both module systems, resolve the shipped types.
     const tscBin = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const tsFlags = [
+      '--ignoreConfig',
       '--noEmit',
       '--strict',
+      '--target',
+      'es2022',
       '--module',
       'nodenext',
       '--moduleResolution',
@@ -296,10 +299,17 @@ describe('the npm package', function () {
     await writeFile(path.join(app, 'consumer.mts'), TS_ESM);
     await writeFile(path.join(app, 'consumer.cts'), TS_CJS);
     await writeFile(path.join(app, 'bad.mts'), TS_BAD);
+    // The README's TypeScript snippets, as a reader would paste them.
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const snippets = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    assert.ok(snippets.length >= 2, 'the README shows TypeScript');
+    const snippetFiles = snippets.map((_, i) => `readme-${i}.mts`);
+    for (const [i, code] of snippets.entries())
+      await writeFile(path.join(app, snippetFiles[i]!), `${code}\nexport {};\n`);
     // One compiler run: the good files compile clean, the bad one fails as it should.
     const tsc = await status(
       process.execPath,
-      [tscBin, ...tsFlags, 'consumer.mts', 'consumer.cts', 'bad.mts'],
+      [tscBin, ...tsFlags, 'consumer.mts', 'consumer.cts', ...snippetFiles, 'bad.mts'],
       app,
     );
     const errors = tsc.stdout.split('\n').filter((l) => / error TS\d+/.test(l));
