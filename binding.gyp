@@ -50,6 +50,9 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native"
       ],
+      # Node-API 8: the code needs 6 (instance data, BigInt); 8 is in every
+      # Node >= 12.22, so one prebuild loads unchanged on every Node that
+      # package.json's engines admits. Keep binary.napi_versions in step.
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",

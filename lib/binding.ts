@@ -472,4 +472,9 @@ const root = path.resolve(__dirname, '..', '..');
 const load = require('node-gyp-build') as Loader;
 
 export const native = load(root) as NativeBinding;
+/**
+ * Kernel constants by their uapi names (`IFLA_MASTER`, `NFT_MSG_NEWRULE`,
+ * `RTM_NEWLINK`, ...), as the addon was compiled against the kernel's own
+ * headers. Exported as `constants`.
+ */
 export const K = native.constants;

@@ -10,31 +10,49 @@ import { ValidationError, fromSystemError } from './errors';
 import type { NetNS } from './netns';
 import { parseIp } from './util/ip';
 
+/** One direction of a tracked connection (`src=... dst=... sport=... dport=...` in `conntrack -L`). */
 export interface CtTuple {
+  /** source address */
   src?: string;
+  /** destination address */
   dst?: string;
+  /** source port (TCP, UDP) */
   sport?: number;
+  /** destination port (TCP, UDP) */
   dport?: number;
 }
 
+/** A connection-tracking entry, as `conntrack -L` lists it. */
 export interface CtEntry {
+  /** IP version */
   family: 4 | 6;
   /** IP protocol number (6 tcp, 17 udp, ...) */
   protocol: number;
+  /** the original direction, as the first packet had it */
   orig: CtTuple;
+  /** the reply direction (after NAT, the translated addresses show here) */
   reply: CtTuple;
+  /** the entry's id (`id=`) */
   id?: number;
+  /** connection mark (`mark=`) */
   mark?: number;
+  /** IPS_* status bits (ASSURED, SEEN_REPLY, DST_NAT, ...) */
   status?: number;
+  /** seconds before the entry expires */
   timeout?: number;
+  /** conntrack zone (`zone=`) */
   zone?: number;
 }
 
 /** Which entries `flush` removes; every field given must match. */
 export interface CtFilter {
+  /** IP protocol, by name or number (`-p`) */
   protocol?: 'tcp' | 'udp' | number;
+  /** IP version (`-f ipv4|ipv6`) */
   family?: 4 | 6;
+  /** fields the original direction must have (`--orig-src`, `--orig-port-dst`, ...) */
   orig?: CtTuple;
+  /** fields the reply direction must have (`--reply-src`, ...) */
   reply?: CtTuple;
 }
 
@@ -59,6 +77,10 @@ function matches(t: CtTuple, want: CtTuple | undefined): boolean {
   );
 }
 
+/**
+ * The kernel's connection-tracking table of one namespace, over ctnetlink:
+ * list entries and delete them by filter (`conntrack -L`, `conntrack -D`).
+ */
 export class Conntrack {
   private readonly channel: Channel;
 
@@ -66,7 +88,10 @@ export class Conntrack {
     this.channel = new Channel(handle, K.NETLINK_NETFILTER);
   }
 
-  /** A handle on the connection-tracking table of `netns` (this process's when omitted). */
+  /**
+   * A handle on the connection-tracking table of `netns` (this process's when
+   * omitted), like `ip netns exec NAME conntrack ...`.
+   */
   static async open(netns?: NetNS): Promise<Conntrack> {
     const handle = new native.Handle();
     try {
@@ -131,6 +156,7 @@ export class Conntrack {
     return n;
   }
 
+  /** Closes the ctnetlink socket and its thread. */
   async close(): Promise<void> {
     await this.handle.close();
   }

@@ -5,6 +5,7 @@
 
 /** A kernel (or system call) refusal: the netlink ACK error, with its extended-ACK text. */
 export class NetlinkError extends Error {
+  /** 'NetlinkError' (or a subclass's name) */
   override readonly name: string = 'NetlinkError';
   /** errno name: 'EEXIST', 'ENODEV', 'EPERM', ... */
   readonly code: string;
@@ -42,6 +43,7 @@ export class NetlinkError extends Error {
  * the batch as a whole was refused, e.g. a stale generation id: ERESTART).
  */
 export class NftCommitError extends NetlinkError {
+  /** 'NftCommitError' */
   override readonly name: string = 'NftCommitError';
   /** which queued change failed (0-based); -1 for the batch itself */
   readonly index: number;
@@ -72,8 +74,11 @@ export class NftCommitError extends NetlinkError {
 
 /** Bad input, refused before anything reached the kernel. `field` names what was wrong. */
 export class ValidationError extends Error {
+  /** 'ValidationError' */
   override readonly name = 'ValidationError';
+  /** always 'ERR_NETPLUMB_INVALID' */
   readonly code = 'ERR_NETPLUMB_INVALID';
+  /** the option or argument that was wrong, e.g. `publish[0]` or `peer.name` */
   readonly field: string;
 
   constructor(field: string, message: string) {
@@ -84,8 +89,11 @@ export class ValidationError extends Error {
 
 /** An operation that conflicts with existing state (a name in use, an address taken, ...). */
 export class ConflictError extends Error {
+  /** 'ConflictError' */
   override readonly name = 'ConflictError';
+  /** always 'ERR_NETPLUMB_CONFLICT' */
   readonly code = 'ERR_NETPLUMB_CONFLICT';
+  /** the option whose value conflicts, e.g. `name` or `subnet` */
   readonly field: string;
 
   constructor(field: string, message: string) {
@@ -96,8 +104,11 @@ export class ConflictError extends Error {
 
 /** A named object that does not exist (network, sandbox, namespace). */
 export class NotFoundError extends Error {
+  /** 'NotFoundError' */
   override readonly name = 'NotFoundError';
+  /** always 'ERR_NETPLUMB_NOT_FOUND' */
   readonly code = 'ERR_NETPLUMB_NOT_FOUND';
+  /** the option that named the missing object */
   readonly field: string;
 
   constructor(field: string, message: string) {

@@ -1,9 +1,18 @@
 /**
  * netplumb: container networking for Node.js over netlink.
  *
- * Low level: NetNS (namespaces), Rtnl (links, addresses, routes, neighbours,
- * monitor), Nft (nftables: atomic transactions, listing), sysctl. Errors:
- * NetlinkError, NftCommitError, ValidationError.
+ * High level: {@link Engine}, Docker's network model (networks, sandboxes in
+ * the bridge, host, container and none modes, published ports, DNS by name).
+ *
+ * Low level, each call named after its `ip`/`nft` equivalent: {@link NetNS}
+ * (namespaces, `ip netns`), {@link Rtnl} (links, addresses, routes,
+ * neighbours, monitor: `ip link|addr|route|neigh|monitor`), {@link Nft}
+ * (nftables: atomic transactions, listing), {@link Conntrack}
+ * (`conntrack -L|-D`), `sysctl`. Errors: {@link NetlinkError},
+ * {@link NftCommitError}, {@link ValidationError}, {@link ConflictError},
+ * {@link NotFoundError}.
+ *
+ * @packageDocumentation
  */
 export { NetNS, NETNS_RUN_DIR, validateNetnsName } from './netns';
 export type { NetNSIdentity, NetNSTarget } from './netns';

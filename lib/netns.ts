@@ -23,13 +23,31 @@ export function validateNetnsName(name: unknown, field = 'name'): string {
 }
 
 /** What NetNS.open accepts: a name under /run/netns, `{ path }`, or `{ pid }`. */
-export type NetNSTarget = string | { path: string } | { pid: number };
+export type NetNSTarget =
+  | string
+  | {
+      /** an nsfs file: /run/netns/NAME, /proc/PID/ns/net, a bind mount elsewhere */
+      path: string;
+    }
+  | {
+      /** a process whose namespace to open (/proc/PID/ns/net) */
+      pid: number;
+    };
 
+/** A namespace's identity: the device and inode of its nsfs file (`stat -L /run/netns/NAME`). */
 export interface NetNSIdentity {
+  /** st_dev of the namespace file */
   dev: number;
+  /** st_ino of the namespace file: the namespace's inode number, as in `ls -l /proc/PID/ns/net` */
   ino: number;
 }
 
+/**
+ * A network namespace, open: named ones under /run/netns (`ip netns`), or
+ * any nsfs file (`/proc/PID/ns/net`). Holding it keeps the namespace file
+ * open; {@link NetNS.close} releases it, {@link NetNS.delete} removes a
+ * named one.
+ */
 export class NetNS {
   private worker: Promise<HandleNative> | null = null;
 
@@ -129,7 +147,7 @@ export class NetNS {
     }
   }
 
-  /** The namespace this process runs in. */
+  /** The namespace this process runs in (/proc/self/ns/net: what `ip` without `-n` works on). */
   static async host(): Promise<NetNS> {
     return NetNS.open({ path: '/proc/self/ns/net' });
   }
@@ -144,20 +162,23 @@ export class NetNS {
     }
   }
 
-  /** The open namespace file, for handles that enter it. */
+  /** The open namespace file, for handles that enter it. @internal */
   get fd(): NsFdNative {
     if (!this.nsfd || this.nsfd.fd < 0)
       throw new ValidationError('netns', `namespace ${this.path} is closed`);
     return this.nsfd;
   }
 
-  /** st_dev/st_ino of the namespace: equal identities mean the same namespace. */
+  /**
+   * st_dev/st_ino of the namespace: equal identities mean the same namespace.
+   * Equivalent to `stat -L -c '%d %i' FILE`; `ip netns identify PID` compares the same.
+   */
   identity(): NetNSIdentity {
     const [dev, ino] = this.fd.identity();
     return { dev, ino };
   }
 
-  /** Whether `other` is the same kernel namespace (even under another name). */
+  /** Whether `other` is the same kernel namespace (even under another name), as `ip netns identify` decides. */
   sameAs(other: NetNS): boolean {
     const a = this.identity();
     const b = other.identity();

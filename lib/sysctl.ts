@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { ValidationError, fromSystemError } from './errors';
 import type { NetNS } from './netns';
 
+/** Where a sysctl is read or written. */
 export interface SysctlOptions {
   /** the namespace whose net.* values to use; this process's when omitted */
   netns?: NetNS;

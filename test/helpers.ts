@@ -37,11 +37,12 @@ export interface RunResult {
 export async function run(
   file: string,
   args: string[],
-  opts: { timeout?: number } = {},
+  opts: { timeout?: number; cwd?: string } = {},
 ): Promise<RunResult> {
   try {
     const r = await execFileP(file, args, {
       timeout: opts.timeout ?? 20000,
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       maxBuffer: 64 * 1024 * 1024,
     });
     return { stdout: r.stdout, stderr: r.stderr };

@@ -73,6 +73,7 @@ import { openHostNetns } from './hostns';
 import { OverlayDriver } from './overlay/driver';
 import { formatMac, macFromIpv4, parseMac } from '../util/ip';
 
+/** How {@link Engine.open} sets up an engine. Every path must be absolute. */
 export interface EngineOptions {
   /**
    * manage nftables (masquerade, isolation, port publishing); default true.
@@ -163,6 +164,13 @@ async function unwind(undo: Undo): Promise<void> {
   }
 }
 
+/**
+ * Docker's network model over netplumb's kernel calls: networks (a bridge,
+ * its subnet and firewall state), sandboxes (network namespaces) in the
+ * bridge, host, container and none modes, endpoints joining them, published
+ * ports and DNS by name. State lives in `stateDir`; several processes may
+ * share it. Open with {@link Engine.open}.
+ */
 export class Engine {
   /** @internal */ readonly state: StateStore;
   /** @internal */ readonly netnsDir: string;

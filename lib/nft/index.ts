@@ -55,12 +55,21 @@ import type { ChainMsg, GenMsg, NftMsg, RuleMsg, SetElemMsg, SetMsg, TableMsg } 
 /** How often list() re-reads when the ruleset changed while it was reading. */
 const LIST_RETRIES = 5;
 
+/** Which rules {@link Nft.listRules} returns: a table's (`nft list table`), or one chain's (`nft list chain`). */
 export interface RuleFilter {
+  /** the table's family */
   family: NftFamily;
+  /** the table's name */
   table: string;
+  /** only this chain's rules */
   chain?: string;
 }
 
+/**
+ * An nf_tables handle in one network namespace: list tables, chains, sets,
+ * elements and rules (`nft list ...`) and change them in atomic
+ * transactions (`nft -f`). Open it with {@link Nft.open}; close it when done.
+ */
 export class Nft implements NftContext {
   /** @internal */
   readonly channel: Channel;
@@ -102,8 +111,9 @@ export class Nft implements NftContext {
 
   /**
    * The ruleset generation id; every committed batch moves it on. nft asks
-   * for it (NFT_MSG_GETGEN) before each command; pass it to commit({ genId })
-   * to refuse a batch if anything changed in between.
+   * for it (NFT_MSG_GETGEN) before each command without printing it (`nft
+   * monitor` shows new ones); pass it to commit({ genId }) to refuse a batch
+   * if anything changed in between.
    */
   async generation(): Promise<number> {
     const msgs = await this.channel.request({

@@ -32,6 +32,7 @@ import type {
   TableSpec,
 } from './types';
 
+/** Options of {@link Transaction.commit}. */
 export interface CommitOptions {
   /**
    * The ruleset generation this transaction was planned against
@@ -41,6 +42,7 @@ export interface CommitOptions {
   genId?: number;
 }
 
+/** What a committed transaction made. */
 export interface CommitResult {
   /** handles of the rules added, inserted or replaced, in the order they were queued */
   ruleHandles: number[];
@@ -48,7 +50,7 @@ export interface CommitResult {
   handles: (number | undefined)[];
 }
 
-/** What a transaction needs from its Nft handle. */
+/** What a transaction needs from its Nft handle. @internal */
 export interface NftContext {
   /** sends one batch (one sendmsg) and returns every reply */
   transact(batch: Buffer, what: string): Promise<NativeTransaction>;
@@ -100,6 +102,12 @@ function messageCount(buf: Buffer): number {
   return n;
 }
 
+/**
+ * An atomic nf_tables transaction: queue changes (each method names its
+ * `nft` command), then {@link Transaction.commit} sends them as one batch
+ * that the kernel applies entirely or not at all, like `nft -f FILE`. Get
+ * one from {@link Nft.transaction}.
+ */
 export class Transaction {
   private readonly changes: Change[] = [];
   /** sets created by queued changes, by setKey */

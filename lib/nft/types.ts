@@ -6,25 +6,35 @@
  * aside.
  *
  * Statements are spelled after nft(8) syntax so a reader can map them:
+ * ```
  *   { match: 'ip saddr', value: '10.0.0.0/24' }         ip saddr 10.0.0.0/24
  *   { match: 'tcp dport', op: '!=', value: 22 }         tcp dport != 22
  *   { match: ['ip daddr', 'tcp dport'], set: 'ports' }  ip daddr . tcp dport @ports
  *   { nat: 'dnat', family: 'ip', map: { key: ['ip daddr', 'tcp dport'], set: 'ports' } }
  *                                                        dnat ip to ip daddr . tcp dport map @ports
+ * ```
  */
 
+/** Address families of tables, as nft names them (`nft add table inet NAME`). */
 export type NftFamily = 'ip' | 'ip6' | 'inet' | 'bridge' | 'arp' | 'netdev';
+/** Base chain types (`type filter|nat|route hook ...`). */
 export type ChainType = 'filter' | 'nat' | 'route';
+/** Netfilter hooks a base chain attaches to (`hook prerouting`, ...). */
 export type Hook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting' | 'ingress';
 /** nft's named priorities ('dstnat' = -100, 'srcnat' = 100, 'filter' = 0, ...) or a number. */
 export type Priority = number | 'raw' | 'mangle' | 'dstnat' | 'filter' | 'security' | 'srcnat';
+/** Terminal (and `continue`/`return`) verdicts, as nft spells them. */
 export type Verdict = 'accept' | 'drop' | 'continue' | 'return';
 
+/** Names a table: `FAMILY NAME`, as in `nft list table inet netplumb`. */
 export interface TableRef {
+  /** the table's family */
   family: NftFamily;
+  /** the table's name */
   name: string;
 }
 
+/** A table to create (`nft add table FAMILY NAME { flags ...; comment "..." }`). */
 export interface TableSpec extends TableRef {
   /** NFT_TABLE_F_DORMANT etc. by name */
   flags?: ('dormant' | 'owner' | 'persist')[];
@@ -32,30 +42,43 @@ export interface TableSpec extends TableRef {
   comment?: string;
 }
 
+/** A table as listed (`nft -a list tables`). */
 export interface Table extends TableSpec {
+  /** the kernel's handle for it (`# handle N`) */
   handle: number;
   /** number of chains, as the kernel reports it */
   use?: number;
 }
 
+/** Names a chain: `FAMILY TABLE NAME`. */
 export interface ChainRef {
+  /** the table's family */
   family: NftFamily;
+  /** the table's name */
   table: string;
+  /** the chain's name */
   name: string;
 }
 
+/** A chain to create (`nft add chain FAMILY TABLE NAME { type T hook H priority P; policy X; }`). */
 export interface ChainSpec extends ChainRef {
   /** base chains have type + hook + priority; regular chains have none */
   type?: ChainType;
+  /** the hook of a base chain */
   hook?: Hook;
+  /** the priority of a base chain */
   priority?: Priority;
+  /** what happens to packets no rule decided on (base chains); accept when omitted */
   policy?: 'accept' | 'drop';
   /** for netdev ingress chains */
   device?: string;
+  /** stored in NFTA_CHAIN_USERDATA as nft does (`comment "..."`) */
   comment?: string;
 }
 
+/** A chain as listed (`nft -a list chains`). */
 export interface Chain extends ChainSpec {
+  /** the kernel's handle for it */
   handle: number;
 }
 
@@ -63,26 +86,35 @@ export interface Chain extends ChainSpec {
 export type NftType =
   'ipv4_addr' | 'ipv6_addr' | 'inet_service' | 'inet_proto' | 'ifname' | 'mark' | 'ether_addr';
 
+/** Names a set or map: `FAMILY TABLE NAME`. */
 export interface SetRef {
+  /** the table's family */
   family: NftFamily;
+  /** the table's name */
   table: string;
+  /** the set's name */
   name: string;
 }
 
+/** A set or map to create (`nft add set|map FAMILY TABLE NAME { type K [: V]; flags ...; }`). */
 export interface SetSpec extends SetRef {
   /** one type, or several for a concatenation (`ipv4_addr . inet_service`) */
   key: NftType | NftType[];
   /** present for maps: the value type(s), or 'verdict' for verdict maps */
   map?: NftType | NftType[] | 'verdict';
+  /** `flags constant, interval, timeout` */
   flags?: ('constant' | 'interval' | 'timeout')[];
   /** default element timeout, ms */
   timeout?: number;
+  /** stored in NFTA_SET_USERDATA as nft does (`comment "..."`) */
   comment?: string;
   /** elements created together with the set */
   elements?: SetElement[];
 }
 
+/** A set or map as listed (`nft -a list sets`). */
 export interface NftSet extends SetSpec {
+  /** the kernel's handle for it */
   handle: number;
 }
 
@@ -93,8 +125,22 @@ export interface NftSet extends SetSpec {
  */
 export type ElemPart = string | number;
 
-export type VerdictValue = { verdict: Verdict } | { jump: string } | { goto: string };
+/** The value of a verdict-map element (`: accept`, `: jump CHAIN`, `: goto CHAIN`). */
+export type VerdictValue =
+  | {
+      /** `accept`, `drop`, ... */
+      verdict: Verdict;
+    }
+  | {
+      /** `jump CHAIN` */
+      jump: string;
+    }
+  | {
+      /** `goto CHAIN` */
+      goto: string;
+    };
 
+/** An element of a set or map (`nft add element ... { KEY [: VALUE] [timeout T] [comment C] }`). */
 export interface SetElement {
   /** one part, or one per concatenated type */
   key: ElemPart | ElemPart[] | [ElemPart, ElemPart];
@@ -102,6 +148,7 @@ export interface SetElement {
   value?: ElemPart | ElemPart[] | VerdictValue;
   /** ms, for sets with the timeout flag */
   timeout?: number;
+  /** the element's comment (`comment "..."`) */
   comment?: string;
 }
 
@@ -128,10 +175,14 @@ export type Selector =
   | 'th dport'
   | 'ct mark';
 
+/** Comparison operators of a match (`tcp dport != 22`, `meta mark > 3`). */
 export type CmpOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
+/** Connection states (`ct state established,related`). */
 export type CtState = 'new' | 'established' | 'related' | 'invalid' | 'untracked';
+/** Connection status bits (`ct status dnat`). */
 export type CtStatus =
   'expected' | 'seen-reply' | 'assured' | 'confirmed' | 'snat' | 'dnat' | 'dying';
+/** Address types a fib lookup yields (`fib daddr type local`). */
 export type FibAddrType =
   | 'unspec'
   | 'unicast'
@@ -156,66 +207,188 @@ export interface RawExpr {
   attrs: Record<number, number | string | Buffer>;
 }
 
+/**
+ * One statement of a rule, spelled after nft(8): a match, a set lookup, a
+ * counter, a verdict, NAT, ... Each member's first property says which.
+ */
 export type Stmt =
   /** `iifname "np0"`, `ip saddr 10.0.0.0/8`, `tcp dport 80`, `tcp dport 8000-8010`, `meta mark 0x1` */
-  | { match: Selector; op?: CmpOp; value: ElemPart | [number, number] }
+  | {
+      /** the packet field */
+      match: Selector;
+      /** how to compare; == when omitted */
+      op?: CmpOp;
+      /** a value, a prefix ('10.0.0.0/8') or a range ([8000, 8010]) */
+      value: ElemPart | [number, number];
+    }
   /** `ip daddr @allowed`, `ip daddr . tcp dport @published`, `ip saddr != @x` */
-  | { match: Selector | Selector[]; op?: '==' | '!='; set: string }
+  | {
+      /** the field, or fields concatenated, to look up */
+      match: Selector | Selector[];
+      /** found (==, the default) or not found (!=) */
+      op?: '==' | '!=';
+      /** the set's name */
+      set: string;
+    }
   /** `ct state established,related` */
-  | { match: 'ct state'; op?: '==' | '!='; value: CtState[] }
+  | {
+      /** connection state */
+      match: 'ct state';
+      /** in (==, the default) or not in (!=) the states */
+      op?: '==' | '!=';
+      /** any of these states */
+      value: CtState[];
+    }
   /** `ct status dnat` */
-  | { match: 'ct status'; op?: '==' | '!='; value: CtStatus[] }
+  | {
+      /** connection status */
+      match: 'ct status';
+      /** with (==, the default) or without (!=) the bits */
+      op?: '==' | '!=';
+      /** these status bits */
+      value: CtStatus[];
+    }
   /** `fib daddr type local` */
-  | { match: 'fib daddr type'; op?: '==' | '!='; value: FibAddrType }
+  | {
+      /** the destination address's type, by routing lookup */
+      match: 'fib daddr type';
+      /** is (==, the default) or is not (!=) */
+      op?: '==' | '!=';
+      /** the address type */
+      value: FibAddrType;
+    }
   /** `counter` (read back as { counter: { packets, bytes } }) */
-  | { counter: true | { packets: number; bytes: number } }
+  | {
+      /** true to add one; listings give its values */
+      counter:
+        | true
+        | {
+            /** packets counted */
+            packets: number;
+            /** bytes counted */
+            bytes: number;
+          };
+    }
   /** `meta mark set 0x1`, `ct mark set 0x1` */
-  | { set: 'meta mark' | 'ct mark'; value: number }
-  | { verdict: Verdict }
-  | { jump: string }
-  | { goto: string }
+  | {
+      /** the mark to set */
+      set: 'meta mark' | 'ct mark';
+      /** its new value */
+      value: number;
+    }
+  /** `accept`, `drop`, `continue`, `return` */
+  | {
+      /** the verdict */
+      verdict: Verdict;
+    }
+  /** `jump CHAIN` */
+  | {
+      /** the chain to jump to (and return from) */
+      jump: string;
+    }
+  /** `goto CHAIN` */
+  | {
+      /** the chain to go to (no return) */
+      goto: string;
+    }
   /** `reject`, `reject with tcp reset`, `reject with icmpx admin-prohibited` */
-  | { reject: true | 'tcp reset' | 'icmpx port-unreachable' | 'icmpx admin-prohibited' }
+  | {
+      /** true for the default (ICMP port unreachable), or how to reject */
+      reject: true | 'tcp reset' | 'icmpx port-unreachable' | 'icmpx admin-prohibited';
+    }
   /**
    * `dnat ip to 10.0.0.2:80`, `snat ip to 192.0.2.1`,
    * `dnat ip to ip daddr . tcp dport map @ports` (map gives address and port)
    */
   | {
+      /** destination or source NAT */
       nat: 'dnat' | 'snat';
+      /** the address family translated to */
       family: 'ip' | 'ip6';
+      /** the new address */
       addr?: string;
+      /** the new port */
       port?: number;
-      map?: { key: Selector | Selector[]; set: string };
+      /** address (and port) looked up in a map instead */
+      map?: {
+        /** the field, or fields concatenated, to look up */
+        key: Selector | Selector[];
+        /** the map's name */
+        set: string;
+      };
     }
   /** `masquerade`, `masquerade fully-random` */
-  | { masquerade: true | { fullyRandom?: boolean; random?: boolean; persistent?: boolean } }
+  | {
+      /** true, or with port-allocation flags */
+      masquerade:
+        | true
+        | {
+            /** `fully-random` */
+            fullyRandom?: boolean;
+            /** `random` */
+            random?: boolean;
+            /** `persistent` */
+            persistent?: boolean;
+          };
+    }
   /** `redirect to :8080` */
-  | { redirect: true | { port: number } }
+  | {
+      /** true (same port), or the local port to redirect to */
+      redirect:
+        | true
+        | {
+            /** the local port */
+            port: number;
+          };
+    }
   /** `ip daddr vmap @dispatch`, `iifname . oifname vmap @pairs` */
-  | { vmap: { key: Selector | Selector[]; set: string } }
+  | {
+      /** the verdict map lookup */
+      vmap: {
+        /** the field, or fields concatenated, to look up */
+        key: Selector | Selector[];
+        /** the verdict map's name */
+        set: string;
+      };
+    }
   /** escape hatch: expressions as the kernel sees them */
-  | { raw: RawExpr[] };
+  | {
+      /** the expressions, in order */
+      raw: RawExpr[];
+    };
 
+/** Names a chain to put rules in: `FAMILY TABLE CHAIN`. */
 export interface RuleRef {
+  /** the table's family */
   family: NftFamily;
+  /** the table's name */
   table: string;
+  /** the chain's name */
   chain: string;
 }
 
+/** A rule to add (`nft add rule FAMILY TABLE CHAIN STATEMENTS... [comment "..."]`). */
 export interface RuleSpec extends RuleRef {
+  /** its statements, in order */
   expr: Stmt[];
   /** stored in NFTA_RULE_USERDATA as nft does (`comment "..."`) */
   comment?: string;
 }
 
+/** A rule as listed (`nft -a list chain ...`). */
 export interface Rule extends RuleSpec {
+  /** the kernel's handle for it (`# handle N`), for deleting or positioning */
   handle: number;
 }
 
 /** Everything in a namespace's nf_tables, as `nft list ruleset` shows it. */
 export interface Ruleset {
+  /** every table */
   tables: Table[];
+  /** every chain */
   chains: Chain[];
+  /** every set and map, with its elements */
   sets: NftSet[];
+  /** every rule */
   rules: Rule[];
 }

@@ -19,29 +19,39 @@ import {
 
 /** An address as the kernel reports it (`ip -j addr show`). */
 export interface Address {
+  /** IP version */
   family: 4 | 6;
   /** ifindex of the link it is on */
   index: number;
+  /** the address, without prefix (IFA_LOCAL, or IFA_ADDRESS) */
   address: string;
+  /** prefix length */
   prefixlen: number;
   /** `address/prefixlen` */
   cidr: string;
   /** the other end of a point-to-point address */
   peer?: string;
+  /** IPv4 broadcast address (`brd`) */
   broadcast?: string;
+  /** IPv4 label (`label eth0:1`) */
   label?: string;
   /** RT_SCOPE_* */
   scope: number;
   /** IFA_F_* */
   flags: number;
+  /** seconds the address stays valid; absent or 0xffffffff: forever (`valid_lft`) */
   validLft?: number;
+  /** seconds the address stays preferred (`preferred_lft`) */
   preferredLft?: number;
+  /** attributes netplumb does not decode, raw */
   unknown?: RawAttr[];
 }
 
+/** Options of {@link Addrs.add}, after `ip addr add CIDR dev DEV`. */
 export interface AddressOptions {
   /** IPv4 broadcast: an address, true for the subnet's (`brd +`, the default), false for none */
   broadcast?: string | boolean;
+  /** IPv4 label, the interface name or `NAME:suffix` (`label`) */
   label?: string;
   /** point-to-point peer address */
   peer?: string;
@@ -49,20 +59,27 @@ export interface AddressOptions {
   noDad?: boolean;
   /** do not add the prefix route (`noprefixroute`) */
   noPrefixRoute?: boolean;
+  /** RT_SCOPE_* number (`scope`); the kernel's default is global */
   scope?: number;
   /** lifetimes in seconds (`valid_lft`, `preferred_lft`) */
   validLft?: number;
+  /** seconds the address stays preferred (`preferred_lft`) */
   preferredLft?: number;
   /** replace an existing address instead of failing with EEXIST (`ip addr replace`) */
   replace?: boolean;
 }
 
+/** Which addresses {@link Addrs.list} returns (`ip addr show [dev DEV]`, `ip -4|-6 addr`). */
 export interface AddressFilter {
+  /** only addresses on this link */
   link?: LinkRef;
+  /** only IPv4 or only IPv6 */
   family?: 4 | 6;
 }
 
+/** Addresses of one namespace: `ip addr`. Reached as {@link Rtnl.addrs}. */
 export class Addrs {
+  /** @internal */
   constructor(private readonly ctx: RtnlContext) {}
 
   /** @internal validated request for `add`, given the link's ifindex */

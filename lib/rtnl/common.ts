@@ -10,11 +10,13 @@ export type LinkRef = string | number;
 
 /** An attribute the decoder did not know, kept as it came. */
 export interface RawAttr {
+  /** the attribute type (nla_type, without flag bits) */
   type: number;
+  /** the payload, without the attribute header */
   data: Buffer;
 }
 
-/** What each object kind needs from its Rtnl handle. */
+/** What each object kind needs from its Rtnl handle. @internal */
 export interface RtnlContext {
   channel: Channel;
   handle: HandleNative;

@@ -13,10 +13,19 @@ import { Monitor, type MonitorGroup } from './monitor';
 import { Neighbors } from './neigh';
 import { Routes } from './routes';
 
+/**
+ * An rtnetlink handle in one network namespace: links, addresses, routes,
+ * neighbours, and change monitoring (`ip link|addr|route|neigh|monitor`).
+ * Open it with {@link Rtnl.open}; close it when done.
+ */
 export class Rtnl implements RtnlContext {
+  /** links: `ip link` */
   readonly links: Links;
+  /** addresses: `ip addr` */
   readonly addrs: Addrs;
+  /** routes: `ip route` */
   readonly routes: Routes;
+  /** neighbour and FDB entries: `ip neigh`, `bridge fdb` */
   readonly neigh: Neighbors;
   /** @internal */
   readonly channel: Channel;
@@ -35,8 +44,9 @@ export class Rtnl implements RtnlContext {
 
   /**
    * Opens a handle whose socket lives in `netns` (this process's namespace
-   * when omitted). Every call is asynchronous; the kernel work happens on the
-   * handle's own thread. Close it when done.
+   * when omitted), like `ip -n NAME ...` (`ip netns exec NAME ip ...`).
+   * Every call is asynchronous; the kernel work happens on the handle's own
+   * thread. Close it when done.
    */
   static async open(netns?: NetNS): Promise<Rtnl> {
     const handle = new native.Handle();
@@ -97,7 +107,8 @@ export class Rtnl implements RtnlContext {
 }
 
 export type { LinkRef, RawAttr } from './common';
-export type { Address, AddressFilter, AddressOptions } from './addrs';
+export type { IpFamily } from '../util/ip';
+export type { Addrs, Address, AddressFilter, AddressOptions } from './addrs';
 export type {
   BridgeInfo,
   BridgePortInfo,
@@ -107,6 +118,7 @@ export type {
   LinkFilter,
   LinkSpec,
   LinkStats,
+  Links,
   MacvlanSpec,
   PlainSpec,
   TunInfo,
@@ -118,5 +130,14 @@ export type {
 } from './links';
 export type { MonitorGroup, RtnlEvent } from './monitor';
 export { Monitor } from './monitor';
-export type { Neighbor, NeighborFilter, NeighborSpec } from './neigh';
-export type { Route, RouteFilter, RouteSpec } from './routes';
+export type { Neighbor, NeighborFilter, NeighborSpec, NeighborState, Neighbors } from './neigh';
+export type {
+  Route,
+  RouteFilter,
+  RouteProtocol,
+  RouteScope,
+  RouteSpec,
+  RouteTable,
+  RouteType,
+  Routes,
+} from './routes';

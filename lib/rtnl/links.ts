@@ -20,63 +20,103 @@ import {
   type RtnlContext,
 } from './common';
 
+/** A bridge's settings as the kernel reports them (IFLA_BR_*; `ip -d link show type bridge`). */
 export interface BridgeInfo {
+  /** STP state: 0 off, 1 kernel STP, 2 user-space STP (`stp_state`) */
   stpState?: number;
+  /** forward delay in centiseconds (`forward_delay`) */
   forwardDelay?: number;
+  /** hello time in centiseconds (`hello_time`) */
   helloTime?: number;
+  /** max message age in centiseconds (`max_age`) */
   maxAge?: number;
+  /** FDB ageing time in centiseconds (`ageing_time`) */
   ageingTime?: number;
+  /** bridge priority for STP (`priority`) */
   priority?: number;
+  /** VLAN filtering on (`vlan_filtering 1`) */
   vlanFiltering?: boolean;
+  /** IGMP/MLD snooping on (`mcast_snooping 1`) */
   mcastSnooping?: boolean;
 }
 
+/** A VXLAN device's settings as the kernel reports them (IFLA_VXLAN_*; `ip -d link show type vxlan`). */
 export interface VxlanInfo {
+  /** the VNI (`id`) */
   id?: number;
+  /** multicast group or remote unicast address (`group` / `remote`) */
   group?: string;
+  /** local (source) address (`local`) */
   local?: string;
+  /** ifindex of the underlay device (`dev`) */
   link?: number;
+  /** UDP destination port (`dstport`) */
   port?: number;
+  /** learning of remote MACs from received packets (`learning` / `nolearning`) */
   learning?: boolean;
+  /** TTL of outer packets; 0 inherits (`ttl`) */
   ttl?: number;
 }
 
+/** A tun/tap device's settings (IFLA_TUN_*; `ip -d tuntap show`). */
 export interface TunInfo {
+  /** layer 3 (tun) or layer 2 (tap) */
   type?: 'tun' | 'tap';
+  /** uid allowed to attach to it */
   owner?: number;
+  /** gid allowed to attach to it */
   group?: number;
+  /** the device outlives the file descriptor that made it */
   persist?: boolean;
+  /** several queues (IFF_MULTI_QUEUE) */
   multiQueue?: boolean;
 }
 
 /** Options of a bridge port (`ip link set DEV type bridge_slave ...`). */
 export interface BridgePortInfo {
+  /** STP port state: 0 disabled, 1 listening, 2 learning, 3 forwarding, 4 blocking (`state`) */
   state?: number;
+  /** STP port priority (`priority`) */
   priority?: number;
+  /** STP path cost (`cost`) */
   cost?: number;
   /** hairpin mode: frames may go back out of the port they came in */
   hairpin?: boolean;
+  /** learn source MACs on this port (`learning on|off`) */
   learning?: boolean;
+  /** flood unknown unicast out of this port (`flood on|off`) */
   flood?: boolean;
   /** IFLA_BRPORT_ISOLATED: isolated ports cannot talk to each other */
   isolated?: boolean;
+  /** answer ARP/ND for the port from the bridge's neighbour table (`neigh_suppress on|off`) */
   neighSuppress?: boolean;
 }
 
+/** Interface counters (IFLA_STATS64; `ip -s link show`). */
 export interface LinkStats {
+  /** packets received */
   rxPackets: number;
+  /** packets sent */
   txPackets: number;
+  /** bytes received */
   rxBytes: number;
+  /** bytes sent */
   txBytes: number;
+  /** receive errors */
   rxErrors: number;
+  /** transmit errors */
   txErrors: number;
+  /** packets dropped on receive */
   rxDropped: number;
+  /** packets dropped on transmit */
   txDropped: number;
 }
 
 /** A link as the kernel reports it (`ip -d -j link show`). */
 export interface Link {
+  /** ifindex, unique within the namespace */
   index: number;
+  /** interface name (IFLA_IFNAME) */
   name: string;
   /** IFLA_INFO_KIND: 'bridge', 'veth', 'vxlan', ...; absent for lo and physical devices */
   kind?: string;
@@ -86,12 +126,19 @@ export interface Link {
   flags: number;
   /** administratively up (IFF_UP) */
   up: boolean;
+  /** RFC 2863 operational state (IFLA_OPERSTATE), as `ip link` prints it in lower case */
   operstate?: 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
+  /** the lower layer has carrier (IFLA_CARRIER) */
   carrier?: boolean;
+  /** MTU in bytes */
   mtu?: number;
+  /** the smallest MTU the device accepts */
   minMtu?: number;
+  /** the largest MTU the device accepts */
   maxMtu?: number;
+  /** link-layer address, like 02:42:ac:11:00:02 */
   mac?: string;
+  /** link-layer broadcast address */
   broadcast?: string;
   /** ifindex of the bridge (or bond) this link is enslaved to */
   master?: number;
@@ -99,19 +146,32 @@ export interface Link {
   link?: number;
   /** namespace id (as this namespace sees it) where `link` lives */
   linkNetnsId?: number;
+  /** transmit queue length (`qlen`) */
   txqlen?: number;
+  /** interface group (IFLA_GROUP) */
   group?: number;
+  /** the interface's alias (IFLA_IFALIAS; `ip link set DEV alias TEXT`) */
   alias?: string;
+  /** bridge settings, for kind 'bridge' */
   bridge?: BridgeInfo;
+  /** VXLAN settings, for kind 'vxlan' */
   vxlan?: VxlanInfo;
-  macvlan?: { mode: string };
+  /** macvlan/macvtap settings: the mode (`private`, `vepa`, `bridge`, `passthru`, `source`) */
+  macvlan?: {
+    /** macvlan mode, as `ip -d link` prints it */
+    mode: string;
+  };
+  /** tun/tap settings, for kinds 'tun' and 'tap' */
   tun?: TunInfo;
   /** IFLA_INFO_SLAVE_KIND of an enslaved link ('bridge' for bridge ports) */
   slaveKind?: string;
+  /** bridge-port settings of a link enslaved to a bridge */
   port?: BridgePortInfo;
+  /** counters, when the listing asked for them */
   stats?: LinkStats;
   /** IFLA_INFO_DATA of kinds netplumb does not decode */
   infoData?: Buffer;
+  /** attributes netplumb does not decode, raw */
   unknown?: RawAttr[];
 }
 
@@ -128,8 +188,11 @@ interface CommonFields {
   netns?: NetNS;
 }
 
+/** What every kind of link can be created with (`ip link add NAME ...`). */
 interface CommonLinkSpec {
+  /** interface name: 1 to 15 bytes, no "/", ":" or white space */
   name: string;
+  /** MTU in bytes (`mtu`) */
   mtu?: number;
   /** MAC address, like 02:42:ac:11:00:02 */
   mac?: string;
@@ -137,7 +200,9 @@ interface CommonLinkSpec {
   up?: boolean;
   /** bridge to enslave it to */
   master?: LinkRef;
+  /** the interface's alias text (`alias`) */
   alias?: string;
+  /** transmit queue length (`txqueuelen`) */
   txqlen?: number;
   /** interface group (IFLA_GROUP) */
   devGroup?: number;
@@ -145,33 +210,51 @@ interface CommonLinkSpec {
   netns?: NetNS;
 }
 
+/** A bridge. Equivalent to `ip link add NAME type bridge [stp_state 1] ...`. */
 export interface BridgeSpec extends CommonLinkSpec {
+  /** the link kind */
   kind: 'bridge';
+  /** spanning tree on (`stp_state 1`) */
   stp?: boolean;
+  /** forward delay in centiseconds (`forward_delay`) */
   forwardDelay?: number;
+  /** FDB ageing time in centiseconds (`ageing_time`) */
   ageingTime?: number;
+  /** VLAN filtering (`vlan_filtering 1`) */
   vlanFiltering?: boolean;
+  /** IGMP/MLD snooping (`mcast_snooping 0|1`) */
   mcastSnooping?: boolean;
 }
 
 /** The other end of a veth pair: born where it is meant to live. */
 export interface VethPeerSpec {
+  /** the peer's interface name (`peer name P`) */
   name: string;
+  /** the namespace to create the peer in (`peer ... netns NS`) */
   netns?: NetNS;
+  /** the peer's MTU */
   mtu?: number;
+  /** the peer's MAC address */
   mac?: string;
+  /** bring the peer up once it exists */
   up?: boolean;
   /** ifindex to give the peer (0: the kernel picks) */
   index?: number;
 }
 
+/** A veth pair. Equivalent to `ip link add NAME type veth peer name P [netns NS]`. */
 export interface VethSpec extends CommonLinkSpec {
+  /** the link kind */
   kind: 'veth';
+  /** the other end */
   peer: VethPeerSpec;
 }
 
+/** A VXLAN device. Equivalent to `ip link add NAME type vxlan id VNI [local A] [group|remote G] [dev D] [dstport P]`. */
 export interface VxlanSpec extends CommonLinkSpec {
+  /** the link kind */
   kind: 'vxlan';
+  /** the VXLAN network identifier, 0 to 16777215 (`id`) */
   vni: number;
   /** local (source) address of the tunnel */
   local?: string;
@@ -181,36 +264,52 @@ export interface VxlanSpec extends CommonLinkSpec {
   dev?: LinkRef;
   /** UDP destination port; IANA's 4789 when omitted */
   port?: number;
+  /** learn remote MACs from received packets (`learning` / `nolearning`) */
   learning?: boolean;
+  /** TTL of outer packets (`ttl`) */
   ttl?: number;
 }
 
+/** A macvlan or macvtap device. Equivalent to `ip link add NAME link LOWER type macvlan mode M`. */
 export interface MacvlanSpec extends CommonLinkSpec {
+  /** the link kind */
   kind: 'macvlan' | 'macvtap';
   /** the lower device */
   link: LinkRef;
+  /** how devices on the same lower device reach each other (`mode`); the kernel's default is vepa */
   mode?: 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
 }
 
+/** A persistent tun or tap device. Equivalent to `ip tuntap add NAME mode tun|tap [user U] [group G] [multi_queue]`. */
 export interface TunSpec extends CommonLinkSpec {
+  /** the link kind: layer 3 (tun) or layer 2 (tap) */
   kind: 'tun' | 'tap';
+  /** uid allowed to attach (`user`) */
   owner?: number;
+  /** gid allowed to attach (`group`) */
   group?: number;
+  /** several queues (`multi_queue`) */
   multiQueue?: boolean;
 }
 
 /** Kinds that take no options beyond the common ones. */
 export const PLAIN_KINDS = ['dummy', 'ifb', 'bond', 'nlmon', 'vcan', 'wireguard'] as const;
+/** A link of a kind without options of its own. Equivalent to `ip link add NAME type KIND`. */
 export interface PlainSpec extends CommonLinkSpec {
+  /** the link kind */
   kind: (typeof PLAIN_KINDS)[number];
 }
 
+/** What {@link Links.add} creates, by `kind`. */
 export type LinkSpec = BridgeSpec | VethSpec | VxlanSpec | MacvlanSpec | TunSpec | PlainSpec;
 
 /** What `set` can change. */
 export interface LinkChanges {
+  /** `up` / `down` */
   up?: boolean;
+  /** `mtu` */
   mtu?: number;
+  /** `address` */
   mac?: string;
   /** rename */
   name?: string;
@@ -218,7 +317,9 @@ export interface LinkChanges {
   master?: LinkRef | null;
   /** move to another namespace */
   netns?: NetNS;
+  /** `alias` */
   alias?: string;
+  /** `txqueuelen` */
   txqlen?: number;
   /** interface group (IFLA_GROUP) */
   devGroup?: number;
@@ -226,6 +327,7 @@ export interface LinkChanges {
   port?: BridgePortInfo;
 }
 
+/** Which links {@link Links.list} returns. */
 export interface LinkFilter {
   /** only links of this kind (kernel-side filter) */
   kind?: string;
@@ -273,7 +375,9 @@ function commonWire(spec: CommonFields, wire: LinkBodyWire, field: string): void
   upFlags(wire, spec.up, `${field}.up`);
 }
 
+/** Links (network interfaces) of one namespace: `ip link`. Reached as {@link Rtnl.links}. */
 export class Links {
+  /** @internal */
   constructor(private readonly ctx: RtnlContext) {}
 
   /** All links, or those matching `filter`. Equivalent to `ip -d link show [master M] [type K]`. */

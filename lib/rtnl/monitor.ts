@@ -10,13 +10,43 @@ import type { Link } from './links';
 import type { Neighbor } from './neigh';
 import { routeFromRow, type Route } from './routes';
 
+/** What to subscribe to, as `ip monitor link address route neigh` names it. */
 export type MonitorGroup = 'link' | 'addr' | 'route' | 'neigh';
 
+/** One change: which kind of object, whether it appeared (or changed) or went, and the object. */
 export type RtnlEvent =
-  | { kind: 'link'; action: 'new' | 'del'; object: Link }
-  | { kind: 'addr'; action: 'new' | 'del'; object: Address }
-  | { kind: 'route'; action: 'new' | 'del'; object: Route }
-  | { kind: 'neigh'; action: 'new' | 'del'; object: Neighbor };
+  | {
+      /** a link changed */
+      kind: 'link';
+      /** RTM_NEWLINK (added or changed) or RTM_DELLINK */
+      action: 'new' | 'del';
+      /** the link as it is now (or was) */
+      object: Link;
+    }
+  | {
+      /** an address changed */
+      kind: 'addr';
+      /** RTM_NEWADDR or RTM_DELADDR */
+      action: 'new' | 'del';
+      /** the address */
+      object: Address;
+    }
+  | {
+      /** a route changed */
+      kind: 'route';
+      /** RTM_NEWROUTE or RTM_DELROUTE */
+      action: 'new' | 'del';
+      /** the route */
+      object: Route;
+    }
+  | {
+      /** a neighbour or FDB entry changed */
+      kind: 'neigh';
+      /** RTM_NEWNEIGH or RTM_DELNEIGH */
+      action: 'new' | 'del';
+      /** the entry */
+      object: Neighbor;
+    };
 
 function groupsOf(names: readonly MonitorGroup[]): number[] {
   const out: number[] = [];
@@ -135,6 +165,7 @@ export class Monitor implements AsyncIterableIterator<RtnlEvent> {
     }
   }
 
+  /** The next event, waiting for one; done once the monitor is closed. One call at a time. */
   next(): Promise<IteratorResult<RtnlEvent>> {
     if (this.waiter)
       return Promise.reject(new Error('Monitor.next() called while a previous next() is pending'));
@@ -144,11 +175,13 @@ export class Monitor implements AsyncIterableIterator<RtnlEvent> {
     });
   }
 
+  /** Ends the subscription (what `break` out of `for await` calls). */
   async return(): Promise<IteratorResult<RtnlEvent>> {
     await this.close();
     return { value: undefined, done: true };
   }
 
+  /** The monitor is its own iterator. */
   [Symbol.asyncIterator](): this {
     return this;
   }

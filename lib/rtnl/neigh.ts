@@ -28,19 +28,28 @@ export interface Neighbor {
   state: number;
   /** NTF_* */
   flags: number;
+  /** RTN_* type of the entry (ndm_type) */
   type: number;
   /** the IP address (for FDB entries: the remote VTEP) */
   dst?: string;
+  /** link-layer (MAC) address (`lladdr`) */
   lladdr?: string;
+  /** VXLAN VNI of an FDB entry (`vni`) */
   vni?: number;
+  /** VXLAN destination port of an FDB entry (`port`) */
   port?: number;
+  /** VXLAN FDB: ifindex of the device to reach the remote VTEP through (`via`) */
   ifindex?: number;
+  /** ifindex of the bridge an FDB entry belongs to (`master`) */
   master?: number;
+  /** unicast probes sent for this entry */
   probes?: number;
+  /** attributes netplumb does not decode, raw */
   unknown?: RawAttr[];
 }
 
-type StateName =
+/** Neighbour (NUD) states by name, as `ip neigh` prints them. */
+export type NeighborState =
   | 'permanent'
   | 'noarp'
   | 'reachable'
@@ -51,6 +60,7 @@ type StateName =
   | 'incomplete'
   | 'none';
 
+/** A neighbour or FDB entry to add (`ip neigh add|replace`, `bridge fdb add|append`). */
 export interface NeighborSpec {
   /** device of the entry */
   dev: LinkRef;
@@ -58,9 +68,10 @@ export interface NeighborSpec {
   family?: 4 | 6 | 'bridge';
   /** IP address; for FDB entries on a VXLAN device, the remote VTEP */
   dst?: string;
+  /** link-layer (MAC) address (`lladdr`) */
   lladdr?: string;
   /** NUD state; 'permanent' by default */
-  state?: StateName | number;
+  state?: NeighborState | number;
   /** NTF_SELF: the entry is for the device itself (VXLAN FDB) */
   self?: boolean;
   /** NTF_MASTER: the entry goes to the bridge the device is enslaved to */
@@ -75,12 +86,15 @@ export interface NeighborSpec {
   replace?: boolean;
 }
 
+/** Which entries {@link Neighbors.list} returns (`ip neigh show [dev D]`, `bridge fdb show`). */
 export interface NeighborFilter {
+  /** only entries of this device */
   dev?: LinkRef;
+  /** ARP (4), NDP (6) or FDB ('bridge') entries; 4 and 6 when omitted */
   family?: 4 | 6 | 'bridge';
 }
 
-function states(): Record<StateName, number> {
+function states(): Record<NeighborState, number> {
   return {
     permanent: K.NUD_PERMANENT,
     noarp: K.NUD_NOARP,
@@ -94,7 +108,9 @@ function states(): Record<StateName, number> {
   };
 }
 
+/** Neighbour and FDB entries of one namespace: `ip neigh`, `bridge fdb`. Reached as {@link Rtnl.neigh}. */
 export class Neighbors {
+  /** @internal */
   constructor(private readonly ctx: RtnlContext) {}
 
   /** @internal */

@@ -20,15 +20,21 @@ import {
 
 /** A route as the kernel reports it (`ip -j route show table all`). */
 export interface Route {
+  /** IP version */
   family: 4 | 6;
   /** 'default' or `prefix/len` */
   dst: string;
+  /** prefix length of `dst` (0 for default) */
   dstLen: number;
+  /** prefix length of a source-specific route's `src` (`from PREFIX`) */
   srcLen?: number;
+  /** type of service the route matches (`tos`) */
   tos?: number;
+  /** next hop (`via`) */
   gateway?: string;
   /** ifindex of the output device */
   oif?: number;
+  /** routing table number (254 main, 255 local) */
   table: number;
   /** RTPROT_* */
   protocol: number;
@@ -38,11 +44,24 @@ export interface Route {
   type: number;
   /** RTNH_F_* / RTM_F_* */
   flags: number;
+  /** `metric` (RTA_PRIORITY) */
   priority?: number;
+  /** preferred source address (`src`, RTA_PREFSRC) */
   prefsrc?: string;
+  /** source prefix of a source-specific route (`from`, RTA_SRC) */
   src?: string;
-  metrics?: { mtu?: number; advmss?: number; hoplimit?: number };
+  /** per-route metrics (`mtu`, `advmss`, `hoplimit`) */
+  metrics?: {
+    /** path MTU */
+    mtu?: number;
+    /** advertised TCP MSS */
+    advmss?: number;
+    /** hop limit / TTL */
+    hoplimit?: number;
+  };
+  /** IPv6 router preference (RTA_PREF: 0 medium, 1 high, 3 low) */
   pref?: number;
+  /** attributes netplumb does not decode, raw */
   unknown?: RawAttr[];
 }
 
@@ -105,10 +124,14 @@ export function routeFromRow(object: unknown): Route {
   return r;
 }
 
-type TableName = 'main' | 'local';
-type ScopeName = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
-type ProtoName = 'unspec' | 'kernel' | 'boot' | 'static';
-type TypeName =
+/** Routing tables by name (`table main`, `table local`); others go by number. */
+export type RouteTable = 'main' | 'local';
+/** Route scopes by name (`scope link`, ...), as in /etc/iproute2/rt_scopes. */
+export type RouteScope = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
+/** Route protocols by name (`proto static`, ...), as in /etc/iproute2/rt_protos. */
+export type RouteProtocol = 'unspec' | 'kernel' | 'boot' | 'static';
+/** Route types by name (`ip route add blackhole ...`). */
+export type RouteType =
   | 'unicast'
   | 'local'
   | 'broadcast'
@@ -118,6 +141,7 @@ type TypeName =
   | 'unreachable'
   | 'prohibit';
 
+/** A route to add, replace or delete (`ip route add|replace|del ...`). */
 export interface RouteSpec {
   /** 'default' or a prefix like 10.1.0.0/16 (a bare address means a host route) */
   dst: string;
@@ -125,34 +149,40 @@ export interface RouteSpec {
   gateway?: string;
   /** output device */
   dev?: LinkRef;
-  table?: number | TableName;
+  /** routing table (`table`); main when omitted */
+  table?: number | RouteTable;
   /** `metric` / RTA_PRIORITY */
   metric?: number;
-  scope?: number | ScopeName;
+  /** `scope`; the kernel picks link for routes without gateway, universe otherwise */
+  scope?: number | RouteScope;
   /** preferred source address (`src`) */
   src?: string;
   /** next hop is on-link even if no prefix covers it */
   onlink?: boolean;
-  protocol?: number | ProtoName;
-  type?: number | TypeName;
+  /** who installed it (`proto`); boot when omitted, as with `ip route add` */
+  protocol?: number | RouteProtocol;
+  /** route type; unicast when omitted */
+  type?: number | RouteType;
   /** path MTU (`mtu`) */
   mtu?: number;
   /** needed only for a 'default' route without gateway */
   family?: IpFamily;
 }
 
+/** Which routes {@link Routes.list} returns (`ip [-4|-6] route show [table T] [dev D]`). */
 export interface RouteFilter {
+  /** only IPv4 or only IPv6 routes; both when omitted */
   family?: IpFamily;
   /** a table number, 'main' (the default), 'local', or 'all' */
-  table?: number | TableName | 'all';
+  table?: number | RouteTable | 'all';
   /** only routes out of this device */
   dev?: LinkRef;
 }
 
-function tables(): Record<TableName, number> {
+function tables(): Record<RouteTable, number> {
   return { main: K.RT_TABLE_MAIN, local: K.RT_TABLE_LOCAL };
 }
-function scopes(): Record<ScopeName, number> {
+function scopes(): Record<RouteScope, number> {
   return {
     universe: K.RT_SCOPE_UNIVERSE,
     site: K.RT_SCOPE_SITE,
@@ -161,7 +191,7 @@ function scopes(): Record<ScopeName, number> {
     nowhere: K.RT_SCOPE_NOWHERE,
   };
 }
-function protocols(): Record<ProtoName, number> {
+function protocols(): Record<RouteProtocol, number> {
   return {
     unspec: K.RTPROT_UNSPEC,
     kernel: K.RTPROT_KERNEL,
@@ -169,7 +199,7 @@ function protocols(): Record<ProtoName, number> {
     static: K.RTPROT_STATIC,
   };
 }
-function types(): Record<TypeName, number> {
+function types(): Record<RouteType, number> {
   return {
     unicast: K.RTN_UNICAST,
     local: K.RTN_LOCAL,
@@ -182,7 +212,9 @@ function types(): Record<TypeName, number> {
   };
 }
 
+/** Routes of one namespace: `ip route`. Reached as {@link Rtnl.routes}. */
 export class Routes {
+  /** @internal */
   constructor(private readonly ctx: RtnlContext) {}
 
   /**
@@ -305,7 +337,8 @@ export class Routes {
 
   /**
    * Streams routes in bounded chunks, for tables too large to hold as one
-   * array (memory stays flat). Same filter as `list`.
+   * array (memory stays flat). Same filter as `list`; equivalent to
+   * `ip [-4|-6] route show [table T] [dev D]` read as it arrives.
    */
   async *stream(filter: RouteFilter = {}): AsyncGenerator<Route, void, undefined> {
     const { req, table, oif } = await this.dumpRequest(filter);

@@ -7,6 +7,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 import { ValidationError } from '../errors';
 
+/** IP version: 4 or 6. */
 export type IpFamily = 4 | 6;
 
 export interface ParsedIp {
