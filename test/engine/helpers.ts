@@ -118,3 +118,46 @@ export async function attempt(
     : await run(process.execPath, argv);
   return JSON.parse(stdout) as Attempt;
 }
+
+/** Checks that state and kernel agree; returns a list of problems (empty: consistent). */
+export async function consistency(engine: Engine, prefix: string): Promise<string[]> {
+  const problems: string[] = [];
+  const sandboxes = (await engine.listSandboxes()).filter((s) => s.name.startsWith(prefix));
+  const allRecords = await readdir(path.join(engine.state.dir, 'sandboxes'));
+  for (const f of allRecords) if (!f.endsWith('.json')) problems.push(`stray state file ${f}`);
+  if (allRecords.length !== (await engine.listSandboxes()).length)
+    problems.push('records not ready');
+  const links = await ipJson<{ ifname: string; ifalias?: string }[]>(['link', 'show']);
+  const names = new Set(links.map((l) => l.ifname));
+  const netns = new Set(await readdir('/run/netns'));
+  const hostEnds = new Set<string>();
+  const held = new Set<string>();
+  for (const s of sandboxes) {
+    if (s.netns && !netns.has(s.netns)) problems.push(`${s.name}: namespace missing`);
+    for (const e of s.endpoints) {
+      hostEnds.add(e.hostIfname);
+      held.add(`${e.network}/${e.ip}`);
+      if (!names.has(e.hostIfname)) problems.push(`${s.name}: veth ${e.hostIfname} missing`);
+    }
+  }
+  for (const l of links) {
+    if (l.ifalias?.startsWith(`netplumb:${engine.tag}:ep:`) && !hostEnds.has(l.ifname))
+      problems.push(`orphan veth ${l.ifname} (${l.ifalias})`);
+  }
+  for (const n of netns) {
+    if (n.startsWith(prefix) && !sandboxes.some((s) => s.netns === n))
+      problems.push(`orphan namespace ${n}`);
+  }
+  for (const net of await engine.listNetworks()) {
+    for (const [addr, owner] of await engine.state.addresses(net.name)) {
+      if (!held.has(`${net.name}/${addr}`))
+        problems.push(`address ${net.name}/${addr} held by ${owner}, no sandbox has it`);
+    }
+  }
+  const owners = new Set(sandboxes.map((s) => s.name));
+  const ruleset = (await run('nft', ['list', 'ruleset'])).stdout;
+  for (const m of ruleset.matchAll(/comment "sbx=([^"]+)"/g)) {
+    if (!owners.has(m[1]!)) problems.push(`orphan nft element of ${m[1]}`);
+  }
+  return problems;
+}

@@ -3,9 +3,14 @@
  *   node worker-tool.js create STATEDIR NETWORK PREFIX COUNT
  *       creates COUNT sandboxes, prints their addresses as JSON
  *   node worker-tool.js churn STATEDIR NETWORK PREFIX SEED
- *       creates, publishes, connects and removes sandboxes forever (until killed)
+ *       prints "ready" once the engine is open, then creates, publishes,
+ *       connects and removes sandboxes forever (until killed)
+ *   node worker-tool.js mixed STATEDIR NETWORK PREFIX SEED
+ *       30 rounds of create (publishing a port from a pool shared with the
+ *       other workers), connect, remove; prints what it holds at the end as
+ *       JSON: [{ name, ips, ports }], and how many publications were refused
  */
-import { Engine } from '../../lib';
+import { ConflictError, Engine } from '../../lib';
 
 const [mode, stateDir, network, prefix, arg] = process.argv.slice(2);
 
@@ -21,6 +26,7 @@ async function main(): Promise<void> {
     await engine.close();
     return;
   }
+  if (mode === 'churn') process.stdout.write('ready\n');
   let seed = Number(arg) >>> 0 || 1;
   const rnd = (n: number): number => {
     seed ^= seed << 13;
@@ -30,6 +36,38 @@ async function main(): Promise<void> {
     seed >>>= 0;
     return seed % n;
   };
+  if (mode === 'mixed') {
+    const held = new Map<string, { ips: string[]; ports: number[] }>();
+    let refused = 0;
+    for (let i = 0; i < 30; i++) {
+      const name = `${prefix}${i}`;
+      const port = 18000 + rnd(40);
+      try {
+        const s = await engine.createSandbox({ name, network: network!, publish: [`${port}:80`] });
+        held.set(name, {
+          ips: s.endpoints.map((e) => `${e.network}/${e.ip}`),
+          ports: s.endpoints.flatMap((e) => e.ports.map((p) => p.hostPort)),
+        });
+      } catch (err) {
+        if (!(err instanceof ConflictError && err.field === 'publish')) throw err;
+        refused++;
+        const s = await engine.createSandbox({ name, network: network! });
+        held.set(name, { ips: s.endpoints.map((e) => `${e.network}/${e.ip}`), ports: [] });
+      }
+      if (rnd(3) === 0) {
+        const ep = await engine.connect(name, `${network!}2`);
+        held.get(name)!.ips.push(`${ep.network}/${ep.ip}`);
+      }
+      if (rnd(2) === 0) {
+        const victim = [...held.keys()][rnd(held.size)]!;
+        await engine.removeSandbox(victim);
+        held.delete(victim);
+      }
+    }
+    console.log(JSON.stringify({ held: [...held].map(([name, h]) => ({ name, ...h })), refused }));
+    await engine.close();
+    return;
+  }
   const live: string[] = [];
   // Each churning process publishes in its own port range.
   const base = 20000 + (Number(arg) % 40) * 200;
