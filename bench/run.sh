@@ -3,7 +3,9 @@
 # one invocation on this machine, printed side by side with ratios, and
 # written to bench/results/latest.{json,md}.
 #
-#   BENCH_N="1 10 100"      sandbox counts (default; add 1000 for the scale row)
+#   BENCH_N="1 10 100 1000" sandbox counts (default)
+#   BENCH_LARGE_PEERS="..." peers run at N >= 1000 (default: the fast ones;
+#                           CNI and netavark would take an hour there)
 #   BENCH_REPS=3            repetitions (the table shows medians)
 #   BENCH_PEERS="..."       peers to run (default: all that can run here)
 #   BENCH_QUICK=1           N=10, 1 rep, fast peers only: a smoke run
@@ -23,10 +25,11 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
   REPS=${BENCH_REPS:-1}
   PEERS=${BENCH_PEERS:-"ip-batch go-netlink go-netlink-nsdel"}
 else
-  N_LIST=${BENCH_N:-"1 10 100"}
+  N_LIST=${BENCH_N:-"1 10 100 1000"}
   REPS=${BENCH_REPS:-3}
   PEERS=${BENCH_PEERS:-"ip-batch ip-batch-all pyroute2-setns go-netlink go-netlink-nsdel cni netavark"}
 fi
+LARGE_PEERS=${BENCH_LARGE_PEERS:-"ip-batch go-netlink go-netlink-nsdel"}
 
 bash scripts/install-bench-deps.sh || echo "bench: some peers' packages could not be installed; those peers are skipped"
 
@@ -57,7 +60,9 @@ for n in $N_LIST; do
   bash bench/sandbox.sh node dist/bench/plumbing.js "$n" "$REPS" >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
   if [ -n "$peers" ]; then
-    for p in $PEERS; do
+    peers_here=$PEERS
+    [ "$n" -ge 1000 ] && peers_here=$LARGE_PEERS
+    for p in $peers_here; do
       for variant in "" "--port"; do
         # A peer that cannot run here (missing package) is reported, not fatal.
         "$peers/run.sh" "$p" "$n" --reps "$REPS" $variant --out "$raw" >"$work/peer.log" 2>&1 ||
@@ -68,7 +73,7 @@ for n in $N_LIST; do
 done
 
 echo "== micro benchmarks"
-bash bench/sandbox.sh node dist/bench/micro.js >>"$raw" || echo "bench: micro benchmarks failed"
+bash bench/sandbox.sh node --expose-gc dist/bench/micro.js >>"$raw" || echo "bench: micro benchmarks failed"
 
 # Multi-host: N simulated hosts and a real etcd (scripts/install-deps.sh installs etcd-server).
 echo "== overlay convergence"

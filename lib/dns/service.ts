@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 
 import type { NetworkRecord, SandboxRecord } from '../engine/records';
-import type { StateStore } from '../engine/state';
+import { FsBatch, type StateStore } from '../engine/state';
 import { answer } from './resolver';
 import { applySandbox, buildView, hasDns, type DnsView } from './view';
 
@@ -37,6 +37,9 @@ export class DnsService {
   private current: DnsView = { networks: new Map(), memberships: new Map() };
   /** the sandboxes as the view has them */
   private known = new Map<string, SandboxRecord>();
+  /** sandbox records changed on disk since the last reload, and whether all must be read */
+  private readonly changed = new Set<string>();
+  private fullReload = false;
   private readonly listeners = new Map<string, Listener[]>();
   /** networks whose port 53 another process holds (a resolver daemon) */
   private readonly servedElsewhere = new Set<string>();
@@ -62,8 +65,14 @@ export class DnsService {
   async start(): Promise<void> {
     await this.reload();
     if (this.opts.watch !== false) {
-      for (const dir of ['networks', 'sandboxes']) {
-        const w = watch(path.join(this.state.dir, dir), () => {
+      for (const dir of ['networks', 'sandboxes'] as const) {
+        const w = watch(path.join(this.state.dir, dir), (_event, file) => {
+          // Temporaries (.tmp.PID...) come and go with every atomic write.
+          if (typeof file === 'string' && file.startsWith('.')) return;
+          // A sandbox record: re-read just that one; anything else: everything.
+          if (dir === 'sandboxes' && typeof file === 'string' && file.endsWith('.json'))
+            this.changed.add(file.slice(0, -5));
+          else this.fullReload = true;
           this.scheduleReload();
         });
         w.unref();
@@ -81,9 +90,37 @@ export class DnsService {
     if (this.closed || this.reloadTimer) return;
     this.reloadTimer = setTimeout(() => {
       this.reloadTimer = undefined;
-      void this.reload().catch(() => undefined);
+      const full = this.fullReload;
+      const names = [...this.changed];
+      this.fullReload = false;
+      this.changed.clear();
+      void (full ? this.reload() : this.reloadSandboxes(names)).catch(() => undefined);
     }, RELOAD_DEBOUNCE_MS);
     this.reloadTimer.unref();
+  }
+
+  /**
+   * Re-reads the records of sandboxes that changed on disk (another
+   * process's work, or this one's, already applied: then nothing changes).
+   */
+  private reloadSandboxes(names: string[]): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      if (this.closed) return;
+      const b = new FsBatch();
+      for (const n of names) b.add({ op: 'read', path: this.state.recordPath('sandboxes', n) });
+      const results = await b.run();
+      names.forEach((n, i) => {
+        const r = results[i]!;
+        const text = r.ok ? r.text! : undefined;
+        const known = this.known.get(n);
+        if (text !== undefined && known && JSON.stringify(known) === text) return;
+        const rec = text !== undefined ? (JSON.parse(text) as SandboxRecord) : undefined;
+        applySandbox(this.current, known, rec);
+        if (rec) this.known.set(n, rec);
+        else this.known.delete(n);
+      });
+    });
+    return this.reloading;
   }
 
   /** Rebuilds the view from the state directory and opens/closes listeners to match. */
