@@ -40,8 +40,4 @@ std::string MacText(const uint8_t* data, size_t len) {
   return out;
 }
 
-Napi::Buffer<uint8_t> CopyBuffer(Napi::Env env, const uint8_t* data, size_t len) {
-  return Napi::Buffer<uint8_t>::Copy(env, data, len);
-}
-
 }  // namespace netplumb
