@@ -1,6 +1,7 @@
 #include "netlink/replies.h"
 
 #include <linux/netlink.h>
+#include <linux/version.h>
 
 #include <cerrno>
 #include <cstring>
@@ -22,7 +23,8 @@ void ParseExtack(const uint8_t* data, size_t len, Completion* c) {
       case NLMSGERR_ATTR_OFFS:
         c->extack_offset = a.U32();
         break;
-#ifdef NLMSGERR_ATTR_MISS_TYPE
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 0, 0)
+      // An enumerator, not a macro: #ifdef never saw it (uapi since 6.0).
       case NLMSGERR_ATTR_MISS_TYPE:
         c->missing_type = a.U32();
         break;
@@ -33,24 +35,34 @@ void ParseExtack(const uint8_t* data, size_t len, Completion* c) {
   }
 }
 
+// The errno of a negative code; a code the kernel never sends (positive, or
+// past the errno range, INT_MIN included) is a protocol error.
+int ErrnoOf(int32_t code) {
+  if (code == 0) return 0;
+  return code < 0 && code >= -4095 ? -code : EPROTO;
+}
+
 void ParseError(const MessageView& m, Completion* c) {
   nlmsgerr err;
   if (!m.Fixed(&err)) {
     c->error = EPROTO;
     return;
   }
-  c->error = -err.error;
+  c->error = ErrnoOf(err.error);
   if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) == 0) return;
+  // The TLVs follow the echoed request: its header alone when capped.
   size_t skip = sizeof(nlmsgerr);
-  if ((m.header.nlmsg_flags & NLM_F_CAPPED) == 0) skip += err.msg.nlmsg_len - NLMSG_HDRLEN;
-  skip = NLMSG_ALIGN(skip);
+  if ((m.header.nlmsg_flags & NLM_F_CAPPED) == 0 && err.msg.nlmsg_len > NLMSG_HDRLEN) {
+    skip += err.msg.nlmsg_len - NLMSG_HDRLEN;
+  }
+  skip = (skip + NLMSG_ALIGNTO - 1) & ~static_cast<size_t>(NLMSG_ALIGNTO - 1);
   if (skip < m.payload_len) ParseExtack(m.payload + skip, m.payload_len - skip, c);
 }
 
 void ParseDone(const MessageView& m, Completion* c) {
   int32_t code = 0;
   if (m.payload_len >= sizeof(code)) std::memcpy(&code, m.payload, sizeof(code));
-  c->error = code < 0 ? -code : 0;
+  c->error = code < 0 ? ErrnoOf(code) : 0;
   if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) != 0 && m.payload_len > sizeof(code)) {
     ParseExtack(m.payload + sizeof(code), m.payload_len - sizeof(code), c);
   }
