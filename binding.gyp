@@ -8,6 +8,7 @@
         "native/common/addr.cc",
         "native/common/errors.cc",
         "native/common/fd.cc",
+        "native/common/nofollow.cc",
         "native/common/spec.cc",
         "native/common/js_spec.cc",
         "native/common/js_out.cc",
