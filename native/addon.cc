@@ -6,9 +6,9 @@
 #include "constants.h"
 #include "fslock.h"
 #include "fsops.h"
-#include "netlink/decode.h"
 #include "netlink/encode.h"
 #include "netlink/handle.h"
+#include "netlink/to_js.h"
 #include "netns.h"
 #include "rtnl/rtnl.h"
 

@@ -8,4 +8,9 @@ namespace netplumb {
 
 Napi::Object MakeConstants(Napi::Env env);
 
+namespace nft {
+// Adds the nf_tables constants lib/nft uses to `obj` (see lib/binding.ts).
+void AddConstants(Napi::Env env, Napi::Object obj);
+}  // namespace nft
+
 }  // namespace netplumb

@@ -10,6 +10,7 @@
 #include "addon.h"
 #include "common/errors.h"
 #include "common/fd.h"
+#include "common/nofollow.h"
 
 namespace netplumb {
 namespace {
@@ -41,10 +42,17 @@ class TryLockWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    // O_NOFOLLOW: a symlink planted in the state directory is refused.
-    fd_.Reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    // No symlink is followed, in the lock's name or in any directory above
+    // it: one planted in the state directory is refused with ELOOP.
+    std::string name;
+    int err = 0;
+    UniqueFd dir = OpenParentNoFollow(path_, &name, &err);
+    if (dir.Valid()) {
+      fd_.Reset(::openat(dir.Get(), name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!fd_.Valid()) err = errno;
+    }
     if (!fd_.Valid()) {
-      error_ = SysError(errno, "open", path_);
+      error_ = SysError(err, "open", path_);
       SetError("open");
       return;
     }

@@ -12,6 +12,7 @@
 
 #include "common/errors.h"
 #include "common/fd.h"
+#include "common/nofollow.h"
 
 namespace netplumb {
 namespace {
@@ -33,12 +34,10 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
-// Writes a new file under a temporary name in the same directory.
-bool WriteTemp(const std::string& path, const std::string& data, mode_t mode, std::string* tmp, int* err) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  *tmp = dir + "/.tmp." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp);
-  UniqueFd fd(::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+// Writes a new file under a temporary name in directory `dir`.
+bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, int* err) {
+  *tmp = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp);
+  UniqueFd fd(::openat(dir, tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd.Valid()) {
     *err = errno;
     return false;
@@ -46,43 +45,92 @@ bool WriteTemp(const std::string& path, const std::string& data, mode_t mode, st
   // The umask must not narrow what the caller asked for (world-readable /etc files).
   if (::fchmod(fd.Get(), mode) != 0 || !WriteAll(fd.Get(), data)) {
     *err = errno;
-    ::unlink(tmp->c_str());
+    ::unlinkat(dir, tmp->c_str(), 0);
     return false;
   }
   return true;
 }
 
 // Exclusive create that is also atomic: the content is written under a
-// temporary name and link(2)ed to `path`, which fails if `path` exists. A
-// process killed midway leaves a .tmp.* file (swept by prune), never a
-// half-written record. Returns false with err 0 when the file exists.
-bool CreateExclusive(const std::string& path, const std::string& data, int* err, mode_t mode = 0600) {
+// temporary name and linkat(2)ed to `name`, which fails if `name` exists (a
+// symlink included: it is never followed). A process killed midway leaves a
+// .tmp.* file (swept by prune), never a half-written record. Returns false
+// with err 0 when the file exists.
+bool CreateExclusive(int dir, const std::string& name, const std::string& data, int* err, mode_t mode = 0600) {
   std::string tmp;
-  if (!WriteTemp(path, data, mode, &tmp, err)) return false;
-  bool made = ::link(tmp.c_str(), path.c_str()) == 0;
+  if (!WriteTemp(dir, data, mode, &tmp, err)) return false;
+  bool made = ::linkat(dir, tmp.c_str(), dir, name.c_str(), 0) == 0;
   if (!made && errno != EEXIST) *err = errno;
-  ::unlink(tmp.c_str());
+  ::unlinkat(dir, tmp.c_str(), 0);
   return made;
+}
+
+// Reads a directory's names (not "." and "..") from an open fd it takes.
+bool ReadNames(UniqueFd fd, std::vector<std::string>* out, int* err) {
+  DIR* d = ::fdopendir(fd.Get());
+  if (d == nullptr) {
+    *err = errno;
+    return false;
+  }
+  fd.Release();  // the DIR owns it now
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out->push_back(std::move(n));
+  }
+  ::closedir(d);
+  return true;
+}
+
+// The directory `path` itself, no symlink anywhere in it. ENOENT is not an
+// error for the ops that use this (a missing directory is an empty one).
+UniqueFd OpenDir(const FsOp& o, int* err) {
+  UniqueFd d = OpenDirNoFollow(o.path, err);
+  if (*err == ENOENT) *err = 0;
+  return d;
 }
 
 }  // namespace
 
 void RunFsOp(FsOp& o) {
+  // Every op works inside the directory holding its path, opened with no
+  // symlink in any component; the last component is never followed either.
+  std::string name;
+  int perr = 0;
+  UniqueFd dir;
+  bool on_dir = o.op == Op::kReserveFirst || o.op == Op::kReadDir || o.op == Op::kOnlyEntry;
+  if (!on_dir) {
+    dir = OpenParentNoFollow(o.path, &name, &perr);
+    if (!dir.Valid()) {
+      // A missing parent is a missing file for the ops that look, and an
+      // error for the ones that make something. For removals a parent that
+      // is not a plain directory (a symlink planted there) holds nothing of
+      // ours either: there is nothing to remove, and it is not followed.
+      bool looks = o.op == Op::kRead || o.op == Op::kUnlink || o.op == Op::kRmdir || o.op == Op::kAbsent;
+      bool removes = o.op == Op::kUnlink || o.op == Op::kRmdir;
+      if ((perr == ENOENT && looks) || ((perr == ELOOP || perr == ENOTDIR) && removes)) {
+        o.flag = o.op == Op::kAbsent;
+      } else {
+        o.err = perr;
+      }
+      return;
+    }
+  }
   switch (o.op) {
     case Op::kCreate:
-      o.flag = CreateExclusive(o.path, o.data, &o.err, o.mode);
+      o.flag = CreateExclusive(dir.Get(), name, o.data, &o.err, o.mode);
       break;
     case Op::kReplace: {
+      // rename(2) replaces a symlink at `name`, it does not write through it.
       std::string tmp;
-      if (!WriteTemp(o.path, o.data, o.mode, &tmp, &o.err)) break;
-      if (::rename(tmp.c_str(), o.path.c_str()) != 0) {
+      if (!WriteTemp(dir.Get(), o.data, o.mode, &tmp, &o.err)) break;
+      if (::renameat(dir.Get(), tmp.c_str(), dir.Get(), name.c_str()) != 0) {
         o.err = errno;
-        ::unlink(tmp.c_str());
+        ::unlinkat(dir.Get(), tmp.c_str(), 0);
       }
       break;
     }
     case Op::kRead: {
-      UniqueFd fd(::open(o.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd fd(::openat(dir.Get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (!fd.Valid()) {
         if (errno != ENOENT) o.err = errno;
         break;
@@ -102,52 +150,53 @@ void RunFsOp(FsOp& o) {
       break;
     }
     case Op::kUnlink:
-      if (::unlink(o.path.c_str()) == 0) {
+      if (::unlinkat(dir.Get(), name.c_str(), 0) == 0) {
         o.flag = true;
       } else if (errno != ENOENT) {
         o.err = errno;
       }
       break;
     case Op::kMkdir:
-      if (::mkdir(o.path.c_str(), o.mode == 0600 ? 0700 : o.mode) == 0) {
+      if (::mkdirat(dir.Get(), name.c_str(), o.mode == 0600 ? 0700 : o.mode) == 0) {
         o.flag = true;
-      } else if (errno != EEXIST) {
+      } else if (errno == EEXIST) {
+        // Already there: it must be a directory, not a symlink to one.
+        struct stat st {};
+        if (::fstatat(dir.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+          o.err = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+        }
+      } else {
         o.err = errno;
       }
       break;
     case Op::kRmdir:
-      if (::rmdir(o.path.c_str()) == 0) {
+      // ENOTDIR: a file or symlink in place of the directory is not ours.
+      if (::unlinkat(dir.Get(), name.c_str(), AT_REMOVEDIR) == 0) {
         o.flag = true;
-      } else if (errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
+      } else if (errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR) {
         o.err = errno;
       }
       break;
     case Op::kReadDir: {
-      DIR* d = ::opendir(o.path.c_str());
-      if (d == nullptr) {
-        if (errno != ENOENT) o.err = errno;
-        break;
-      }
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") o.entries.push_back(std::move(n));
-      }
-      ::closedir(d);
-      o.flag = true;
+      UniqueFd d = OpenDir(o, &o.err);
+      if (d.Valid()) o.flag = ReadNames(std::move(d), &o.entries, &o.err);
       break;
     }
-    case Op::kReserveFirst:
+    case Op::kReserveFirst: {
+      UniqueFd d = OpenDirNoFollow(o.path, &o.err);
+      if (!d.Valid()) break;
       for (size_t i = 0; i < o.names.size(); i++) {
-        if (CreateExclusive(o.path + "/" + o.names[i], o.data, &o.err)) {
+        if (CreateExclusive(d.Get(), o.names[i], o.data, &o.err)) {
           o.index = static_cast<int>(i);
           break;
         }
         if (o.err != 0) break;
       }
       break;
+    }
     case Op::kAbsent: {
       struct stat st {};
-      if (::lstat(o.path.c_str(), &st) == 0) {
+      if (::fstatat(dir.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         o.flag = false;
       } else if (errno == ENOENT) {
         o.flag = true;
@@ -157,22 +206,20 @@ void RunFsOp(FsOp& o) {
       break;
     }
     case Op::kOnlyEntry: {
-      DIR* d = ::opendir(o.path.c_str());
-      if (d == nullptr) {
-        if (errno != ENOENT) o.err = errno;
-        o.flag = o.err == 0;
+      UniqueFd d = OpenDir(o, &o.err);
+      std::vector<std::string> names;
+      if (!d.Valid() || !ReadNames(std::move(d), &names, &o.err)) {
+        o.flag = o.err == 0;  // a missing directory holds nothing else
         break;
       }
       o.flag = true;
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
+      for (const std::string& n : names) {
         if (n[0] == '.') continue;
         if (n != o.data) {
           o.flag = false;
           o.entries.push_back(n);
         }
       }
-      ::closedir(d);
       break;
     }
   }

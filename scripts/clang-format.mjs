@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// clang-format over native/ (the C++ formatter); --check fails on a diff.
+// clang-format over native/ and fuzz/targets/ (the C++ formatter); --check fails on a diff.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -7,13 +7,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const files = [];
-(function walk(dir) {
+function walk(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p);
     else if (/\.(cc|h|c)$/.test(e.name)) files.push(p);
   }
-})(path.join(root, 'native'));
+}
+walk(path.join(root, 'native'));
+walk(path.join(root, 'fuzz', 'targets'));
 const check = process.argv.includes('--check');
 const probe = spawnSync('clang-format', ['--version']);
 if (probe.error) {

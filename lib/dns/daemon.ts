@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { native } from '../binding';
@@ -18,9 +18,11 @@ import { hasDns } from './view';
 
 const IDLE_EXIT_MS = 1000;
 
-const pidFile = (stateDir: string): string => path.join(stateDir, 'dns.pid');
-const reloadFile = (stateDir: string): string => path.join(stateDir, 'dns.reload');
-const ackFile = (stateDir: string): string => path.join(stateDir, 'dns.ack');
+// Files at the top of the state directory, written and read through the
+// StateStore: never through a symlink planted in their place.
+const PID = 'dns.pid';
+const RELOAD = 'dns.reload';
+const ACK = 'dns.ack';
 
 async function dnsNetworks(state: StateStore): Promise<NetworkRecord[]> {
   return (await state.all<NetworkRecord>('networks')).filter(hasDns);
@@ -40,17 +42,17 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
     stopping = true;
     clearInterval(timer);
     await service.close();
-    await unlink(pidFile(stateDir)).catch(() => undefined);
+    await state.removeFile(PID).catch(() => undefined);
     lock.release();
   };
   const timer = setInterval(() => {
     void (async () => {
       // A reload request from a CLI command: reload, then acknowledge it.
-      const token = await readFile(reloadFile(stateDir), 'utf8').catch(() => '');
-      const acked = await readFile(ackFile(stateDir), 'utf8').catch(() => '');
+      const token = (await state.readFile(RELOAD)) ?? '';
+      const acked = (await state.readFile(ACK)) ?? '';
       if (token && token !== acked) {
         await service.reload();
-        await writeFile(ackFile(stateDir), token);
+        await state.writeFile(ACK, token);
       }
       if ((await dnsNetworks(state)).length > 0) idleSince = Date.now();
       else if (Date.now() - idleSince > IDLE_EXIT_MS) await stop();
@@ -59,7 +61,7 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
   await service.start();
-  await writeFile(pidFile(stateDir), `${process.pid}\n`);
+  await state.writeFile(PID, `${process.pid}\n`);
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
       if (stopping) {
@@ -71,7 +73,7 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
 }
 
 async function daemonPid(stateDir: string): Promise<number | undefined> {
-  const text = await readFile(pidFile(stateDir), 'utf8').catch(() => '');
+  const text = (await new StateStore(stateDir).readFile(PID).catch(() => undefined)) ?? '';
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   // Only ever signal our own daemon: check what the process is.
@@ -106,9 +108,9 @@ export async function ensureDaemon(
       await new Promise((r) => setTimeout(r, 10));
   }
   const token = randomBytes(8).toString('hex');
-  await writeFile(reloadFile(stateDir), token);
+  await state.writeFile(RELOAD, token);
   for (let i = 0; i < 200; i++) {
-    if ((await readFile(ackFile(stateDir), 'utf8').catch(() => '')) === token) return;
+    if ((await state.readFile(ACK).catch(() => undefined)) === token) return;
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -1076,7 +1076,10 @@ export class Engine {
     try {
       if (r.nftApplied && ep) await this.firewall?.unpublish(rec, ep);
       if (r.failed < 0) await deleteNetns(this.netnsDir, rec.name);
-      await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
+      // Files are written last: a job that failed before that wrote none, and
+      // /etc/netns/NAME may be another namespace's (a name clash: EEXIST).
+      if (r.failed < 0 || r.phase === 'after')
+        await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
     } catch {
       // Best effort: the record stays, so prune finishes the job.
       return;

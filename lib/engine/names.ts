@@ -31,7 +31,7 @@ export function validateLabels(labels: unknown, field: string): Record<string, s
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
     throw new ValidationError(field, 'must be an object of string values');
   }
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const [k, v] of Object.entries(labels)) {
     if (
       k.length === 0 ||
@@ -45,7 +45,9 @@ export function validateLabels(labels: unknown, field: string): Record<string, s
         'label keys and values must be single-line strings (key 1-255, value up to 4096 characters)',
       );
     }
-    out[k] = v;
+    out.push([k, v]);
   }
-  return out;
+  // fromEntries defines own properties: a key named "__proto__" is kept as
+  // a label, where `out[k] = v` would have dropped it.
+  return Object.fromEntries(out);
 }

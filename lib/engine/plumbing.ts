@@ -98,7 +98,8 @@ export interface SandboxJobResult {
 
 /** What a failed step says; undefined for a step that ran and found a name taken. */
 function stepError(name: string, step: number, r: StepResult | undefined): Error | undefined {
-  if (r && 'error' in r && r.error) return r.error;
+  if (r && 'error' in r && r.error)
+    return fromSystemError(r.error, `sandbox ${name} step ${step + 1}`);
   if (r && 'completions' in r) {
     const c = r.completions.find((x) => x.error !== 0);
     if (c)

@@ -12,16 +12,26 @@
  * Foreign objects (other tags, untagged links, namespaces not recorded) are
  * never touched.
  */
-import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Engine } from './engine';
-import { processAlive } from './state';
+import { FsBatch, processAlive } from './state';
 import { deleteLink } from './plumbing';
 import type { NetworkRecord, SandboxRecord } from './records';
 import type { PruneReport } from './types';
 
 export const HOSTS_MARKER = '# managed by netplumb';
+
+/** A directory's names; none when it is missing or not a plain directory (never followed). */
+async function listDir(dir: string): Promise<string[]> {
+  const b = new FsBatch();
+  b.add({ op: 'readdir', path: dir });
+  return b.run().then(
+    (r) => r[0]!.entries ?? [],
+    () => [],
+  );
+}
 
 export async function prune(engine: Engine): Promise<PruneReport> {
   const report: PruneReport = {
@@ -88,14 +98,18 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     const byName = new Map(sandboxes.map((s) => [s.name, s]));
 
     // Sharing marks (joins/OWNER/MEMBER) that no record backs.
+    // Through the addon's file operations: a symlink planted here is not
+    // followed (the directory is skipped), so nothing outside is removed.
     const joins = path.join(engine.state.dir, 'joins');
-    for (const owner of await readdir(joins).catch(() => [] as string[])) {
+    for (const owner of await listDir(joins)) {
       const dir = path.join(joins, owner);
-      for (const member of await readdir(dir).catch(() => [] as string[])) {
+      const b = new FsBatch();
+      for (const member of await listDir(dir)) {
         if (byName.get(member)?.container !== owner && !engine.busy(member))
-          await rm(path.join(dir, member), { force: true });
+          b.add({ op: 'unlink', path: path.join(dir, member) });
       }
-      await rmdir(dir).catch(() => undefined);
+      b.add({ op: 'rmdir', path: dir });
+      await b.run().catch(() => undefined);
     }
     for (const net of networks) {
       for (const [addr, owner] of await engine.state.addresses(net.name)) {
@@ -128,9 +142,18 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     }
 
     // /etc/netns directories this engine wrote for sandboxes that are gone.
+    // Only real directories whose hosts file (read without following a
+    // symlink) carries this engine's marker.
     for (const dir of await readdir(engine.etcDir).catch(() => [] as string[])) {
       if (byName.has(dir) || engine.busy(dir)) continue;
-      const hosts = await readFile(path.join(engine.etcDir, dir, 'hosts'), 'utf8').catch(() => '');
+      const st = await lstat(path.join(engine.etcDir, dir)).catch(() => undefined);
+      if (!st?.isDirectory()) continue;
+      const read = new FsBatch();
+      read.add({ op: 'read', path: path.join(engine.etcDir, dir, 'hosts') });
+      const hosts = await read.run().then(
+        (r) => r[0]!.text ?? '',
+        () => '',
+      );
       if (hosts.startsWith(`${HOSTS_MARKER} (${engine.tag})`)) {
         await rm(path.join(engine.etcDir, dir), { recursive: true, force: true });
         report.netns.push(dir);

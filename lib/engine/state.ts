@@ -11,15 +11,20 @@
  *
  * Records are replaced atomically (write a temporary file, rename over);
  * reservations are exclusive file creations, so concurrent processes never
- * hand out the same name, address or port. Nothing follows symlinks. File
- * operations go to the addon in batches: one trip to the I/O pool for a
- * whole step of the engine.
+ * hand out the same name, address or port. File operations go to the addon
+ * in batches: one trip to the I/O pool for a whole step of the engine.
+ *
+ * The directory is private (0700, ours) and nothing in it is followed: the
+ * addon opens every path with no symlink in any component, so a link
+ * planted in place of a record, a directory of addresses or ports, or a
+ * lock fails the operation (a NetlinkError, code ELOOP) instead of reaching
+ * what it points to. Names become one path component each, checked here.
  */
-import { lstat, mkdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
 import { native, type FileLockNative, type FsOp, type FsResult } from '../binding';
-import { ValidationError } from '../errors';
+import { ValidationError, fromSystemError } from '../errors';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 
@@ -37,8 +42,24 @@ export function processAlive(pid: number): boolean {
 export type RecordKind = 'networks' | 'sandboxes';
 
 /** File names may not hold ':' everywhere we like; IPv6 addresses use '_'. */
-const fileOf = (addr: string): string => addr.replace(/:/g, '_');
+const fileOf = (addr: string): string => component(addr.replace(/:/g, '_'), 'address');
 const addrOf = (file: string): string => file.replace(/_/g, ':');
+
+/**
+ * A name used as one path component: never empty, ".", ".." or holding "/"
+ * or NUL, whatever a record read back says (names are validated when given;
+ * this guards the paths themselves).
+ */
+export function component(name: string, field: string): string {
+  if (name === '' || name === '.' || name === '..' || /[/\0]/.test(name))
+    throw new ValidationError(field, `${JSON.stringify(name)} cannot name a file`);
+  return name;
+}
+
+/** A failed file operation of the addon as a typed error (NetlinkError: code, errno, syscall). */
+export function fsError(err: Error, op: FsOp): Error {
+  return fromSystemError(err, `${op.op} ${op.path}`);
+}
 
 /** A list of file operations run in one trip; results by position. */
 export class FsBatch {
@@ -53,8 +74,8 @@ export class FsBatch {
   async run(): Promise<FsResult[]> {
     if (this.ops.length === 0) return [];
     const results = await native.fsOps(this.ops);
-    const failed = results.find((r) => r.error);
-    if (failed?.error) throw failed.error;
+    const failed = results.findIndex((r) => r.error);
+    if (failed >= 0) throw fsError(results[failed]!.error!, this.ops[failed]!);
     return results;
   }
 }
@@ -62,11 +83,23 @@ export class FsBatch {
 export class StateStore {
   constructor(readonly dir: string) {}
 
-  /** Creates the directory tree (0700); refuses a state directory that is a symlink. */
+  /**
+   * Creates the directory tree, private to this user (0700). Refuses a state
+   * directory reached through a symlink (give its real path), one owned by
+   * another user, and anything but plain directories inside; tightens the
+   * mode of ours when it was looser.
+   */
   async init(): Promise<void> {
     if (!path.isAbsolute(this.dir))
       throw new ValidationError('stateDir', 'must be an absolute path');
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const real = await realpath(this.dir);
+    if (real !== path.resolve(this.dir))
+      throw new ValidationError(
+        'stateDir',
+        `${this.dir} is reached through a symlink; give its real path, ${real}`,
+      );
+    const uid = process.geteuid?.() ?? 0;
     for (const p of [
       this.dir,
       ...['networks', 'sandboxes', 'ipam', 'ports', 'locks', 'joins'].map((d) =>
@@ -77,17 +110,24 @@ export class StateStore {
       const st = await lstat(p);
       if (!st.isDirectory() || st.isSymbolicLink())
         throw new ValidationError('stateDir', `${p} is not a plain directory`);
+      if (st.uid !== uid)
+        throw new ValidationError('stateDir', `${p} belongs to uid ${st.uid}, not to this user`);
+      if ((st.mode & 0o777) !== 0o700) await chmod(p, 0o700);
     }
   }
 
   // ---- paths ----
 
   recordPath(kind: RecordKind, name: string): string {
-    return path.join(this.dir, kind, `${name}.json`);
+    return path.join(
+      this.dir,
+      kind,
+      `${component(name, kind === 'networks' ? 'network' : 'sandbox')}.json`,
+    );
   }
 
   ipamDir(network: string): string {
-    return path.join(this.dir, 'ipam', network);
+    return path.join(this.dir, 'ipam', component(network, 'network'));
   }
 
   addressPath(network: string, addr: string): string {
@@ -103,27 +143,56 @@ export class StateStore {
    * namespace, so a removal finds them without reading every record.
    */
   joinDir(owner: string): string {
-    return path.join(this.dir, 'joins', owner);
+    return path.join(this.dir, 'joins', component(owner, 'sandbox'));
   }
 
   /** Operations recording that `member` shares `owner`'s namespace. */
   joinOps(owner: string, member: string): FsOp[] {
     return [
       { op: 'mkdir', path: this.joinDir(owner) },
-      { op: 'create', path: path.join(this.joinDir(owner), member), data: '' },
+      {
+        op: 'create',
+        path: path.join(this.joinDir(owner), component(member, 'sandbox')),
+        data: '',
+      },
     ];
   }
 
   /** Operations forgetting that `member` shares `owner`'s namespace. */
   leaveOps(owner: string, member: string): FsOp[] {
     return [
-      { op: 'unlink', path: path.join(this.joinDir(owner), member) },
+      { op: 'unlink', path: path.join(this.joinDir(owner), component(member, 'sandbox')) },
       { op: 'rmdir', path: this.joinDir(owner) },
     ];
   }
 
   private portDir(protocol: string, port: number): string {
+    if ((protocol !== 'tcp' && protocol !== 'udp') || !Number.isInteger(port))
+      throw new ValidationError('publish', `${protocol}/${port} is not a port`);
     return path.join(this.dir, 'ports', `${protocol}_${port}`);
+  }
+
+  // ---- files of the state directory itself (dns.pid, ...) ----
+
+  /** A file at the top of the state directory; undefined when missing. Never follows a symlink. */
+  async readFile(name: string): Promise<string | undefined> {
+    const b = new FsBatch();
+    b.add({ op: 'read', path: path.join(this.dir, component(name, 'file')) });
+    const r = (await b.run())[0]!;
+    return r.ok ? r.text : undefined;
+  }
+
+  /** Replaces a file at the top of the state directory atomically (a symlink there is replaced, not followed). */
+  async writeFile(name: string, text: string): Promise<void> {
+    const b = new FsBatch();
+    b.add({ op: 'replace', path: path.join(this.dir, component(name, 'file')), data: text });
+    await b.run();
+  }
+
+  async removeFile(name: string): Promise<void> {
+    const b = new FsBatch();
+    b.add({ op: 'unlink', path: path.join(this.dir, component(name, 'file')) });
+    await b.run();
   }
 
   // ---- records ----
@@ -331,10 +400,15 @@ export class StateStore {
    * another holder has it. The kernel releases it if this process dies.
    */
   async lock(name: string, exclusive: boolean, timeoutMs = 60_000): Promise<() => void> {
-    const file = path.join(this.dir, 'locks', name);
+    const file = path.join(this.dir, 'locks', component(name, 'lock'));
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const held: FileLockNative | null = await native.tryLock(file, exclusive);
+      let held: FileLockNative | null;
+      try {
+        held = await native.tryLock(file, exclusive);
+      } catch (err) {
+        throw fromSystemError(err, `lock ${file}`);
+      }
       if (held)
         return () => {
           held.release();
@@ -357,16 +431,21 @@ export class StateStore {
       for (const e of (await list.run())[0]!.entries ?? [])
         dirs.push(path.join(this.dir, parent, e));
     }
-    const list = new FsBatch();
-    for (const d of dirs) list.add({ op: 'readdir', path: d });
-    const found = await list.run();
+    // One directory at a time: one that is not a plain directory (a planted
+    // symlink, a file) is skipped, not followed, and does not stop the sweep.
     const b = new FsBatch();
-    found.forEach((r, i) => {
-      for (const e of r.entries ?? []) {
+    for (const d of dirs) {
+      const list = new FsBatch();
+      list.add({ op: 'readdir', path: d });
+      const entries = await list.run().then(
+        (r) => r[0]!.entries ?? [],
+        () => [] as string[],
+      );
+      for (const e of entries) {
         const m = /^\.tmp\.(\d+)\./.exec(e);
-        if (m && !processAlive(Number(m[1]))) b.add({ op: 'unlink', path: path.join(dirs[i]!, e) });
+        if (m && !processAlive(Number(m[1]))) b.add({ op: 'unlink', path: path.join(d, e) });
       }
-    });
+    }
     await b.run();
     return b.ops.length;
   }

@@ -1,13 +1,58 @@
 #include "common/addr.h"
 
-#include <arpa/inet.h>
-
 #include <cstdio>
 
 namespace netplumb {
 
+namespace {
+
+// RFC 5952 text, hex groups only: the longest run of two or more zero groups
+// (the first of equal ones) becomes "::". lib/util/ip.ts formatIp writes the
+// same, so an address reads back as the text it was given. (inet_ntop would
+// write ::/96 and ::ffff:0:0/96 addresses with a dotted quad, ::0.1.0.0.)
+std::string Ip6Text(const uint8_t* d) {
+  uint16_t g[8];
+  for (int i = 0; i < 8; i++) g[i] = static_cast<uint16_t>(d[2 * i] << 8 | d[2 * i + 1]);
+  int best = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    if (g[i] != 0) {
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && g[j] == 0) j++;
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(39);
+  for (int i = 0; i < 8; i++) {
+    if (i == best) {
+      out += "::";
+      i += best_len - 1;
+      continue;
+    }
+    if (!out.empty() && out.back() != ':') out.push_back(':');
+    // No leading zeros (and no sprintf: see the IPv4 case).
+    bool started = false;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      unsigned nibble = (g[i] >> shift) & 0xf;
+      if (nibble != 0 || started || shift == 0) {
+        out.push_back(kHex[nibble]);
+        started = true;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string IpText(const uint8_t* data, size_t len) {
-  char buf[INET6_ADDRSTRLEN] = {0};
   if (len == 4) {
     // By hand: glibc's inet_ntop formats IPv4 with sprintf, which showed in
     // profiles of large route dumps.
@@ -22,10 +67,7 @@ std::string IpText(const uint8_t* data, size_t len) {
     }
     return out;
   }
-  if (len == 16) {
-    ::inet_ntop(AF_INET6, data, buf, sizeof(buf));
-    return buf;
-  }
+  if (len == 16) return Ip6Text(data);
   return MacText(data, len);
 }
 
@@ -38,10 +80,6 @@ std::string MacText(const uint8_t* data, size_t len) {
     out += part;
   }
   return out;
-}
-
-Napi::Buffer<uint8_t> CopyBuffer(Napi::Env env, const uint8_t* data, size_t len) {
-  return Napi::Buffer<uint8_t>::Copy(env, data, len);
 }
 
 }  // namespace netplumb

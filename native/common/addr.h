@@ -1,8 +1,6 @@
 // IP and MAC addresses as text, for decoded objects.
 #pragma once
 
-#include <napi.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,6 +11,5 @@ namespace netplumb {
 std::string IpText(const uint8_t* data, size_t len);
 // "02:42:ac:11:00:02"
 std::string MacText(const uint8_t* data, size_t len);
-Napi::Buffer<uint8_t> CopyBuffer(Napi::Env env, const uint8_t* data, size_t len);
 
 }  // namespace netplumb

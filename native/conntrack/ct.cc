@@ -36,8 +36,7 @@ void EncodeTuple(MessageWriter& w, uint16_t type, const Spec& t) {
   w.EndNested(tuple);
 }
 
-Napi::Object DecodeTuple(Napi::Env env, const AttrView& tuple, uint8_t* proto_out) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeTuple(Out o, const AttrView& tuple, uint8_t* proto_out) {
   AttrIterator it(tuple);
   AttrView a;
   while (it.Next(&a)) {
@@ -58,7 +57,6 @@ Napi::Object DecodeTuple(Napi::Env env, const AttrView& tuple, uint8_t* proto_ou
       }
     }
   }
-  return o;
 }
 
 }  // namespace
@@ -76,11 +74,10 @@ void EncodeDelete(MessageWriter& w, uint16_t type, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeMessage(Napi::Env env, const MessageView& m) {
-  if ((m.header.nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK) return Napi::Object();
+bool DecodeMessage(Out o, const MessageView& m) {
+  if ((m.header.nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK) return false;
   nfgenmsg g{};
-  if (!m.Fixed(&g)) return Napi::Object();
-  Napi::Object o = Napi::Object::New(env);
+  if (!m.Fixed(&g)) return false;
   o.Set("family", g.nfgen_family == NFPROTO_IPV6 ? 6 : 4);
   uint8_t proto = 0;
   AttrIterator it = m.Attrs(sizeof(g));
@@ -88,10 +85,10 @@ Napi::Object DecodeMessage(Napi::Env env, const MessageView& m) {
   while (it.Next(&a)) {
     switch (a.type) {
       case CTA_TUPLE_ORIG:
-        o.Set("orig", DecodeTuple(env, a, &proto));
+        DecodeTuple(o.Object("orig"), a, &proto);
         break;
       case CTA_TUPLE_REPLY:
-        o.Set("reply", DecodeTuple(env, a, &proto));
+        DecodeTuple(o.Object("reply"), a, &proto);
         break;
       case CTA_ID:
         o.Set("id", a.Be32());
@@ -113,7 +110,7 @@ Napi::Object DecodeMessage(Napi::Env env, const MessageView& m) {
     }
   }
   o.Set("protocol", proto);
-  return o;
+  return true;
 }
 
 }  // namespace netplumb::ct

@@ -4,10 +4,9 @@
 // mapping of the same port is not black-holed by stale entries.
 #pragma once
 
-#include <napi.h>
-
 #include <cstdint>
 
+#include "common/out.h"
 #include "common/spec.h"
 #include "netlink/message.h"
 
@@ -18,7 +17,8 @@ void EncodeGet(MessageWriter& w, uint16_t type, const Spec& s);
 // conntrack -D -s S -d D -p P --sport X --dport Y  (IPCTNL_MSG_CT_DELETE by original tuple)
 void EncodeDelete(MessageWriter& w, uint16_t type, const Spec& s);
 
-// { family, protocol, orig: { src, dst, sport, dport }, reply: {...}, id?, mark?, status?, timeout? }
-Napi::Object DecodeMessage(Napi::Env env, const MessageView& m);
+// { family, protocol, orig: { src, dst, sport, dport }, reply: {...}, id?, mark?, status?, timeout? };
+// false (nothing written) when m is not a ctnetlink entry.
+bool DecodeMessage(Out o, const MessageView& m);
 
 }  // namespace netplumb::ct

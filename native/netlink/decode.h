@@ -1,33 +1,20 @@
-// Turning received netlink messages into plain JS objects (main thread only).
+// Received netlink messages as plain objects, written through an
+// OutBuilder (see common/out.h): no N-API here, so the fuzz targets run
+// these decoders without Node. netlink/to_js.h turns them into JS values.
 #pragma once
 
-#include <napi.h>
-
-#include <cstddef>
-#include <cstdint>
-
-#include "common/keys.h"
+#include "common/out.h"
 #include "netlink/message.h"
-#include "netlink/socket.h"
 
 namespace netplumb {
 
 // One message, dispatched on protocol and type to the object decoders
-// (link, addr, route, neigh, nf_tables objects); anything else comes back as
-// { msg: 'raw', type, flags, data }.
-Napi::Object DecodeMessage(Napi::Env env, int protocol, const MessageView& m);
-Napi::Object DecodeMessage(Keys& keys, int protocol, const MessageView& m);
+// (link, addr, route, neigh, nf_tables objects, conntrack entries); anything
+// else comes back as { data: <payload bytes> }. Returns the new top-level
+// value: an object, or for a route a row (see rtnl::DecodeRoute).
+Out DecodeMessage(OutBuilder& b, int protocol, const MessageView& m);
 
-// { completions: [{ error, extack?, offset?, missing? }], messages: [{ index,
-//   type, flags, object }], interrupted }
-Napi::Object DecodeTransaction(Napi::Env env, int protocol, const Transaction& t);
-
-// Unknown attributes are kept, not dropped: [{ type, data: Buffer }].
-void AddUnknown(Napi::Env env, Napi::Object obj, const AttrView& a);
-// The same, onto a list made on first use (for objects built with Keys::Builder).
-void AppendUnknown(Napi::Env env, Napi::Array* list, const AttrView& a);
-
-// JS decode(protocol, buffer): every message of a captured reply buffer.
-Napi::Value DecodeBuffer(const Napi::CallbackInfo& info);
+// Unknown attributes are kept, not dropped: o[key] = [{ type, data }].
+void AddUnknown(Out o, const AttrView& a, Key key = "unknown");
 
 }  // namespace netplumb

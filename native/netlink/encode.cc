@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/errors.h"
-#include "common/spec.h"
+#include "common/js_spec.h"
 #include "conntrack/ct.h"
 #include "netlink/message.h"
 #include "nft/nft.h"
@@ -82,7 +82,8 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) ThrowTypeError(env, "op must be a string");
   std::string op = info[0].As<Napi::String>().Utf8Value();
-  Spec spec = Spec::From(info[1], op);
+  JsSpec js(env);
+  Spec spec = js.Of(info[1], op);
   const Op* found = FindOp(op);
   if (found == nullptr) ThrowTypeError(env, "unknown operation " + op);
   MessageWriter w;

@@ -25,11 +25,11 @@
 #include "addon.h"
 #include "common/errors.h"
 #include "common/fd.h"
-#include "common/spec.h"
+#include "common/js_spec.h"
 #include "fsops.h"
-#include "netlink/decode.h"
 #include "netlink/socket.h"
 #include "netlink/thread_pool.h"
+#include "netlink/to_js.h"
 #include "netns.h"
 
 namespace netplumb {
@@ -825,7 +825,7 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     }
     Napi::Value pr = o.Get("probe");
     if (!pr.IsUndefined()) {
-      Step st{0, false, {}, {}, {}, {}, ParseProbe(Spec::From(pr, "steps[" + std::to_string(i) + "].probe"))};
+      Step st{0, false, {}, {}, {}, {}, ParseProbe(JsSpec(env).Of(pr, "steps[" + std::to_string(i) + "].probe"))};
       steps.push_back(std::move(st));
       continue;
     }
@@ -941,7 +941,7 @@ Napi::Value Handle::ProbePorts(const Napi::CallbackInfo& info) {
   Napi::Array arr = info[0].As<Napi::Array>();
   std::vector<PortProbe> probes;
   for (uint32_t i = 0; i < arr.Length(); i++) {
-    probes.push_back(ParseProbe(Spec::From(arr.Get(i), "probes[" + std::to_string(i) + "]")));
+    probes.push_back(ParseProbe(JsSpec(env).Of(arr.Get(i), "probes[" + std::to_string(i) + "]")));
   }
   return Submit(env, *shared_, *main_, new ProbePortsJob(env, std::move(probes)));
 }

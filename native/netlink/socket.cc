@@ -29,61 +29,6 @@ constexpr int kLateAckTimeoutMs = 2000;
 
 void SetOpt(int fd, int level, int name, int value) { ::setsockopt(fd, level, name, &value, sizeof(value)); }
 
-// Reads the extended ACK TLVs that follow an nlmsgerr / NLMSG_DONE payload.
-void ParseExtack(const uint8_t* data, size_t len, Completion* c) {
-  AttrIterator it(data, len);
-  AttrView a;
-  while (it.Next(&a)) {
-    switch (a.type) {
-      case NLMSGERR_ATTR_MSG:
-        c->extack.assign(a.String());
-        break;
-      case NLMSGERR_ATTR_OFFS:
-        c->extack_offset = a.U32();
-        break;
-#ifdef NLMSGERR_ATTR_MISS_TYPE
-      case NLMSGERR_ATTR_MISS_TYPE:
-        c->missing_type = a.U32();
-        break;
-#endif
-      default:
-        break;
-    }
-  }
-}
-
-void ParseError(const MessageView& m, Completion* c) {
-  nlmsgerr err;
-  if (!m.Fixed(&err)) {
-    c->error = EPROTO;
-    return;
-  }
-  c->error = -err.error;
-  if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) == 0) return;
-  size_t skip = sizeof(nlmsgerr);
-  if ((m.header.nlmsg_flags & NLM_F_CAPPED) == 0) skip += err.msg.nlmsg_len - NLMSG_HDRLEN;
-  skip = NLMSG_ALIGN(skip);
-  if (skip < m.payload_len) ParseExtack(m.payload + skip, m.payload_len - skip, c);
-}
-
-void ParseDone(const MessageView& m, Completion* c) {
-  int32_t code = 0;
-  if (m.payload_len >= sizeof(code)) std::memcpy(&code, m.payload, sizeof(code));
-  c->error = code < 0 ? -code : 0;
-  if ((m.header.nlmsg_flags & NLM_F_ACK_TLVS) != 0 && m.payload_len > sizeof(code)) {
-    ParseExtack(m.payload + sizeof(code), m.payload_len - sizeof(code), c);
-  }
-}
-
-void AppendData(const MessageView& m, uint32_t index, Transaction* out) {
-  const uint8_t* start = m.payload - NLMSG_HDRLEN;
-  uint32_t at = static_cast<uint32_t>(out->data.size());
-  out->data.insert(out->data.end(), start, start + m.header.nlmsg_len);
-  out->data.resize(NLMSG_ALIGN(out->data.size()), 0);
-  out->received.push_back(Received{index, at, m.header.nlmsg_len});
-  if ((m.header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) out->interrupted = true;
-}
-
 }  // namespace
 
 NetlinkSocket::NetlinkSocket(int protocol) : protocol_(protocol) {
@@ -235,29 +180,7 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
       return;
     }
     block = false;
-    MessageIterator it(rbuf_.data(), n);
-    MessageView m;
-    while (it.Next(&m)) {
-      uint32_t idx = m.header.nlmsg_seq - base;
-      if (idx >= count || m.header.nlmsg_pid != portid_) continue;  // stale or foreign
-      Completion& c = out->completions[idx];
-      switch (m.header.nlmsg_type) {
-        case NLMSG_ERROR:
-          ParseError(m, &c);
-          c.done = true;
-          break;
-        case NLMSG_DONE:
-          ParseDone(m, &c);
-          c.done = true;
-          break;
-        case NLMSG_NOOP:
-        case NLMSG_OVERRUN:
-          break;
-        default:
-          if ((m.header.nlmsg_flags & NLM_F_MULTI) != 0) multi[idx] = true;
-          AppendData(m, idx, out);
-      }
-    }
+    CollectReplies(rbuf_.data(), n, base, portid_, out, &multi);
   }
 }
 
@@ -272,23 +195,7 @@ bool NetlinkSocket::DumpRead(size_t budget, Transaction* out) {
   out->completions.assign(1, Completion{});
   while (dump_active_ && out->data.size() < budget) {
     size_t n = Receive(true);
-    MessageIterator it(rbuf_.data(), n);
-    MessageView m;
-    while (it.Next(&m)) {
-      if (m.header.nlmsg_seq != dump_seq_ || m.header.nlmsg_pid != portid_) continue;
-      Completion& c = out->completions[0];
-      if (m.header.nlmsg_type == NLMSG_ERROR) {
-        ParseError(m, &c);
-        c.done = true;
-        dump_active_ = false;
-      } else if (m.header.nlmsg_type == NLMSG_DONE) {
-        ParseDone(m, &c);
-        c.done = true;
-        dump_active_ = false;
-      } else if (m.header.nlmsg_type >= NLMSG_MIN_TYPE) {
-        AppendData(m, 0, out);
-      }
-    }
+    if (CollectDump(rbuf_.data(), n, dump_seq_, portid_, out)) dump_active_ = false;
   }
   return !dump_active_;
 }
@@ -311,11 +218,7 @@ void NetlinkSocket::Join(uint32_t group) {
 bool NetlinkSocket::ReadEvents(Transaction* out) {
   size_t n = Receive(false);
   if (n == 0) return false;
-  MessageIterator it(rbuf_.data(), n);
-  MessageView m;
-  while (it.Next(&m)) {
-    if (m.header.nlmsg_type >= NLMSG_MIN_TYPE) AppendData(m, 0, out);
-  }
+  CollectEvents(rbuf_.data(), n, out);
   return true;
 }
 

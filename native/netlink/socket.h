@@ -8,32 +8,9 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "netlink/replies.h"
 
 namespace netplumb {
-
-// How one request message ended.
-struct Completion {
-  bool done = false;           // an ACK, an error or NLMSG_DONE arrived
-  int error = 0;               // positive errno; 0 = success
-  std::string extack;          // NLMSGERR_ATTR_MSG
-  uint32_t extack_offset = 0;  // NLMSGERR_ATTR_OFFS: byte offset into the request
-  uint32_t missing_type = 0;   // NLMSGERR_ATTR_MISS_TYPE
-};
-
-// A data message received for request `index`, at data[offset, offset+len).
-struct Received {
-  uint32_t index;
-  uint32_t offset;
-  uint32_t len;
-};
-
-// Everything a transaction brought back.
-struct Transaction {
-  std::vector<Completion> completions;  // one per request message
-  std::vector<uint8_t> data;            // data messages, back to back
-  std::vector<Received> received;
-  bool interrupted = false;  // some dump part had NLM_F_DUMP_INTR
-};
 
 class NetlinkSocket {
  public:

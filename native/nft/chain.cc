@@ -34,8 +34,7 @@ void EncodeChain(MessageWriter& w, uint16_t msg, const Spec& s) {
 
 namespace {
 
-Napi::Object DecodeHook(Napi::Env env, const AttrView& a) {
-  Napi::Object h = Napi::Object::New(env);
+void DecodeHook(Out h, const AttrView& a) {
   AttrIterator it(a);
   AttrView x;
   while (it.Next(&x)) {
@@ -50,16 +49,15 @@ Napi::Object DecodeHook(Napi::Env env, const AttrView& a) {
         h.Set("dev", std::string(x.String()));
         break;
       default:
-        AddUnknown(env, h, x);
+        AddUnknown(h, x);
     }
   }
-  return h;
 }
 
 }  // namespace
 
-Napi::Object DecodeChain(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "chain");
+void DecodeChain(Out o, const MessageView& m) {
+  StartObject(o, m, "chain");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -74,7 +72,7 @@ Napi::Object DecodeChain(Napi::Env env, const MessageView& m) {
         o.Set("handle", static_cast<double>(a.Be64()));
         break;
       case NFTA_CHAIN_HOOK:
-        o.Set("hook", DecodeHook(env, a));
+        DecodeHook(o.Object("hook"), a);
         break;
       case NFTA_CHAIN_POLICY:
         o.Set("policy", a.Be32());
@@ -89,15 +87,14 @@ Napi::Object DecodeChain(Napi::Env env, const MessageView& m) {
         o.Set("chainFlags", a.Be32());
         break;
       case NFTA_CHAIN_USERDATA:
-        o.Set("userdata", CopyBuffer(env, a.data, a.len));
+        o.SetBytes("userdata", a.data, a.len);
         break;
       case NFTA_CHAIN_COUNTERS:
         break;  // base chain counters: per-chain statistics, not identity
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::nft

@@ -1,6 +1,8 @@
 // nf_tables constants for lib/nft, by their uapi names. Kept apart from
 // native/constants.cc: <linux/netfilter_bridge.h> pulls in glibc's
 // <netinet/if_ether.h>, which clashes with <linux/if_arp.h> there.
+#include "constants.h"
+
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
 #include <linux/in.h>

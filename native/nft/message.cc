@@ -10,7 +10,6 @@
 #include <string>
 
 #include "common/addr.h"
-#include "common/errors.h"
 #include "netlink/decode.h"
 #include "nft/nft.h"
 
@@ -76,21 +75,20 @@ void PutVerdict(MessageWriter& w, uint16_t type, const Spec& verdict) {
   w.EndNested(n);
 }
 
-void GetData(Napi::Env env, Napi::Object obj, const AttrView& a, const char* value_key, const char* verdict_key) {
+void GetData(Out o, const AttrView& a, const char* value_key, const char* verdict_key) {
   AttrIterator it(a);
   AttrView d;
   while (it.Next(&d)) {
     if (d.type == NFTA_DATA_VALUE) {
-      obj.Set(value_key, CopyBuffer(env, d.data, d.len));
+      o.SetBytes(value_key, d.data, d.len);
     } else if (d.type == NFTA_DATA_VERDICT) {
-      Napi::Object v = Napi::Object::New(env);
+      Out v = o.Object(verdict_key);
       AttrIterator vit(d);
       AttrView x;
       while (vit.Next(&x)) {
         if (x.type == NFTA_VERDICT_CODE) v.Set("code", static_cast<int32_t>(x.Be32()));
         if (x.type == NFTA_VERDICT_CHAIN) v.Set("chain", std::string(x.String()));
       }
-      obj.Set(verdict_key, v);
     }
   }
 }
@@ -111,16 +109,14 @@ uint64_t NeedU64(const Spec& s, const char* key) {
   return static_cast<uint64_t>(*v);
 }
 
-Napi::Object StartObject(Napi::Env env, const MessageView& m, const char* kind) {
-  Napi::Object o = Napi::Object::New(env);
+void StartObject(Out o, const MessageView& m, const char* kind) {
   o.Set("kind", kind);
   nfgenmsg g{};
   if (m.Fixed(&g)) o.Set("family", g.nfgen_family);
-  return o;
 }
 
-Napi::Object DecodeGen(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "gen");
+void DecodeGen(Out o, const MessageView& m) {
+  StartObject(o, m, "gen");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -135,34 +131,39 @@ Napi::Object DecodeGen(Napi::Env env, const MessageView& m) {
         o.Set("procName", std::string(a.String()));
         break;
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
-Napi::Object DecodeMessage(Napi::Env env, const MessageView& m) {
-  if ((m.header.nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) return Napi::Object();
+bool DecodeMessage(Out o, const MessageView& m) {
+  if ((m.header.nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) return false;
   switch (m.header.nlmsg_type & 0xff) {
     case NFT_MSG_NEWTABLE:
     case NFT_MSG_DELTABLE:
-      return DecodeTable(env, m);
+      DecodeTable(o, m);
+      return true;
     case NFT_MSG_NEWCHAIN:
     case NFT_MSG_DELCHAIN:
-      return DecodeChain(env, m);
+      DecodeChain(o, m);
+      return true;
     case NFT_MSG_NEWRULE:
     case NFT_MSG_DELRULE:
-      return DecodeRule(env, m);
+      DecodeRule(o, m);
+      return true;
     case NFT_MSG_NEWSET:
     case NFT_MSG_DELSET:
-      return DecodeSet(env, m);
+      DecodeSet(o, m);
+      return true;
     case NFT_MSG_NEWSETELEM:
     case NFT_MSG_DELSETELEM:
-      return DecodeSetElems(env, m);
+      DecodeSetElems(o, m);
+      return true;
     case NFT_MSG_NEWGEN:
-      return DecodeGen(env, m);
+      DecodeGen(o, m);
+      return true;
     default:
-      return Napi::Object();
+      return false;
   }
 }
 

@@ -4,12 +4,11 @@
 // be compared byte for byte with captures of nft (test/fixtures/nft).
 #pragma once
 
-#include <napi.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/out.h"
 #include "common/spec.h"
 #include "netlink/message.h"
 
@@ -38,19 +37,16 @@ void EncodeSet(MessageWriter& w, uint16_t msg, const Spec& s);
 void EncodeSetElems(MessageWriter& w, uint16_t msg, const Spec& s);
 
 // Decoders: m is an nf_tables message of the matching kind.
-Napi::Object DecodeTable(Napi::Env env, const MessageView& m);
-Napi::Object DecodeChain(Napi::Env env, const MessageView& m);
-Napi::Object DecodeRule(Napi::Env env, const MessageView& m);
-Napi::Object DecodeSet(Napi::Env env, const MessageView& m);
-Napi::Object DecodeSetElems(Napi::Env env, const MessageView& m);
-Napi::Object DecodeGen(Napi::Env env, const MessageView& m);
+void DecodeTable(Out o, const MessageView& m);
+void DecodeChain(Out o, const MessageView& m);
+void DecodeRule(Out o, const MessageView& m);
+void DecodeSet(Out o, const MessageView& m);
+void DecodeSetElems(Out o, const MessageView& m);
+void DecodeGen(Out o, const MessageView& m);
 
-// Dispatches an NETLINK_NETFILTER message to the decoders above; an empty
-// handle when it is not an nf_tables object message.
-Napi::Object DecodeMessage(Napi::Env env, const MessageView& m);
-
-// Adds the nf_tables constants lib/nft uses to `obj` (see lib/binding.ts).
-void AddConstants(Napi::Env env, Napi::Object obj);
+// Dispatches an NETLINK_NETFILTER message to the decoders above; false
+// (nothing written) when it is not an nf_tables object message.
+bool DecodeMessage(Out o, const MessageView& m);
 
 // ---- shared pieces ---------------------------------------------------------
 
@@ -59,11 +55,11 @@ void PutValue(MessageWriter& w, uint16_t type, const std::vector<uint8_t>& bytes
 // Writes `type` as a nested nft_data holding NFTA_DATA_VERDICT from
 // { code, chain? } (code is signed: NFT_JUMP is negative).
 void PutVerdict(MessageWriter& w, uint16_t type, const Spec& verdict);
-// Reads a nested nft_data: sets obj[value_key] = Buffer for a value, or
-// obj[verdict_key] = { code, chain? } for a verdict.
-void GetData(Napi::Env env, Napi::Object obj, const AttrView& a, const char* value_key, const char* verdict_key);
+// Reads a nested nft_data: sets o[value_key] = Buffer for a value, or
+// o[verdict_key] = { code, chain? } for a verdict.
+void GetData(Out o, const AttrView& a, const char* value_key, const char* verdict_key);
 // A decoded object: { kind, family } from the message's nfgenmsg.
-Napi::Object StartObject(Napi::Env env, const MessageView& m, const char* kind);
+void StartObject(Out o, const MessageView& m, const char* kind);
 // Required string field of a spec.
 std::string NeedStr(const Spec& s, const char* key);
 // Optional Buffer field written as a plain attribute.

@@ -18,11 +18,9 @@ void EncodeRule(MessageWriter& w, uint16_t msg, const Spec& s) {
   if (auto v = s.Str("table")) w.AttrString(NFTA_RULE_TABLE, *v);
   if (auto v = s.Str("chain")) w.AttrString(NFTA_RULE_CHAIN, *v);
   if (s.Has("handle")) w.AttrBe64(NFTA_RULE_HANDLE, NeedU64(s, "handle"));
-  if (auto exprs = s.Arr("exprs")) {
+  if (auto exprs = s.List("exprs")) {
     size_t n = w.BeginNested(NFTA_RULE_EXPRESSIONS, true);
-    for (uint32_t i = 0; i < exprs->Length(); i++) {
-      EncodeExpr(w, Spec::From(exprs->Get(i), "exprs[" + std::to_string(i) + "]"));
-    }
+    for (uint32_t i = 0; i < exprs->Size(); i++) EncodeExpr(w, exprs->Obj(i));
     w.EndNested(n);
   }
   if (s.Has("position")) w.AttrBe64(NFTA_RULE_POSITION, NeedU64(s, "position"));
@@ -31,8 +29,8 @@ void EncodeRule(MessageWriter& w, uint16_t msg, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeRule(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "rule");
+void DecodeRule(Out o, const MessageView& m) {
+  StartObject(o, m, "rule");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -50,26 +48,24 @@ Napi::Object DecodeRule(Napi::Env env, const MessageView& m) {
         o.Set("position", static_cast<double>(a.Be64()));
         break;
       case NFTA_RULE_EXPRESSIONS: {
-        Napi::Array exprs = Napi::Array::New(env);
+        Out exprs = o.List("exprs");
         AttrIterator eit(a);
         AttrView e;
         while (eit.Next(&e)) {
-          if (e.type == NFTA_LIST_ELEM) exprs.Set(exprs.Length(), DecodeExpr(env, e));
+          if (e.type == NFTA_LIST_ELEM) DecodeExpr(exprs.Push(), e);
         }
-        o.Set("exprs", exprs);
         break;
       }
       case NFTA_RULE_USERDATA:
-        o.Set("userdata", CopyBuffer(env, a.data, a.len));
+        o.SetBytes("userdata", a.data, a.len);
         break;
       case NFTA_RULE_ID:
         o.Set("id", a.Be32());
         break;
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::nft

@@ -23,17 +23,16 @@ void EncodeSet(MessageWriter& w, uint16_t msg, const Spec& s) {
   if (auto v = s.U32("dataLen")) w.AttrBe32(NFTA_SET_DATA_LEN, *v);
   if (auto v = s.U32("id")) w.AttrBe32(NFTA_SET_ID, *v);
   auto size = s.U32("size");
-  auto concat = s.Arr("concat");
+  auto concat = s.List("concat");
   if (size || concat) {
     size_t d = w.BeginNested(NFTA_SET_DESC, true);
     if (size) w.AttrBe32(NFTA_SET_DESC_SIZE, *size);
     if (concat) {
       size_t c = w.BeginNested(NFTA_SET_DESC_CONCAT, true);
-      for (uint32_t i = 0; i < concat->Length(); i++) {
-        Napi::Value len = concat->Get(i);
-        if (!len.IsNumber()) s.Fail("concat", "an array of field lengths");
+      for (uint32_t i = 0; i < concat->Size(); i++) {
+        uint32_t len = concat->U32(i);
         size_t f = w.BeginNested(NFTA_LIST_ELEM, true);
-        w.AttrBe32(NFTA_SET_FIELD_LEN, len.As<Napi::Number>().Uint32Value());
+        w.AttrBe32(NFTA_SET_FIELD_LEN, len);
         w.EndNested(f);
       }
       w.EndNested(c);
@@ -47,31 +46,30 @@ void EncodeSet(MessageWriter& w, uint16_t msg, const Spec& s) {
 
 namespace {
 
-void DecodeDesc(Napi::Env env, Napi::Object o, const AttrView& a) {
+void DecodeDesc(Out o, const AttrView& a) {
   AttrIterator it(a);
   AttrView x;
   while (it.Next(&x)) {
     if (x.type == NFTA_SET_DESC_SIZE) o.Set("size", x.Be32());
     if (x.type == NFTA_SET_DESC_CONCAT) {
-      Napi::Array lens = Napi::Array::New(env);
+      Out lens = o.List("concat");
       AttrIterator cit(x);
       AttrView f;
       while (cit.Next(&f)) {
         AttrIterator fit(f);
         AttrView l;
         while (fit.Next(&l)) {
-          if (l.type == NFTA_SET_FIELD_LEN) lens.Set(lens.Length(), l.Be32());
+          if (l.type == NFTA_SET_FIELD_LEN) lens.Push(l.Be32());
         }
       }
-      o.Set("concat", lens);
     }
   }
 }
 
 }  // namespace
 
-Napi::Object DecodeSet(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "set");
+void DecodeSet(Out o, const MessageView& m) {
+  StartObject(o, m, "set");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -104,7 +102,7 @@ Napi::Object DecodeSet(Napi::Env env, const MessageView& m) {
         o.Set("policy", a.Be32());
         break;
       case NFTA_SET_DESC:
-        DecodeDesc(env, o, a);
+        DecodeDesc(o, a);
         break;
       case NFTA_SET_ID:
         o.Set("id", a.Be32());
@@ -116,16 +114,15 @@ Napi::Object DecodeSet(Napi::Env env, const MessageView& m) {
         o.Set("gcInterval", a.Be32());
         break;
       case NFTA_SET_USERDATA:
-        o.Set("userdata", CopyBuffer(env, a.data, a.len));
+        o.SetBytes("userdata", a.data, a.len);
         break;
       case NFTA_SET_OBJ_TYPE:
         o.Set("objType", a.Be32());
         break;
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::nft

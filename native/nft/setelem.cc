@@ -42,7 +42,7 @@ void BeginElemMessage(MessageWriter& w, uint16_t msg, const Spec& s) {
 // LIST_SET_ID, LIST_ELEMENTS. Without elements: nft flush set (which nft
 // sends set name first).
 void EncodeSetElems(MessageWriter& w, uint16_t msg, const Spec& s) {
-  auto elems = s.Arr("elements");
+  auto elems = s.List("elements");
   if (!elems) {
     BeginMessage(w, msg, s);
     w.AttrString(NFTA_SET_ELEM_LIST_SET, NeedStr(s, "set"));
@@ -55,10 +55,10 @@ void EncodeSetElems(MessageWriter& w, uint16_t msg, const Spec& s) {
   size_t list = w.BeginNested(NFTA_SET_ELEM_LIST_ELEMENTS, true);
   size_t list_bytes = 0;
   uint16_t in_message = 0;
-  for (uint32_t i = 0; i < elems->Length(); i++) {
+  for (uint32_t i = 0; i < elems->Size(); i++) {
     scratch.Bytes().clear();
     // nft numbers the elements of a list 1, 2, ...; the kernel ignores the type.
-    EncodeElem(scratch, 0, Spec::From(elems->Get(i), "elements[" + std::to_string(i) + "]"));
+    EncodeElem(scratch, 0, elems->Obj(i));
     std::vector<uint8_t>& bytes = scratch.Bytes();
     if (in_message > 0 && list_bytes + bytes.size() > kElemMessageBudget) {
       w.EndNested(list);
@@ -80,20 +80,19 @@ void EncodeSetElems(MessageWriter& w, uint16_t msg, const Spec& s) {
 
 namespace {
 
-Napi::Object DecodeElem(Napi::Env env, const AttrView& elem) {
-  Napi::Object e = Napi::Object::New(env);
+void DecodeElem(Out e, const AttrView& elem) {
   AttrIterator it(elem);
   AttrView a;
   while (it.Next(&a)) {
     switch (a.type) {
       case NFTA_SET_ELEM_KEY:
-        GetData(env, e, a, "key", "keyVerdict");
+        GetData(e, a, "key", "keyVerdict");
         break;
       case NFTA_SET_ELEM_KEY_END:
-        GetData(env, e, a, "keyEnd", "keyEndVerdict");
+        GetData(e, a, "keyEnd", "keyEndVerdict");
         break;
       case NFTA_SET_ELEM_DATA:
-        GetData(env, e, a, "data", "verdict");
+        GetData(e, a, "data", "verdict");
         break;
       case NFTA_SET_ELEM_FLAGS:
         e.Set("flags", a.Be32());
@@ -105,21 +104,19 @@ Napi::Object DecodeElem(Napi::Env env, const AttrView& elem) {
         e.Set("expiration", static_cast<double>(a.Be64()));
         break;
       case NFTA_SET_ELEM_USERDATA:
-        e.Set("userdata", CopyBuffer(env, a.data, a.len));
+        e.SetBytes("userdata", a.data, a.len);
         break;
       default:
-        AddUnknown(env, e, a);
+        AddUnknown(e, a);
     }
   }
-  return e;
 }
 
 }  // namespace
 
-Napi::Object DecodeSetElems(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "setelem");
-  Napi::Array elems = Napi::Array::New(env);
-  o.Set("elements", elems);
+void DecodeSetElems(Out o, const MessageView& m) {
+  StartObject(o, m, "setelem");
+  Out elems = o.List("elements");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -133,14 +130,13 @@ Napi::Object DecodeSetElems(Napi::Env env, const MessageView& m) {
       case NFTA_SET_ELEM_LIST_ELEMENTS: {
         AttrIterator eit(a);
         AttrView e;
-        while (eit.Next(&e)) elems.Set(elems.Length(), DecodeElem(env, e));
+        while (eit.Next(&e)) DecodeElem(elems.Push(), e);
         break;
       }
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::nft

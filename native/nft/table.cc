@@ -19,8 +19,8 @@ void EncodeTable(MessageWriter& w, uint16_t msg, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeTable(Napi::Env env, const MessageView& m) {
-  Napi::Object o = StartObject(env, m, "table");
+void DecodeTable(Out o, const MessageView& m) {
+  StartObject(o, m, "table");
   AttrIterator it = m.Attrs(sizeof(nfgenmsg));
   AttrView a;
   while (it.Next(&a)) {
@@ -38,16 +38,15 @@ Napi::Object DecodeTable(Napi::Env env, const MessageView& m) {
         o.Set("handle", static_cast<double>(a.Be64()));
         break;
       case NFTA_TABLE_USERDATA:
-        o.Set("userdata", CopyBuffer(env, a.data, a.len));
+        o.SetBytes("userdata", a.data, a.len);
         break;
       case NFTA_TABLE_OWNER:
         o.Set("owner", a.Be32());
         break;
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::nft

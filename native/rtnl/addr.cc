@@ -38,10 +38,9 @@ void EncodeAddr(MessageWriter& w, uint16_t type, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeAddr(Napi::Env env, const MessageView& m) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeAddr(Out o, const MessageView& m) {
   ifaddrmsg ifa{};
-  if (!m.Fixed(&ifa)) return o;
+  if (!m.Fixed(&ifa)) return;
   o.Set("family", ifa.ifa_family == AF_INET6 ? 6 : 4);
   o.Set("prefixlen", ifa.ifa_prefixlen);
   o.Set("scope", ifa.ifa_scope);
@@ -75,7 +74,7 @@ Napi::Object DecodeAddr(Napi::Env env, const MessageView& m) {
         break;
       }
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
   // IPv4: IFA_LOCAL is the interface's address, IFA_ADDRESS the peer (the
@@ -85,7 +84,6 @@ Napi::Object DecodeAddr(Napi::Env env, const MessageView& m) {
   if (!local.empty() && !address.empty() && address != local) o.Set("peer", address);
   o.Set("cidr", mine + "/" + std::to_string(ifa.ifa_prefixlen));
   o.Set("flags", flags);
-  return o;
 }
 
 }  // namespace netplumb::rtnl

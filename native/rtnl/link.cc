@@ -182,8 +182,7 @@ const char* MacvlanMode(uint32_t m) {
   }
 }
 
-Napi::Object DecodeBridgeData(Napi::Env env, const AttrView& data) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeBridgeData(Out o, const AttrView& data) {
   AttrIterator it(data);
   AttrView a;
   while (it.Next(&a)) {
@@ -216,11 +215,9 @@ Napi::Object DecodeBridgeData(Napi::Env env, const AttrView& data) {
         break;
     }
   }
-  return o;
 }
 
-Napi::Object DecodeVxlanData(Napi::Env env, const AttrView& data) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeVxlanData(Out o, const AttrView& data) {
   AttrIterator it(data);
   AttrView a;
   while (it.Next(&a)) {
@@ -252,11 +249,9 @@ Napi::Object DecodeVxlanData(Napi::Env env, const AttrView& data) {
         break;
     }
   }
-  return o;
 }
 
-Napi::Object DecodeTunData(Napi::Env env, const AttrView& data) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeTunData(Out o, const AttrView& data) {
   AttrIterator it(data);
   AttrView a;
   while (it.Next(&a)) {
@@ -280,11 +275,9 @@ Napi::Object DecodeTunData(Napi::Env env, const AttrView& data) {
         break;
     }
   }
-  return o;
 }
 
-Napi::Object DecodeBridgePort(Napi::Env env, const AttrView& data) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeBridgePort(Out o, const AttrView& data) {
   AttrIterator it(data);
   AttrView a;
   while (it.Next(&a)) {
@@ -317,10 +310,9 @@ Napi::Object DecodeBridgePort(Napi::Env env, const AttrView& data) {
         break;
     }
   }
-  return o;
 }
 
-void DecodeLinkInfo(Napi::Env env, Napi::Object link, const AttrView& info) {
+void DecodeLinkInfo(Out link, const AttrView& info) {
   std::string kind, slave_kind;
   AttrView data{}, slave_data{};
   bool has_data = false, has_slave = false;
@@ -349,31 +341,29 @@ void DecodeLinkInfo(Napi::Env env, Napi::Object link, const AttrView& info) {
   if (!kind.empty()) link.Set("kind", kind);
   if (has_data) {
     if (kind == "bridge") {
-      link.Set("bridge", DecodeBridgeData(env, data));
+      DecodeBridgeData(link.Object("bridge"), data);
     } else if (kind == "vxlan") {
-      link.Set("vxlan", DecodeVxlanData(env, data));
+      DecodeVxlanData(link.Object("vxlan"), data);
     } else if (kind == "macvlan" || kind == "macvtap") {
-      Napi::Object o = Napi::Object::New(env);
+      Out o = link.Object("macvlan");
       AttrIterator dit(data);
       AttrView d;
       while (dit.Next(&d)) {
         if (d.type == IFLA_MACVLAN_MODE) o.Set("mode", MacvlanMode(d.U32()));
       }
-      link.Set("macvlan", o);
     } else if (kind == "tun") {
-      link.Set("tun", DecodeTunData(env, data));
+      DecodeTunData(link.Object("tun"), data);
     } else {
-      link.Set("infoData", CopyBuffer(env, data.data, data.len));
+      link.SetBytes("infoData", data.data, data.len);
     }
   }
   if (!slave_kind.empty()) link.Set("slaveKind", slave_kind);
-  if (has_slave && slave_kind == "bridge") link.Set("port", DecodeBridgePort(env, slave_data));
+  if (has_slave && slave_kind == "bridge") DecodeBridgePort(link.Object("port"), slave_data);
 }
 
-Napi::Object DecodeStats(Napi::Env env, const AttrView& a) {
+void DecodeStats(Out o, const AttrView& a) {
   rtnl_link_stats64 st{};
   std::memcpy(&st, a.data, std::min(a.len, sizeof(st)));
-  Napi::Object o = Napi::Object::New(env);
   o.Set("rxPackets", static_cast<double>(st.rx_packets));
   o.Set("txPackets", static_cast<double>(st.tx_packets));
   o.Set("rxBytes", static_cast<double>(st.rx_bytes));
@@ -382,13 +372,12 @@ Napi::Object DecodeStats(Napi::Env env, const AttrView& a) {
   o.Set("txErrors", static_cast<double>(st.tx_errors));
   o.Set("rxDropped", static_cast<double>(st.rx_dropped));
   o.Set("txDropped", static_cast<double>(st.tx_dropped));
-  return o;
 }
 
 }  // namespace
 
-void SetIp(Napi::Object obj, const char* key, const AttrView& a) {
-  if (a.len == 4 || a.len == 16) obj.Set(key, IpText(a.data, a.len));
+void SetIp(Out o, const char* key, const AttrView& a) {
+  if (a.len == 4 || a.len == 16) o.Set(key, IpText(a.data, a.len));
 }
 
 void EncodeLink(MessageWriter& w, uint16_t type, const Spec& s) {
@@ -397,10 +386,9 @@ void EncodeLink(MessageWriter& w, uint16_t type, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeLink(Napi::Env env, const MessageView& m) {
-  Napi::Object link = Napi::Object::New(env);
+void DecodeLink(Out link, const MessageView& m) {
   ifinfomsg ifi{};
-  if (!m.Fixed(&ifi)) return link;
+  if (!m.Fixed(&ifi)) return;
   link.Set("index", ifi.ifi_index);
   link.Set("type", ifi.ifi_type);
   link.Set("flags", ifi.ifi_flags);
@@ -452,16 +440,15 @@ Napi::Object DecodeLink(Napi::Env env, const MessageView& m) {
         link.Set("alias", std::string(a.String()));
         break;
       case IFLA_LINKINFO:
-        DecodeLinkInfo(env, link, a);
+        DecodeLinkInfo(link, a);
         break;
       case IFLA_STATS64:
-        link.Set("stats", DecodeStats(env, a));
+        DecodeStats(link.Object("stats"), a);
         break;
       default:
-        AddUnknown(env, link, a);
+        AddUnknown(link, a);
     }
   }
-  return link;
 }
 
 }  // namespace netplumb::rtnl

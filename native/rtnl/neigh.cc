@@ -38,10 +38,9 @@ void EncodeNeigh(MessageWriter& w, uint16_t type, const Spec& s) {
   w.End();
 }
 
-Napi::Object DecodeNeigh(Napi::Env env, const MessageView& m) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeNeigh(Out o, const MessageView& m) {
   ndmsg nd{};
-  if (!m.Fixed(&nd)) return o;
+  if (!m.Fixed(&nd)) return;
   if (nd.ndm_family == AF_BRIDGE) {
     o.Set("family", "bridge");
   } else {
@@ -79,10 +78,9 @@ Napi::Object DecodeNeigh(Napi::Env env, const MessageView& m) {
       case NDA_CACHEINFO:
         break;
       default:
-        AddUnknown(env, o, a);
+        AddUnknown(o, a);
     }
   }
-  return o;
 }
 
 }  // namespace netplumb::rtnl

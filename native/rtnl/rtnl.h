@@ -3,11 +3,9 @@
 // The `ip` command each request mirrors is noted at its encoder.
 #pragma once
 
-#include <napi.h>
-
 #include <cstdint>
 
-#include "common/keys.h"
+#include "common/out.h"
 #include "common/spec.h"
 #include "netlink/message.h"
 
@@ -15,25 +13,25 @@ namespace netplumb::rtnl {
 
 // RTM_NEWLINK / RTM_DELLINK / RTM_GETLINK (ifinfomsg + IFLA_*).
 void EncodeLink(MessageWriter& w, uint16_t type, const Spec& s);
-Napi::Object DecodeLink(Napi::Env env, const MessageView& m);
+void DecodeLink(Out o, const MessageView& m);
 
 // RTM_NEWADDR / RTM_DELADDR / RTM_GETADDR (ifaddrmsg + IFA_*).
 void EncodeAddr(MessageWriter& w, uint16_t type, const Spec& s);
-Napi::Object DecodeAddr(Napi::Env env, const MessageView& m);
+void DecodeAddr(Out o, const MessageView& m);
 
 // RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE (rtmsg + RTA_*).
 void EncodeRoute(MessageWriter& w, uint16_t type, const Spec& s);
 // Routes come in dumps of 100,000s: decoded as rows (arrays in the order of
-// kRouteFields), which lib/rtnl/routes.ts turns into objects.
-Napi::Object DecodeRoute(Keys& keys, const MessageView& m);
+// kRouteFields), which lib/rtnl/routes.ts turns into objects. Returns the row.
+Out DecodeRoute(OutBuilder& b, const MessageView& m);
 extern const char* const kRouteFields[];
 extern const size_t kRouteFieldCount;
 
 // RTM_NEWNEIGH / RTM_DELNEIGH / RTM_GETNEIGH (ndmsg + NDA_*), FDB included.
 void EncodeNeigh(MessageWriter& w, uint16_t type, const Spec& s);
-Napi::Object DecodeNeigh(Napi::Env env, const MessageView& m);
+void DecodeNeigh(Out o, const MessageView& m);
 
-// Sets obj[key] = address text when the attribute holds 4 or 16 bytes.
-void SetIp(Napi::Object obj, const char* key, const AttrView& a);
+// Sets o[key] = address text when the attribute holds 4 or 16 bytes.
+void SetIp(Out o, const char* key, const AttrView& a);
 
 }  // namespace netplumb::rtnl

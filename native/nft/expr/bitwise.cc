@@ -20,7 +20,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   if (auto v = s.Bytes("data")) PutValue(w, NFTA_BITWISE_DATA, *v);
 }
 
-bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_BITWISE_SREG:
       o.Set("sreg", a.Be32());
@@ -32,16 +32,16 @@ bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
       o.Set("len", a.Be32());
       return true;
     case NFTA_BITWISE_MASK:
-      GetData(env, o, a, "mask", "maskVerdict");
+      GetData(o, a, "mask", "maskVerdict");
       return true;
     case NFTA_BITWISE_XOR:
-      GetData(env, o, a, "xor", "xorVerdict");
+      GetData(o, a, "xor", "xorVerdict");
       return true;
     case NFTA_BITWISE_OP:
       o.Set("op", a.Be32());
       return true;
     case NFTA_BITWISE_DATA:
-      GetData(env, o, a, "data", "dataVerdict");
+      GetData(o, a, "data", "dataVerdict");
       return true;
     default:
       return false;

@@ -16,7 +16,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutValue(w, NFTA_CMP_DATA, *data);
 }
 
-bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_CMP_SREG:
       o.Set("sreg", a.Be32());
@@ -25,7 +25,7 @@ bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
       o.Set("op", a.Be32());
       return true;
     case NFTA_CMP_DATA:
-      GetData(env, o, a, "data", "verdict");
+      GetData(o, a, "data", "verdict");
       return true;
     default:
       return false;

@@ -13,7 +13,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   if (s.Has("packets")) w.AttrBe64(NFTA_COUNTER_PACKETS, NeedU64(s, "packets"));
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_COUNTER_BYTES:
       o.Set("bytes", static_cast<double>(a.Be64()));

@@ -14,7 +14,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_CT_SREG, s, "sreg");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_CT_KEY:
       o.Set("key", a.Be32());

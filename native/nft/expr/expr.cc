@@ -20,24 +20,26 @@ const ExprKind* const kKinds[] = {
 // { "3": 12, "1": "name", "4": <Buffer> }: numbers are 32-bit values, which
 // nf_tables expressions carry in network order.
 void EncodeRawAttrs(MessageWriter& w, const Spec& s) {
-  Napi::Object attrs = s.Obj("attrs")->Raw();
-  Napi::Array keys = attrs.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); i++) {
-    std::string key = keys.Get(i).ToString().Utf8Value();
+  Spec attrs = *s.Obj("attrs");
+  for (const std::string& key : attrs.Keys()) {
     char* end = nullptr;
     unsigned long type = std::strtoul(key.c_str(), &end, 10);
     if (end == key.c_str() || *end != '\0' || type == 0 || type > 0xffff) s.Fail("attrs", "keyed by attribute numbers");
-    Napi::Value v = attrs.Get(key);
     auto t = static_cast<uint16_t>(type);
-    if (v.IsNumber()) {
-      w.AttrBe32(t, v.As<Napi::Number>().Uint32Value());
-    } else if (v.IsString()) {
-      w.AttrString(t, v.As<Napi::String>().Utf8Value());
-    } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-      auto b = v.As<Napi::Uint8Array>();
-      w.Attr(t, b.Data(), b.ElementLength());
-    } else {
-      s.Fail("attrs", "numbers, strings or Buffers");
+    switch (attrs.TypeOf(key.c_str())) {
+      case SpecSource::Type::kNumber:
+        w.AttrBe32(t, *attrs.U32(key.c_str()));
+        break;
+      case SpecSource::Type::kString:
+        w.AttrString(t, *attrs.Str(key.c_str()));
+        break;
+      case SpecSource::Type::kBytes: {
+        std::vector<uint8_t> b = *attrs.Bytes(key.c_str());
+        w.Attr(t, b.data(), b.size());
+        break;
+      }
+      default:
+        s.Fail("attrs", "numbers, strings or Buffers");
     }
   }
 }
@@ -77,8 +79,7 @@ void EncodeExpr(MessageWriter& w, const Spec& s) {
   w.EndNested(elem);
 }
 
-Napi::Object DecodeExpr(Napi::Env env, const AttrView& elem) {
-  Napi::Object o = Napi::Object::New(env);
+void DecodeExpr(Out o, const AttrView& elem) {
   std::string name;
   AttrView data{};
   bool has_data = false;
@@ -94,21 +95,19 @@ Napi::Object DecodeExpr(Napi::Env env, const AttrView& elem) {
   o.Set("name", name);
   const ExprKind* kind = FindExprKind(name);
   bool partial = kind == nullptr;
-  Napi::Object attrs = Napi::Object::New(env);
+  Out attrs = o.Object("attrs");
   if (has_data) {
     AttrIterator dit(data);
     while (dit.Next(&a)) {
       if (a.len == 4) {
-        attrs.Set(static_cast<uint32_t>(a.type), a.Be32());
+        attrs.Set(Key::Index(a.type), a.Be32());
       } else {
-        attrs.Set(static_cast<uint32_t>(a.type), CopyBuffer(env, a.data, a.len));
+        attrs.SetBytes(Key::Index(a.type), a.data, a.len);
       }
-      if (kind != nullptr && !kind->decode(env, o, a)) partial = true;
+      if (kind != nullptr && !kind->decode(o, a)) partial = true;
     }
   }
-  o.Set("attrs", attrs);
   if (partial) o.Set("partial", true);
-  return o;
 }
 
 }  // namespace netplumb::nft

@@ -5,10 +5,9 @@
 // them the way nft does.
 #pragma once
 
-#include <napi.h>
-
 #include <string_view>
 
+#include "common/out.h"
 #include "common/spec.h"
 #include "netlink/message.h"
 
@@ -19,7 +18,7 @@ struct ExprKind {
   // Writes the attributes inside NFTA_EXPR_DATA.
   void (*encode)(MessageWriter& w, const Spec& s);
   // Reads one attribute of NFTA_EXPR_DATA into `out`; false if unknown.
-  bool (*decode)(Napi::Env env, Napi::Object out, const AttrView& a);
+  bool (*decode)(Out out, const AttrView& a);
 };
 
 extern const ExprKind kPayloadExpr;
@@ -47,7 +46,7 @@ void EncodeExpr(MessageWriter& w, const Spec& s);
 // The typed fields of a known expression plus, always, `attrs` (every
 // attribute as sent: 4-byte ones as numbers in host order, others as
 // Buffers). `partial: true` marks an unknown kind or attribute.
-Napi::Object DecodeExpr(Napi::Env env, const AttrView& elem);
+void DecodeExpr(Out o, const AttrView& elem);
 
 // Helpers for the expression files.
 void PutBe32(MessageWriter& w, uint16_t type, const Spec& s, const char* key);

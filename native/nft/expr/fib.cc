@@ -13,7 +13,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   w.AttrBe32(NFTA_FIB_DREG, NeedU32(s, "dreg"));
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_FIB_FLAGS:
       o.Set("flags", a.Be32());

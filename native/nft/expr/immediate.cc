@@ -19,13 +19,13 @@ void Encode(MessageWriter& w, const Spec& s) {
   }
 }
 
-bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_IMMEDIATE_DREG:
       o.Set("dreg", a.Be32());
       return true;
     case NFTA_IMMEDIATE_DATA:
-      GetData(env, o, a, "data", "verdict");
+      GetData(o, a, "data", "verdict");
       return true;
     default:
       return false;

@@ -16,7 +16,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_LOOKUP_FLAGS, s, "flags");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_LOOKUP_SREG:
       o.Set("sreg", a.Be32());

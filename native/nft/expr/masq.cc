@@ -13,7 +13,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_MASQ_REG_PROTO_MAX, s, "regProtoMax");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_MASQ_FLAGS:
       o.Set("flags", a.Be32());

@@ -18,7 +18,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_NAT_FLAGS, s, "flags");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_NAT_TYPE:
       o.Set("type", a.Be32());

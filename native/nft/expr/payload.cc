@@ -18,7 +18,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_PAYLOAD_CSUM_FLAGS, s, "csumFlags");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_PAYLOAD_DREG:
       o.Set("dreg", a.Be32());

@@ -19,7 +19,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutValue(w, NFTA_RANGE_TO_DATA, *to);
 }
 
-bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_RANGE_SREG:
       o.Set("sreg", a.Be32());
@@ -28,10 +28,10 @@ bool Decode(Napi::Env env, Napi::Object o, const AttrView& a) {
       o.Set("op", a.Be32());
       return true;
     case NFTA_RANGE_FROM_DATA:
-      GetData(env, o, a, "from", "fromVerdict");
+      GetData(o, a, "from", "fromVerdict");
       return true;
     case NFTA_RANGE_TO_DATA:
-      GetData(env, o, a, "to", "toVerdict");
+      GetData(o, a, "to", "toVerdict");
       return true;
     default:
       return false;

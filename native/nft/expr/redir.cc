@@ -13,7 +13,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   PutBe32(w, NFTA_REDIR_FLAGS, s, "flags");
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_REDIR_REG_PROTO_MIN:
       o.Set("regProtoMin", a.Be32());

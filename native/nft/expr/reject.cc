@@ -12,7 +12,7 @@ void Encode(MessageWriter& w, const Spec& s) {
   w.AttrU8(NFTA_REJECT_ICMP_CODE, static_cast<uint8_t>(NeedU32(s, "code")));
 }
 
-bool Decode(Napi::Env, Napi::Object o, const AttrView& a) {
+bool Decode(Out o, const AttrView& a) {
   switch (a.type) {
     case NFTA_REJECT_TYPE:
       o.Set("type", a.Be32());
