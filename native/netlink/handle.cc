@@ -237,16 +237,9 @@ struct HandleShared {
   std::deque<Job*> queue;
   UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
 
-  void Push(Job* job) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      queue.push_back(job);
-    }
-
-    uint64_t one = 1;
-    ssize_t r = ::write(wake.Get(), &one, sizeof(one));
-    (void)r;
-  }
+  // Main thread only, like the Reset of `wake` in Finalize. Once the thread
+  // has exited nobody reads the queue: a late job is dropped.
+  void Push(Job* job);
 };
 
 class Job {
@@ -260,6 +253,20 @@ class Job {
 
   std::optional<SysError> error;
 };
+
+void HandleShared::Push(Job* job) {
+  if (!wake.Valid()) {
+    delete job;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    queue.push_back(job);
+  }
+  uint64_t one = 1;
+  ssize_t r = ::write(wake.Get(), &one, sizeof(one));
+  (void)r;
+}
 
 class PromiseJob : public Job {
  public:
@@ -622,6 +629,9 @@ void HandleMain::Finalize(Napi::Env env, void*, std::shared_ptr<HandleMain>* ctx
   std::shared_ptr<HandleMain> main = std::move(*ctx);
   delete ctx;
   main->finalized = true;
+  // The thread has let go of everything shared but the memory: give the
+  // eventfd back now, not when the JS object is collected.
+  main->shared->wake.Reset();
   if (main->hooked) {
     napi_remove_env_cleanup_hook(env, CleanupHook, main.get());
     main->hooked = false;
