@@ -115,6 +115,8 @@ export interface HandleNative {
     protocol: number,
     groups: number[],
     callback: (err: Error | null, messages: NativeMessage[] | null) => void,
+    /** nlmsg_types to keep (a socket filter drops the others in the kernel); all when omitted */
+    types?: number[],
   ): Promise<void>;
   unsubscribe(): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,8 @@
  * veths in batches (about 2 ms), far cheaper than one synchronous
  * RTM_DELLINK (which waits ~16-38 ms for an RCU grace period). This watches
  * link deletions so a removal can report when the kernel is really done.
+ * Only deletions reach it (a socket filter in the kernel): the links that
+ * sandboxes being created make and change cost it nothing.
  */
 import type { Monitor, Rtnl } from '../rtnl';
 
@@ -15,7 +17,7 @@ export class LinkWatcher {
 
   private start(): Promise<Monitor> {
     if (!this.monitor) {
-      this.monitor = this.rt.monitor(['link']).then((mon) => {
+      this.monitor = this.rt.monitor(['link'], { actions: ['del'] }).then((mon) => {
         void (async () => {
           try {
             for await (const ev of mon) {

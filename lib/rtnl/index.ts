@@ -9,7 +9,7 @@ import type { NetNS } from '../netns';
 import { Addrs } from './addrs';
 import { REQ_ACK, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import { Links, type Link } from './links';
-import { Monitor, type MonitorGroup } from './monitor';
+import { Monitor, type MonitorGroup, type MonitorOptions } from './monitor';
 import { Neighbors } from './neigh';
 import { Routes } from './routes';
 
@@ -95,9 +95,14 @@ export class Rtnl implements RtnlContext {
   /**
    * Subscribes to changes, like `ip monitor link address route neigh`.
    * Iterate the result with `for await`; breaking out ends the subscription.
+   * `opts.actions` keeps only additions/changes or only removals, filtered
+   * in the kernel.
    */
-  monitor(groups: readonly MonitorGroup[] = ['link', 'addr', 'route', 'neigh']): Promise<Monitor> {
-    return Monitor.start(this.netns, groups);
+  monitor(
+    groups: readonly MonitorGroup[] = ['link', 'addr', 'route', 'neigh'],
+    opts: MonitorOptions = {},
+  ): Promise<Monitor> {
+    return Monitor.start(this.netns, groups, opts);
   }
 
   /** Closes the socket and its thread. Idempotent. */
@@ -128,7 +133,7 @@ export type {
   VxlanInfo,
   VxlanSpec,
 } from './links';
-export type { MonitorGroup, RtnlEvent } from './monitor';
+export type { MonitorGroup, MonitorOptions, RtnlEvent } from './monitor';
 export { Monitor } from './monitor';
 export type { Neighbor, NeighborFilter, NeighborSpec, NeighborState, Neighbors } from './neigh';
 export type {

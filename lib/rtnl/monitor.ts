@@ -48,6 +48,40 @@ export type RtnlEvent =
       object: Neighbor;
     };
 
+/** Options of {@link Rtnl.monitor}. */
+export interface MonitorOptions {
+  /**
+   * Only these actions ('new': added or changed, 'del': removed). The
+   * kernel drops the others (a socket filter on the message type), so a
+   * monitor waiting for deletions costs nothing while links are made.
+   * Default: both.
+   */
+  actions?: readonly ('new' | 'del')[];
+}
+
+/** The message types of `groups` and `actions`, for the socket filter; undefined: all. */
+function typesOf(
+  groups: readonly MonitorGroup[],
+  actions: readonly ('new' | 'del')[] | undefined,
+): number[] | undefined {
+  if (actions === undefined) return undefined;
+  if (!Array.isArray(actions) || actions.length === 0)
+    throw new ValidationError('actions', "must list 'new', 'del' or both");
+  const byGroup: Record<MonitorGroup, [number, number]> = {
+    link: [K.RTM_NEWLINK, K.RTM_DELLINK],
+    addr: [K.RTM_NEWADDR, K.RTM_DELADDR],
+    route: [K.RTM_NEWROUTE, K.RTM_DELROUTE],
+    neigh: [K.RTM_NEWNEIGH, K.RTM_DELNEIGH],
+  };
+  const out: number[] = [];
+  for (const a of actions) {
+    if (a !== 'new' && a !== 'del')
+      throw new ValidationError('actions', `unknown action ${JSON.stringify(a)} (new, del)`);
+    for (const g of groups) out.push(byGroup[g][a === 'new' ? 0 : 1]);
+  }
+  return out;
+}
+
 function groupsOf(names: readonly MonitorGroup[]): number[] {
   const out: number[] = [];
   for (const g of names) {
@@ -112,15 +146,25 @@ export class Monitor implements AsyncIterableIterator<RtnlEvent> {
   private constructor(private readonly handle: HandleNative) {}
 
   /** @internal use Rtnl#monitor */
-  static async start(netns: NetNS | undefined, groups: readonly MonitorGroup[]): Promise<Monitor> {
+  static async start(
+    netns: NetNS | undefined,
+    groups: readonly MonitorGroup[],
+    opts: MonitorOptions = {},
+  ): Promise<Monitor> {
     const nums = groupsOf(groups);
+    const types = typesOf(groups, opts.actions);
     const handle = new native.Handle();
     const mon = new Monitor(handle);
     try {
       if (netns) (await handle.enter({ netns: netns.fd })).close();
-      await handle.subscribe(K.NETLINK_ROUTE, nums, (err, messages) => {
-        mon.deliver(err, messages);
-      });
+      await handle.subscribe(
+        K.NETLINK_ROUTE,
+        nums,
+        (err, messages) => {
+          mon.deliver(err, messages);
+        },
+        types,
+      );
     } catch (err) {
       await handle.close();
       throw fromSystemError(err, 'rtnetlink monitor');

@@ -557,10 +557,11 @@ class TunJob : public PromiseJob {
 
 class SubscribeJob : public PromiseJob {
  public:
-  SubscribeJob(Napi::Env env, int protocol, std::vector<uint32_t> groups)
-      : PromiseJob(env), protocol_(protocol), groups_(std::move(groups)) {}
+  SubscribeJob(Napi::Env env, int protocol, std::vector<uint32_t> groups, std::vector<uint16_t> types)
+      : PromiseJob(env), protocol_(protocol), groups_(std::move(groups)), types_(std::move(types)) {}
   void Run(Worker& w) override {
     auto s = std::make_unique<NetlinkSocket>(protocol_);
+    s->KeepTypes(types_);  // before joining: nothing unwanted is ever queued
     for (uint32_t g : groups_) s->Join(g);
     w.monitor = std::move(s);
   }
@@ -568,6 +569,7 @@ class SubscribeJob : public PromiseJob {
  private:
   int protocol_;
   std::vector<uint32_t> groups_;
+  std::vector<uint16_t> types_;
 };
 
 class UnsubscribeJob : public PromiseJob {
@@ -981,7 +983,19 @@ Napi::Value Handle::Subscribe(const Napi::CallbackInfo& info) {
   Napi::Array arr = info[1].As<Napi::Array>();
   std::vector<uint32_t> groups;
   for (uint32_t i = 0; i < arr.Length(); i++) groups.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
-  Napi::Value p = Submit(env, *shared_, *main_, new SubscribeJob(env, protocol, std::move(groups)));
+  // Optional: the nlmsg_types to keep (the kernel drops the rest).
+  std::vector<uint16_t> types;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsArray()) ThrowTypeError(env, "types must be an array of message types");
+    Napi::Array t = info[3].As<Napi::Array>();
+    if (t.Length() > 64) ThrowTypeError(env, "types: at most 64 message types");
+    for (uint32_t i = 0; i < t.Length(); i++) {
+      uint32_t v = t.Get(i).As<Napi::Number>().Uint32Value();
+      if (v > 0xffff) ThrowTypeError(env, "types: a message type is 16 bits");
+      types.push_back(static_cast<uint16_t>(v));
+    }
+  }
+  Napi::Value p = Submit(env, *shared_, *main_, new SubscribeJob(env, protocol, std::move(groups), std::move(types)));
   if (!main_->closed) {
     main_->monitoring = true;
     main_->monitor_protocol = protocol;

@@ -1,11 +1,14 @@
 #include "netlink/socket.h"
 
+#include <arpa/inet.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "common/errors.h"
@@ -212,6 +215,26 @@ void NetlinkSocket::DumpAbort() {
 void NetlinkSocket::Join(uint32_t group) {
   if (::setsockopt(fd_.Get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) != 0) {
     ThrowErrno("setsockopt", "NETLINK_ADD_MEMBERSHIP");
+  }
+}
+
+void NetlinkSocket::KeepTypes(const std::vector<uint16_t>& types) {
+  if (types.empty()) return;
+  // Every notification is its own skb, so the filter sees one nlmsghdr at
+  // offset 0. BPF_H|BPF_ABS loads in network byte order; nlmsg_type is in
+  // host order, hence ntohs on the constants compared.
+  std::vector<sock_filter> prog;
+  prog.push_back(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(nlmsghdr, nlmsg_type)));
+  const auto n = static_cast<uint8_t>(types.size());
+  for (uint8_t i = 0; i < n; i++) {
+    // Equal: jump to the accepting return, past the remaining tests and the drop.
+    prog.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohs(types[i]), static_cast<uint8_t>(n - i), 0));
+  }
+  prog.push_back(BPF_STMT(BPF_RET | BPF_K, 0));            // drop
+  prog.push_back(BPF_STMT(BPF_RET | BPF_K, 0xffffffffu));  // keep, whole
+  sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+  if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) != 0) {
+    ThrowErrno("setsockopt", "SO_ATTACH_FILTER");
   }
 }
 

@@ -37,6 +37,10 @@ class NetlinkSocket {
 
   // Joins multicast groups (RTNLGRP_*, NFNLGRP_*).
   void Join(uint32_t group);
+  // Keeps only notifications of these nlmsg_types: a classic BPF socket
+  // filter, so the kernel drops the others before they are queued (they
+  // cost no wakeup, no copy, no decoding). Empty: keep everything.
+  void KeepTypes(const std::vector<uint16_t>& types);
   // Non-blocking read of pending notifications into `out` (index 0).
   // Returns false when nothing was pending.
   bool ReadEvents(Transaction* out);

@@ -134,6 +134,57 @@ describe('neighbours, FDB entries, monitor, sysctl', () => {
     assert.deepEqual(await mon.next(), { value: undefined, done: true });
   });
 
+  it('monitor with actions: the kernel passes only the chosen actions', async () => {
+    const dels = await rt.monitor(['link', 'addr'], { actions: ['del'] });
+    cleanup.add('close monitor', () => dels.close());
+    const news = await rt.monitor(['link'], { actions: ['new'] });
+    cleanup.add('close monitor', () => news.close());
+    const seenDel: RtnlEvent[] = [];
+    const seenNew: RtnlEvent[] = [];
+    const readDels = (async () => {
+      for await (const ev of dels) {
+        seenDel.push(ev);
+        if (ev.kind === 'link' && ev.object.name === 'mfl1') break;
+      }
+    })();
+    const readNews = (async () => {
+      for await (const ev of news) {
+        seenNew.push(ev);
+        if (ev.kind === 'link' && ev.object.name === 'mfl1') break;
+      }
+    })();
+    // Links made, changed, addressed and removed: a del monitor sees only removals.
+    await rt.links.add({ kind: 'bridge', name: 'mfl0', up: true });
+    await rt.addrs.add('mfl0', '10.62.0.1/24');
+    await rt.links.set('mfl0', { mtu: 1400 });
+    await rt.links.del('mfl0');
+    await rt.links.add({ kind: 'bridge', name: 'mfl1' });
+    await readNews;
+    await rt.links.del('mfl1');
+    await readDels;
+    assert.ok(seenDel.length >= 3, `removals seen: ${seenDel.length}`);
+    assert.deepEqual(
+      [...new Set(seenDel.map((e) => e.action))],
+      ['del'],
+      'only removals reach the del monitor',
+    );
+    assert.ok(seenDel.some((e) => e.kind === 'addr' && e.object.cidr === '10.62.0.1/24'));
+    assert.ok(seenDel.some((e) => e.kind === 'link' && e.object.name === 'mfl0'));
+    assert.deepEqual(
+      [...new Set(seenNew.map((e) => e.action))],
+      ['new'],
+      'only additions and changes reach the new monitor',
+    );
+    assert.ok(
+      seenNew.some((e) => e.kind === 'link' && e.object.name === 'mfl0' && e.object.mtu === 1400),
+    );
+    await assert.rejects(rt.monitor(['link'], { actions: [] }), /actions/);
+    await assert.rejects(
+      rt.monitor(['link'], { actions: ['gone' as 'del'] }),
+      (e: Error & { field?: string }) => e.field === 'actions',
+    );
+  });
+
   it('sysctl reads and writes the namespace it is given, not the host', async () => {
     const ns = await NetNS.create('sysns');
     cleanup.add('netns del', () => ns.delete());
