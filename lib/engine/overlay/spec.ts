@@ -30,6 +30,7 @@ export type OverlayBackend = 'vxlan' | 'direct' | 'auto';
 
 export const OVERLAY_BACKENDS: readonly OverlayBackend[] = ['vxlan', 'direct', 'auto'];
 
+/** Where the cluster's etcd is, and how netplumb keeps its keys there. */
 export interface EtcdOptions {
   /** client URLs, e.g. ['http://127.0.0.1:2379'] */
   endpoints: string[];
@@ -39,6 +40,7 @@ export interface EtcdOptions {
   ttl?: number;
 }
 
+/** The `overlay` part of an overlay network's spec (`driver: 'overlay'`). */
 export interface OverlayOptions {
   /** etcd, where hosts lease their subnets and learn each other's */
   etcd: EtcdOptions;
@@ -54,7 +56,12 @@ export interface OverlayOptions {
    * The underlay: the interface (and its first IPv4 address) other hosts
    * reach this one through. Default: the interface of the default route.
    */
-  underlay?: { interface?: string; address?: string };
+  underlay?: {
+    /** the underlay interface's name, e.g. 'eth0' */
+    interface?: string;
+    /** this host's underlay IPv4 address (default: the interface's first) */
+    address?: string;
+  };
 }
 
 /** What the state directory keeps of an overlay network (in its NetworkRecord). */
@@ -78,13 +85,21 @@ export interface OverlayRecord {
 
 /** What inspectNetwork tells about an overlay network. */
 export interface OverlayInfo {
+  /** the cluster CIDR (the whole overlay) */
   cluster: string;
+  /** this host's leased share of it */
   hostSubnet: string;
+  /** prefix length of every host's share */
   hostSubnetLength: number;
+  /** vxlan, direct or auto (see OverlayOptions) */
   backend: OverlayBackend;
+  /** VXLAN network identifier */
   vni: number;
+  /** VXLAN UDP port */
   port: number;
+  /** this host's underlay address, as its lease publishes it */
   publicIp: string;
+  /** this host's VTEP MAC, as its lease publishes it */
   vtepMac: string;
   /** the VXLAN device, when the backend uses one */
   vxlan?: string;
@@ -93,7 +108,14 @@ export interface OverlayInfo {
   /** why, when status is 'lost' */
   error?: string;
   /** remote hosts currently programmed: subnet -> underlay address and how it is reached */
-  remotes: { subnet: string; publicIp: string; via: 'vxlan' | 'direct' | 'unreachable' }[];
+  remotes: {
+    /** the remote host's leased subnet */
+    subnet: string;
+    /** the remote host's underlay address */
+    publicIp: string;
+    /** encapsulated, routed directly on the shared segment, or not programmed */
+    via: 'vxlan' | 'direct' | 'unreachable';
+  }[];
 }
 
 export const DEFAULT_PREFIX = '/netplumb/overlay';
