@@ -30,7 +30,7 @@ export CXXFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -f
 export CFLAGS="$CXXFLAGS"
 export LDFLAGS="-fsanitize=address,undefined"
 node scripts/build-native.mjs
-node_modules/.bin/tsc -p tsconfig.json
+npm run --silent build:ts
 if ! ldd build/Release/netplumb.node | grep -q libasan; then
   echo "asan-test: build/Release/netplumb.node is not instrumented" >&2
   exit 1
@@ -81,7 +81,10 @@ unset LD_PRELOAD
 # The addon runs in node processes: their reports are the verdict. Other
 # programs' (the oracles') are listed, not counted.
 others=$(find "$reports" -type f ! -name '*.node.*' | wc -l)
-[ "$others" -eq 0 ] || echo "asan-test: $others report(s) from other programs (not the addon's): $(find "$reports" -type f ! -name '*.node.*' -printf '%f ' )"
+if [ "$others" -gt 0 ]; then
+  echo "asan-test: $others report(s) from other programs, not counted (the addon is not in them):" \
+    "$(find "$reports" -type f ! -name '*.node.*' -printf '%f\n' | cut -d. -f2 | sort | uniq -c | tr -s ' \n' ' ')"
+fi
 found=$(find "$reports" -type f -name '*.node.*' | wc -l)
 if [ "$found" -gt 0 ]; then
   echo "asan-test: $found sanitizer report(s) from node processes in $reports:" >&2
