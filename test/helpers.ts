@@ -2,7 +2,7 @@
  * Test helpers: the sandbox guard, the `ip`/`nft` oracles, and cleanup that
  * runs even when a test fails.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -127,4 +127,17 @@ export async function waitFor(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** Resolves with `child` once it prints its first line (a server saying it listens); rejects if it exits first. */
+export async function untilReady(child: ChildProcess): Promise<ChildProcess> {
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => {
+      resolve();
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`server exited ${code}`));
+    });
+  });
+  return child;
 }

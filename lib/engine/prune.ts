@@ -25,10 +25,8 @@ export const HOSTS_MARKER = '# managed by netplumb';
 
 /** A directory's names; none when it is missing or not a plain directory (never followed). */
 async function listDir(dir: string): Promise<string[]> {
-  const b = new FsBatch();
-  b.add({ op: 'readdir', path: dir });
-  return b.run().then(
-    (r) => r[0]!.entries ?? [],
+  return FsBatch.one({ op: 'readdir', path: dir }).then(
+    (r) => r.entries ?? [],
     () => [],
   );
 }
@@ -148,10 +146,11 @@ export async function prune(engine: Engine): Promise<PruneReport> {
       if (byName.has(dir) || engine.busy(dir)) continue;
       const st = await lstat(path.join(engine.etcDir, dir)).catch(() => undefined);
       if (!st?.isDirectory()) continue;
-      const read = new FsBatch();
-      read.add({ op: 'read', path: path.join(engine.etcDir, dir, 'hosts') });
-      const hosts = await read.run().then(
-        (r) => r[0]!.text ?? '',
+      const hosts = await FsBatch.one({
+        op: 'read',
+        path: path.join(engine.etcDir, dir, 'hosts'),
+      }).then(
+        (r) => r.text ?? '',
         () => '',
       );
       if (hosts.startsWith(`${HOSTS_MARKER} (${engine.tag})`)) {

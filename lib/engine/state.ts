@@ -70,6 +70,13 @@ export class FsBatch {
     return this.ops.length - 1;
   }
 
+  /** Runs one operation alone; its result (a failure throws, as run() does). */
+  static async one(op: FsOp): Promise<FsResult> {
+    const b = new FsBatch();
+    b.add(op);
+    return (await b.run())[0]!;
+  }
+
   /** Runs the batch; throws the first unexpected failure. */
   async run(): Promise<FsResult[]> {
     if (this.ops.length === 0) return [];
@@ -176,57 +183,56 @@ export class StateStore {
 
   /** A file at the top of the state directory; undefined when missing. Never follows a symlink. */
   async readFile(name: string): Promise<string | undefined> {
-    const b = new FsBatch();
-    b.add({ op: 'read', path: path.join(this.dir, component(name, 'file')) });
-    const r = (await b.run())[0]!;
+    const r = await FsBatch.one({ op: 'read', path: path.join(this.dir, component(name, 'file')) });
     return r.ok ? r.text : undefined;
   }
 
   /** Replaces a file at the top of the state directory atomically (a symlink there is replaced, not followed). */
   async writeFile(name: string, text: string): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'replace', path: path.join(this.dir, component(name, 'file')), data: text });
-    await b.run();
+    await FsBatch.one({
+      op: 'replace',
+      path: path.join(this.dir, component(name, 'file')),
+      data: text,
+    });
   }
 
   async removeFile(name: string): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'unlink', path: path.join(this.dir, component(name, 'file')) });
-    await b.run();
+    await FsBatch.one({ op: 'unlink', path: path.join(this.dir, component(name, 'file')) });
   }
 
   // ---- records ----
 
   async write(kind: RecordKind, name: string, record: object): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'replace', path: this.recordPath(kind, name), data: JSON.stringify(record) });
-    await b.run();
+    await FsBatch.one({
+      op: 'replace',
+      path: this.recordPath(kind, name),
+      data: JSON.stringify(record),
+    });
   }
 
   /** Creates a record only if the name is free. */
   async create(kind: RecordKind, name: string, record: object): Promise<boolean> {
-    const b = new FsBatch();
-    b.add({ op: 'create', path: this.recordPath(kind, name), data: JSON.stringify(record) });
-    return (await b.run())[0]!.ok;
+    return (
+      await FsBatch.one({
+        op: 'create',
+        path: this.recordPath(kind, name),
+        data: JSON.stringify(record),
+      })
+    ).ok;
   }
 
   async read<T>(kind: RecordKind, name: string): Promise<T | undefined> {
-    const b = new FsBatch();
-    b.add({ op: 'read', path: this.recordPath(kind, name) });
-    const r = (await b.run())[0]!;
+    const r = await FsBatch.one({ op: 'read', path: this.recordPath(kind, name) });
     return r.ok ? (JSON.parse(r.text!) as T) : undefined;
   }
 
   async remove(kind: RecordKind, name: string): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'unlink', path: this.recordPath(kind, name) });
-    await b.run();
+    await FsBatch.one({ op: 'unlink', path: this.recordPath(kind, name) });
   }
 
   async names(kind: RecordKind): Promise<string[]> {
-    const b = new FsBatch();
-    b.add({ op: 'readdir', path: path.join(this.dir, kind) });
-    const entries = (await b.run())[0]!.entries ?? [];
+    const entries =
+      (await FsBatch.one({ op: 'readdir', path: path.join(this.dir, kind) })).entries ?? [];
     return entries
       .filter((e) => e.endsWith('.json'))
       .map((e) => e.slice(0, -5))
@@ -244,29 +250,24 @@ export class StateStore {
   // ---- addresses ----
 
   async ipamInit(network: string): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'mkdir', path: this.ipamDir(network) });
-    await b.run();
+    await FsBatch.one({ op: 'mkdir', path: this.ipamDir(network) });
   }
 
   /** Reserves `addr` in `network` for `owner`; false if taken. */
   async reserveAddress(network: string, addr: string, owner: string): Promise<boolean> {
-    const b = new FsBatch();
-    b.add({ op: 'create', path: this.addressPath(network, addr), data: owner });
-    return (await b.run())[0]!.ok;
+    return (await FsBatch.one({ op: 'create', path: this.addressPath(network, addr), data: owner }))
+      .ok;
   }
 
   async releaseAddress(network: string, addr: string): Promise<void> {
-    const b = new FsBatch();
-    b.add({ op: 'unlink', path: this.addressPath(network, addr) });
-    await b.run();
+    await FsBatch.one({ op: 'unlink', path: this.addressPath(network, addr) });
   }
 
   /** Allocated addresses of a network and their owners. */
   async addresses(network: string): Promise<Map<string, string>> {
-    const list = new FsBatch();
-    list.add({ op: 'readdir', path: this.ipamDir(network) });
-    const files = ((await list.run())[0]!.entries ?? []).filter((e) => !e.startsWith('.'));
+    const files = (
+      (await FsBatch.one({ op: 'readdir', path: this.ipamDir(network) })).entries ?? []
+    ).filter((e) => !e.startsWith('.'));
     const b = new FsBatch();
     for (const f of files) b.add({ op: 'read', path: path.join(this.ipamDir(network), f) });
     const out = new Map<string, string>();
@@ -277,9 +278,7 @@ export class StateStore {
   }
 
   async cursor(network: string, family: 4 | 6): Promise<string | undefined> {
-    const b = new FsBatch();
-    b.add({ op: 'read', path: this.cursorPath(network, family) });
-    const r = (await b.run())[0]!;
+    const r = await FsBatch.one({ op: 'read', path: this.cursorPath(network, family) });
     return r.ok ? r.text!.trim() || undefined : undefined;
   }
 
@@ -368,9 +367,9 @@ export class StateStore {
   /** Holders of a protocol/port: host address -> sandbox. */
   async portHolders(protocol: string, port: number): Promise<Map<string, string>> {
     const dir = this.portDir(protocol, port);
-    const list = new FsBatch();
-    list.add({ op: 'readdir', path: dir });
-    const files = ((await list.run())[0]!.entries ?? []).filter((f) => !f.startsWith('.'));
+    const files = ((await FsBatch.one({ op: 'readdir', path: dir })).entries ?? []).filter(
+      (f) => !f.startsWith('.'),
+    );
     const b = new FsBatch();
     for (const f of files) b.add({ op: 'read', path: path.join(dir, f) });
     const out = new Map<string, string>();
@@ -426,9 +425,8 @@ export class StateStore {
   async sweepTemporaries(extra: string[] = []): Promise<number> {
     const dirs = [path.join(this.dir, 'networks'), path.join(this.dir, 'sandboxes'), ...extra];
     for (const parent of ['ipam', 'ports']) {
-      const list = new FsBatch();
-      list.add({ op: 'readdir', path: path.join(this.dir, parent) });
-      for (const e of (await list.run())[0]!.entries ?? [])
+      for (const e of (await FsBatch.one({ op: 'readdir', path: path.join(this.dir, parent) }))
+        .entries ?? [])
         dirs.push(path.join(this.dir, parent, e));
     }
     // One directory at a time: one that is not a plain directory (a planted

@@ -4,7 +4,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Engine, type EngineOptions } from '../../lib';
-import { ROOT, ipJson, run } from '../helpers';
+import { ROOT, ipJson, run, untilReady } from '../helpers';
 
 let counter = 0;
 
@@ -78,15 +78,7 @@ export async function serve(
         stdio: ['ignore', 'pipe', 'inherit'],
       })
     : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => {
-      resolve();
-    });
-    child.once('exit', (code) => {
-      reject(new Error(`server exited ${code}`));
-    });
-  });
-  return child;
+  return untilReady(child);
 }
 
 export interface Attempt {

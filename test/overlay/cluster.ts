@@ -17,7 +17,7 @@ import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 
 import { Engine, type NetworkSpec, type OverlayOptions } from '../../lib';
-import { ROOT, ipJson, run, sleep } from '../helpers';
+import { ROOT, ipJson, run, sleep, untilReady } from '../helpers';
 
 export const ETCD = '/usr/bin/etcd';
 export const UNDERLAY_BRIDGE = 'npul0';
@@ -274,15 +274,7 @@ export async function serveIn(nsFile: string, port: number): Promise<ChildProces
     [`--net=${nsFile}`, process.execPath, NET_TOOL, 'serve', 'tcp', String(port)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => {
-      resolve();
-    });
-    child.once('exit', (code) => {
-      reject(new Error(`server exited ${code}`));
-    });
-  });
-  return child;
+  return untilReady(child);
 }
 
 /** Stops a process this test started, by its pid. */
