@@ -276,21 +276,8 @@ export type Stmt =
       /** its new value */
       value: number;
     }
-  /** `accept`, `drop`, `continue`, `return` */
-  | {
-      /** the verdict */
-      verdict: Verdict;
-    }
-  /** `jump CHAIN` */
-  | {
-      /** the chain to jump to (and return from) */
-      jump: string;
-    }
-  /** `goto CHAIN` */
-  | {
-      /** the chain to go to (no return) */
-      goto: string;
-    }
+  /** `accept`, `drop`, `continue`, `return`, `jump CHAIN`, `goto CHAIN` */
+  | VerdictValue
   /** `reject`, `reject with tcp reset`, `reject with icmpx admin-prohibited` */
   | {
       /** true for the default (ICMP port unreachable), or how to reject */
