@@ -82,6 +82,14 @@ export interface EnterOptions {
   outerNetns?: NsFdNative;
   /** the handle ends with this job (its thread goes back to the pool) */
   close?: boolean;
+  /**
+   * with `create` and steps: after the job the thread goes back to the
+   * namespace it started in, ready for the next (a sandbox builder); while
+   * idle it makes the next namespace ahead and runs `prepare` in it
+   */
+  reuse?: boolean;
+  /** writes and inner transactions run in each new namespace first (with `reuse`) */
+  prepare?: NativeStep[];
 }
 
 /** A dedicated native thread living in one network namespace. */

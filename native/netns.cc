@@ -82,16 +82,16 @@ void EnsureNetnsDir(const std::string& dir) {
   done.insert(dir);
 }
 
-void CreateNetnsHere(const std::string& path) {
+void CreateNetnsHere(const std::string& path, int made) {
   std::string dir = path.substr(0, path.rfind('/'));
   EnsureNetnsDir(dir.empty() ? "/" : dir);
   UniqueFd file(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
   if (!file.Valid()) ThrowErrno("open", path);
   file.Reset();
-  if (::unshare(CLONE_NEWNET) != 0) {
+  if ((made >= 0 ? ::setns(made, CLONE_NEWNET) : ::unshare(CLONE_NEWNET)) != 0) {
     int err = errno;
     ::unlink(path.c_str());
-    throw SysError(err, "unshare");
+    throw SysError(err, made >= 0 ? "setns" : "unshare");
   }
   if (::mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0) {
     int err = errno;

@@ -37,7 +37,9 @@ void EnsureNetnsDir(const std::string& dir);
 // On the calling thread (which must be one made for this): unshare into a new
 // network namespace and bind-mount it at `path` (the file is created; it must
 // not exist). The thread stays in the new namespace. Throws SysError.
-void CreateNetnsHere(const std::string& path);
+// With `made` (an fd of a namespace unshared earlier and never mounted), that
+// namespace is entered and mounted instead of a new one.
+void CreateNetnsHere(const std::string& path, int made = -1);
 
 // Registers netnsCreate(path), netnsOpen(path), netnsDelete(path) on exports.
 void InitNetns(Napi::Env env, Napi::Object exports);

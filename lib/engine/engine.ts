@@ -41,6 +41,7 @@ import {
   attachEndpoint,
   createBridge,
   runSandboxJob,
+  SandboxBuilders,
   type SandboxJobResult,
   deleteLink,
   deleteNetns,
@@ -197,6 +198,8 @@ export class Engine {
   dns: DnsService | undefined;
   /** multi-host networks (driver 'overlay'): subnet leases and the data plane @internal */
   readonly overlay: OverlayDriver;
+  /** the threads that build sandboxes */
+  private readonly builders = new SandboxBuilders();
 
   private constructor(
     /** @internal */ readonly host: Rtnl,
@@ -285,6 +288,7 @@ export class Engine {
     await this.watcher.close();
     await this.dns?.close();
     await this.firewall?.close();
+    await this.builders.close();
     await this.host.close();
     await this.hostNs.close();
   }
@@ -1030,7 +1034,7 @@ export class Engine {
     rec.state = 'creating';
     const bridgeIndex = net ? await this.bridgeOf(net) : 0;
     mark('prepare');
-    const r = await runSandboxJob(this.host, {
+    const r = await runSandboxJob(this.host, this.builders, {
       name: rec.name,
       dir: this.netnsDir,
       hostNs: this.hostNs,

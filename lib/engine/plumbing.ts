@@ -13,6 +13,7 @@ import {
   type NativeTransaction,
 } from '../binding';
 import type { Request } from '../channel';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 import { NetlinkError, fromSystemError } from '../errors';
@@ -126,19 +127,23 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
  *   nft add element inet netplumb dnat4_... { ... }                          (host socket)
  *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
  *
- * writes the files and marks the record ready, then goes back to the pool:
- * the event loop waits for the kernel once per sandbox. On a failure the
- * namespace (and with it both veth ends) is removed; the caller undoes the
- * state-directory steps and the nftables batch (see SandboxJobResult).
+ * writes the files and marks the record ready, then goes back to the host
+ * namespace: the event loop waits for the kernel once per sandbox. The
+ * first two lines (the namespace's preparation) the builder has usually
+ * done ahead, while it waited for this job. On a failure the namespace (and
+ * with it both veth ends) is removed; the caller undoes the state-directory
+ * steps and the nftables batch (see SandboxJobResult).
  */
-export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<SandboxJobResult> {
+export async function runSandboxJob(
+  host: Rtnl,
+  builders: SandboxBuilders,
+  plan: NewSandboxPlan,
+): Promise<SandboxJobResult> {
   const file = path.join(plan.dir, plan.name);
-  const handle = new native.Handle();
   const ROUTE = K.NETLINK_ROUTE;
-  // Encoders need an Rtnl for validation helpers; nothing is sent through it.
-  const local = Rtnl.fromHandle(handle, undefined);
-  const steps: NativeStep[] = [{ write: '/proc/sys/net/ipv4/conf/default/arp_notify', data: '1' }];
-  const inner1: Buffer[] = [native.encode('newlink', await local.links.setWire(1, { up: true }))];
+  const local = builders.encoder;
+  const steps: NativeStep[] = [];
+  const inner1: Buffer[] = [];
   let inner2: Buffer[] = [];
   const outer: Buffer[] = [];
   const e = plan.endpoint;
@@ -202,7 +207,7 @@ export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<S
         );
     }
   }
-  steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
+  if (inner1.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
   if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
   const nftStep = plan.nft ? steps.length : -1;
   if (plan.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: plan.nft });
@@ -213,20 +218,23 @@ export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<S
     ...(outer.length > 0 ? [ROUTE] : []),
     ...(plan.nft ? [K.NETLINK_NETFILTER] : []),
   ];
+  const prepare = await builders.prepare();
   let result;
   try {
-    result = await handle.enter({
-      create: file,
-      outer: protocols,
-      // An engine whose host is another namespace: the thread starts there,
-      // so host-side sockets and the `before` probes see that namespace.
-      ...(host.netns ? { outerNetns: host.netns.fd } : {}),
-      before: plan.before,
-      steps,
-      close: true,
-    });
+    result = await builders.run((handle) =>
+      handle.enter({
+        create: file,
+        outer: protocols,
+        // An engine whose host is another namespace: the thread starts there,
+        // so host-side sockets and the `before` probes see that namespace.
+        ...(host.netns ? { outerNetns: host.netns.fd } : {}),
+        before: plan.before,
+        prepare,
+        steps,
+        reuse: true,
+      }),
+    );
   } catch (err) {
-    await handle.close();
     throw fromSystemError(err, `netns add ${plan.name}`);
   }
   result.ns?.close();
@@ -242,12 +250,85 @@ export async function runSandboxJob(host: Rtnl, plan: NewSandboxPlan): Promise<S
   if (result.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
   const at = result.failed;
   const inKernel = at - nb;
-  out.phase = at < nb ? 'before' : inKernel < afterFirst ? 'kernel' : 'after';
-  out.failed = at < nb ? at : inKernel < afterFirst ? inKernel : inKernel - afterFirst;
+  // Entering (making the namespace) counts as the first kernel step, even
+  // when a sandbox without endpoint has no other.
+  const inKernelPhase = result.enterError !== undefined || inKernel < afterFirst;
+  out.phase = at < nb ? 'before' : inKernelPhase ? 'kernel' : 'after';
+  out.failed = at < nb ? at : inKernelPhase ? inKernel : inKernel - afterFirst;
   out.error = result.enterError
     ? fromSystemError(result.enterError, `netns add ${plan.name}`)
     : stepError(plan.name, at, result.results[at]);
   return out;
+}
+
+/**
+ * The threads that build sandboxes: native handles that each run one sandbox
+ * job at a time and go back to the host namespace after it (see
+ * EnterOptions.reuse). A sandbox then costs no thread of its own, the
+ * host-side sockets stay open, and while a builder waits for its next job it
+ * unshares that job's namespace and brings lo up in it. Jobs go to an idle
+ * builder; a new one is started while all are busy, up to one per CPU (at
+ * most 4: the kernel serializes most of the work under one lock anyway).
+ */
+export class SandboxBuilders {
+  private readonly builders: { handle: HandleNative; queued: number }[] = [];
+  private recipe: NativeStep[] | undefined;
+  /** Encoders need an Rtnl for validation helpers; nothing is sent through it. */
+  readonly encoder: Rtnl;
+
+  constructor(private readonly max = Math.min(4, availableParallelism())) {
+    this.encoder = Rtnl.fromHandle(new native.Handle(), undefined);
+  }
+
+  /**
+   * What every new namespace gets before its sandbox's steps:
+   *   echo 1 > conf/default/arp_notify     (eth0 will announce itself)
+   *   ip link set lo up
+   */
+  async prepare(): Promise<NativeStep[]> {
+    this.recipe ??= [
+      { write: '/proc/sys/net/ipv4/conf/default/arp_notify', data: '1' },
+      {
+        protocol: K.NETLINK_ROUTE,
+        batch: native.encode('newlink', await this.encoder.links.setWire(1, { up: true })),
+      },
+    ];
+    return this.recipe;
+  }
+
+  /** Runs `job` on a builder; one whose job failed as a whole (not a step of it) is retired. */
+  async run<T>(job: (handle: HandleNative) => Promise<T>): Promise<T> {
+    let b = this.builders.reduce<(typeof this.builders)[number] | undefined>(
+      (best, x) => (best === undefined || x.queued < best.queued ? x : best),
+      undefined,
+    );
+    if (b === undefined || (b.queued > 0 && this.builders.length < this.max)) {
+      b = { handle: new native.Handle(), queued: 0 };
+      this.builders.push(b);
+    }
+    b.queued++;
+    try {
+      return await job(b.handle);
+    } catch (err) {
+      this.retire(b);
+      throw err;
+    } finally {
+      b.queued--;
+    }
+  }
+
+  private retire(b: { handle: HandleNative }): void {
+    const i = this.builders.findIndex((x) => x === b);
+    if (i < 0) return;
+    this.builders.splice(i, 1);
+    b.handle.close().catch(() => undefined);
+  }
+
+  /** Stops the builder threads (a namespace made ahead goes with them). */
+  async close(): Promise<void> {
+    const all = this.builders.splice(0);
+    await Promise.all([...all.map((b) => b.handle.close()), this.encoder.handle.close()]);
+  }
 }
 
 /** Opens a handle inside an existing sandbox namespace. */

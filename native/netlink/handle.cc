@@ -39,34 +39,6 @@ class Job;
 void CallJs(Napi::Env env, Napi::Function, std::shared_ptr<HandleMain>* ctx, Job* job);
 using Tsfn = Napi::TypedThreadSafeFunction<std::shared_ptr<HandleMain>, Job, CallJs>;
 
-// Worker-thread side. Only the thread touches sockets and the namespace.
-struct Worker {
-  std::map<int, std::unique_ptr<NetlinkSocket>> sockets;
-  // Sockets opened in the namespace the thread started in, before it
-  // entered its own: a sandbox's thread can then also drive the host side
-  // (enslave its veth to the bridge) within one job.
-  std::map<int, std::unique_ptr<NetlinkSocket>> outer;
-  std::unique_ptr<NetlinkSocket> monitor;
-  bool entered = false;
-  bool broken = false;  // entering the namespace failed: refuse all work
-  bool stop = false;    // closed: the thread ends
-
-  NetlinkSocket& Socket(int protocol) {
-    auto it = sockets.find(protocol);
-    if (it != sockets.end()) return *it->second;
-    auto s = std::make_unique<NetlinkSocket>(protocol);
-    NetlinkSocket& ref = *s;
-    sockets.emplace(protocol, std::move(s));
-    return ref;
-  }
-
-  NetlinkSocket& Outer(int protocol) {
-    auto it = outer.find(protocol);
-    if (it == outer.end()) throw SysError(EINVAL, "transact", "no outer socket for this protocol (enter with outer)");
-    return *it->second;
-  }
-};
-
 // Is a host process using this port? One bind, as the thread's namespace
 // sees it: TCP with SO_REUSEADDR (so only a listener, not TIME_WAIT
 // leftovers, makes it fail), UDP without (any bound socket makes it fail).
@@ -120,6 +92,45 @@ struct Step {
   std::string write_data;
   std::optional<FsOp> fs;  // a state-directory operation (see fsops.h)
   std::optional<PortProbe> probe;
+};
+
+// Worker-thread side. Only the thread touches sockets and the namespace.
+struct Worker {
+  std::map<int, std::unique_ptr<NetlinkSocket>> sockets;
+  // Sockets opened in the namespace the thread started in, before it
+  // entered its own: a sandbox's thread can then also drive the host side
+  // (enslave its veth to the bridge) within one job.
+  std::map<int, std::unique_ptr<NetlinkSocket>> outer;
+  std::unique_ptr<NetlinkSocket> monitor;
+  // A builder (jobs entered with `reuse`) goes back to `home` after each
+  // sandbox; while idle it unshares the next sandbox's namespace ahead and
+  // runs `recipe` in it (lo up, sysctls), so a job finds it ready.
+  UniqueFd home;
+  std::vector<Step> recipe;  // non-empty: make a spare before sleeping
+  struct Spare {
+    UniqueFd ns;
+    std::unique_ptr<NetlinkSocket> route;  // opened inside it, for the job to reuse
+    std::vector<Step> recipe;              // what was run in it
+  };
+  std::optional<Spare> spare;
+  bool entered = false;
+  bool broken = false;  // entering the namespace failed: refuse all work
+  bool stop = false;    // closed: the thread ends
+
+  NetlinkSocket& Socket(int protocol) {
+    auto it = sockets.find(protocol);
+    if (it != sockets.end()) return *it->second;
+    auto s = std::make_unique<NetlinkSocket>(protocol);
+    NetlinkSocket& ref = *s;
+    sockets.emplace(protocol, std::move(s));
+    return ref;
+  }
+
+  NetlinkSocket& Outer(int protocol) {
+    auto it = outer.find(protocol);
+    if (it == outer.end()) throw SysError(EINVAL, "transact", "no outer socket for this protocol (enter with outer)");
+    return *it->second;
+  }
 };
 
 void WriteFileHere(const std::string& path, const std::string& data) {
@@ -296,10 +307,66 @@ class PromiseJob : public Job {
 
 // ---- jobs ------------------------------------------------------------------
 
+// Runs a namespace's preparation (file writes, transactions on the thread's
+// own sockets); a refused request throws, as an errno.
+void RunPrepared(Worker& w, const std::vector<Step>& steps) {
+  for (Step st : steps) {  // a copy: Transact stamps sequence numbers
+    if (!st.write_path.empty()) {
+      WriteFileHere(st.write_path, st.write_data);
+      continue;
+    }
+    if (st.fs || st.probe || st.outer) throw SysError(EINVAL, "prepare", "only writes and inner transactions");
+    Transaction t;
+    w.Socket(st.protocol).Transact(st.batch, &t);
+    for (const Completion& c : t.completions) {
+      if (c.done && c.error != 0) throw SysError(c.error, "prepare", c.extack);
+    }
+  }
+}
+
+bool SameSteps(const std::vector<Step>& a, const std::vector<Step>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++) {
+    if (a[i].protocol != b[i].protocol || a[i].outer != b[i].outer || a[i].batch != b[i].batch ||
+        a[i].write_path != b[i].write_path || a[i].write_data != b[i].write_data || a[i].fs || b[i].fs || a[i].probe ||
+        b[i].probe)
+      return false;
+  }
+  return true;
+}
+
+// While a builder is idle: unshares the next sandbox's namespace and runs the
+// recipe of its last job in it, then goes back home. What fails here is left
+// to the next job, which reports it.
+void MakeSpare(Worker& w) {
+  std::vector<Step> recipe = std::move(w.recipe);
+  w.recipe.clear();
+  if (::unshare(CLONE_NEWNET) != 0) return;
+  Worker::Spare spare;
+  bool ok = true;
+  try {
+    spare.ns.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    ok = spare.ns.Valid();
+    if (ok) RunPrepared(w, recipe);
+  } catch (const SysError&) {
+    ok = false;
+  }
+  auto route = w.sockets.find(NETLINK_ROUTE);
+  if (ok && route != w.sockets.end()) spare.route = std::move(route->second);
+  w.sockets.clear();
+  if (::setns(w.home.Get(), CLONE_NEWNET) != 0) {
+    w.broken = true;
+    return;
+  }
+  spare.recipe = std::move(recipe);
+  if (ok) w.spare = std::move(spare);
+}
+
 class EnterJob : public PromiseJob {
  public:
   EnterJob(Napi::Env env, UniqueFd target, std::string create, UniqueFd outer_ns, std::vector<int> outer,
-           std::vector<Step> before, std::optional<std::vector<Step>> steps, bool close_after)
+           std::vector<Step> before, std::optional<std::vector<Step>> steps, bool close_after, bool reuse,
+           std::vector<Step> prepare)
       : PromiseJob(env),
         target_(std::move(target)),
         create_(std::move(create)),
@@ -307,7 +374,9 @@ class EnterJob : public PromiseJob {
         outer_(std::move(outer)),
         before_(std::move(before)),
         steps_(std::move(steps)),
-        close_after_(close_after) {}
+        close_after_(close_after),
+        reuse_(reuse),
+        prepare_(std::move(prepare)) {}
 
   bool Closes() const override { return close_after_; }
 
@@ -316,6 +385,10 @@ class EnterJob : public PromiseJob {
     // Whatever happens next, this thread serves only this namespace: if
     // entering fails, the handle refuses all work (see Worker users).
     w.entered = true;
+    if (reuse_) {
+      RunAndReturn(w);
+      return;
+    }
     // The outer sockets may belong to another namespace than the process's
     // (an engine whose "host" is a namespace of its own): go there first.
     if (outer_ns_.Valid()) {
@@ -385,6 +458,63 @@ class EnterJob : public PromiseJob {
   }
 
  private:
+  // A builder's job: the `before` steps at home, a new namespace (the spare
+  // made ahead when it was prepared the same way, else unshared here and
+  // prepared now), the steps, and back home, where the next job starts.
+  void RunAndReturn(Worker& w) {
+    if (!w.home.Valid()) {
+      if (outer_ns_.Valid() && ::setns(outer_ns_.Get(), CLONE_NEWNET) != 0) {
+        w.broken = true;
+        ThrowErrno("setns");
+      }
+      w.home.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      if (!w.home.Valid()) {
+        w.broken = true;
+        ThrowErrno("open", "/proc/thread-self/ns/net");
+      }
+    }
+    outer_ns_.Reset();
+    for (int p : outer_) {
+      if (w.outer.count(p) == 0) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
+    }
+    // The sandbox's sockets go with its namespace; a thread that cannot go
+    // home refuses all work from now on.
+    struct GoHome {
+      Worker& w;
+      ~GoHome() {
+        w.sockets.clear();
+        if (::setns(w.home.Get(), CLONE_NEWNET) != 0) {
+          w.broken = true;
+        } else {
+          w.entered = false;
+        }
+      }
+    } go_home{w};
+    w.recipe = prepare_;
+    if (!before_.empty()) {
+      failed_ = RunSteps(w, before_, &results_);
+      if (failed_ >= 0) return;
+    }
+    try {
+      std::optional<Worker::Spare> spare = std::move(w.spare);
+      w.spare.reset();
+      bool ready = spare && SameSteps(spare->recipe, prepare_);
+      CreateNetnsHere(create_, ready ? spare->ns.Get() : -1);
+      self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
+      if (ready && spare->route) w.sockets.emplace(NETLINK_ROUTE, std::move(spare->route));
+      if (!ready) RunPrepared(w, prepare_);
+    } catch (const SysError& e) {
+      enter_error_ = e;
+      failed_ = static_cast<int>(before_.size());
+      return;
+    }
+    std::vector<Transaction> after;
+    int failed = RunSteps(w, *steps_, &after);
+    if (failed >= 0) failed_ = static_cast<int>(before_.size()) + failed;
+    for (Transaction& t : after) results_.push_back(std::move(t));
+  }
+
   UniqueFd target_;
   std::string create_;
   UniqueFd outer_ns_;
@@ -392,6 +522,8 @@ class EnterJob : public PromiseJob {
   std::vector<Step> before_;
   std::optional<std::vector<Step>> steps_;
   bool close_after_;
+  bool reuse_;
+  std::vector<Step> prepare_;
   std::vector<Transaction> results_;
   int failed_ = -1;
   std::optional<SysError> enter_error_;
@@ -669,6 +801,14 @@ void Post(Tsfn& tsfn, Job* job) {
 void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
   Worker w;
   while (!w.stop) {
+    if (!w.recipe.empty() && !w.spare && !w.broken) {
+      bool idle;
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        idle = shared->queue.empty();
+      }
+      if (idle) MakeSpare(w);
+    }
     pollfd fds[2] = {{shared->wake.Get(), POLLIN, 0}, {-1, POLLIN, 0}};
     if (w.monitor) fds[1].fd = w.monitor->Fd();
     if (::poll(fds, w.monitor ? 2 : 1, -1) < 0) {
@@ -879,7 +1019,9 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   std::vector<int> outer;
   std::optional<std::vector<Step>> steps;
   bool close_after = false;
+  bool reuse = false;
   std::vector<Step> before;
+  std::vector<Step> prepare;
   if (info[0].IsObject()) {
     Napi::Object opts = info[0].As<Napi::Object>();
     Napi::Value ns = opts.Get("netns");
@@ -908,10 +1050,15 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     close_after = opts.Get("close").ToBoolean().Value();
     Napi::Value bf = opts.Get("before");
     if (!bf.IsUndefined() && !bf.IsNull()) before = StepsArg(env, bf);
+    reuse = opts.Get("reuse").ToBoolean().Value();
+    Napi::Value pr = opts.Get("prepare");
+    if (!pr.IsUndefined() && !pr.IsNull()) prepare = StepsArg(env, pr);
   }
+  if (reuse && (create.empty() || !steps || close_after || target.Valid()))
+    ThrowTypeError(env, "reuse needs create and steps, and neither netns nor close");
   Napi::Value p = Submit(env, *shared_, *main_,
                          new EnterJob(env, std::move(target), std::move(create), std::move(outer_ns), std::move(outer),
-                                      std::move(before), std::move(steps), close_after));
+                                      std::move(before), std::move(steps), close_after, reuse, std::move(prepare)));
   // The handle takes no more work after a job that closes it.
   if (close_after) main_->closed = true;
   return p;

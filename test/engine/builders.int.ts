@@ -1,0 +1,160 @@
+/**
+ * Sandbox builders (lib/engine/plumbing.ts SandboxBuilders): threads that
+ * each build one sandbox at a time, go back to the host namespace after it,
+ * and unshare the next sandbox's namespace while they wait. What a user
+ * relies on: every sandbox gets a fresh namespace prepared like one made on
+ * the spot (lo up, arp_notify), no thread stays inside a sandbox's namespace,
+ * a failed job leaves the builder able to build, and closing the engine
+ * gives back the namespace made ahead.
+ */
+import assert from 'node:assert/strict';
+import { readdir, readlink, stat } from 'node:fs/promises';
+
+import type { Engine } from '../../lib';
+import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
+import { addrsIn, openEngine, ping } from './helpers';
+
+/** Inodes of the network namespaces this process holds open fds of. */
+async function heldNetns(): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    const m = /^net:\[(\d+)\]$/.exec(target);
+    if (m) out.add(Number(m[1]));
+  }
+  return out;
+}
+
+/** Inodes of the namespaces mounted under /run/netns. */
+async function mountedNetns(): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (const name of await readdir('/run/netns')) out.add((await stat(`/run/netns/${name}`)).ino);
+  return out;
+}
+
+/** Namespaces held by this process that are neither the host's nor mounted: made ahead. */
+async function madeAhead(): Promise<number[]> {
+  const host = (await stat('/proc/self/ns/net')).ino;
+  const mounted = await mountedNetns();
+  return [...(await heldNetns())].filter((ino) => ino !== host && !mounted.has(ino));
+}
+
+/** The network namespace of each thread of this process, by inode. */
+async function threadNetns(): Promise<number[]> {
+  const out: number[] = [];
+  for (const tid of await readdir('/proc/self/task')) {
+    const target = await readlink(`/proc/self/task/${tid}/ns/net`).catch(() => '');
+    const m = /^net:\[(\d+)\]$/.exec(target);
+    if (m) out.push(Number(m[1]));
+  }
+  return out;
+}
+
+async function sysctlIn(netns: string, key: string): Promise<string> {
+  return (await inNs(netns, 'cat', [`/proc/sys/${key}`])).stdout.trim();
+}
+
+describe('engine: sandbox builders reuse their threads and make namespaces ahead', function () {
+  this.timeout(60000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let engine: Engine;
+  let dispose: () => Promise<void>;
+  beforeEach(async () => {
+    const e = await openEngine();
+    engine = e.engine;
+    dispose = e.dispose;
+    cleanup.add('dispose engine', () => dispose());
+    await engine.createNetwork({ name: 'bn', subnet: '10.214.0.0/24' });
+  });
+  afterEach(() => cleanup.run());
+
+  it('the next sandbox gets the namespace made ahead, prepared as if made on the spot; no thread stays inside', async () => {
+    await engine.createSandbox({ name: 'ba', network: 'bn' });
+    let ahead: number[] = [];
+    await waitFor('a namespace made ahead', async () => {
+      ahead = await madeAhead();
+      return ahead.length === 1;
+    });
+    const b = await engine.createSandbox({ name: 'bb', network: 'bn', publish: ['18181:80'] });
+    assert.equal(
+      (await stat('/run/netns/bb')).ino,
+      ahead[0],
+      'bb lives in the namespace made ahead',
+    );
+    for (const name of ['ba', 'bb']) {
+      const links = await addrsIn(name);
+      assert.ok(links.get('lo')!.flags.includes('UP'), `lo up in ${name}`);
+      assert.ok(links.get('eth0')!.flags.includes('UP'), `eth0 up in ${name}`);
+      assert.equal(await sysctlIn(name, 'net/ipv4/conf/default/arp_notify'), '1');
+      assert.equal(await sysctlIn(name, 'net/ipv4/conf/eth0/arp_notify'), '1');
+    }
+    assert.deepEqual(
+      (await addrsIn('bb'))
+        .get('eth0')!
+        .addr_info.filter((a) => a.family === 'inet')
+        .map((a) => `${a.local}/${a.prefixlen}`),
+      [`${b.endpoints[0]!.ip}/24`],
+    );
+    const routes = await ipJson<{ dst: string; gateway?: string }[]>(['route', 'show'], 'bb');
+    assert.ok(routes.some((r) => r.dst === 'default' && r.gateway === '10.214.0.1'));
+    assert.ok(await ping('bb', (await engine.inspectSandbox('ba')).endpoints[0]!.ip));
+    // Every thread is back in the host namespace (or was never elsewhere).
+    const host = (await stat('/proc/self/ns/net')).ino;
+    assert.deepEqual(
+      (await threadNetns()).filter((ino) => ino !== host),
+      [],
+      'no thread left in a sandbox namespace',
+    );
+    // Closing the engine gives back the namespace made ahead.
+    await dispose();
+    dispose = () => Promise.resolve();
+    assert.deepEqual(await madeAhead(), [], 'nothing made ahead is held after close()');
+  });
+
+  it('a job that fails on a name clash leaves the builder ready: the next sandbox is made and works', async () => {
+    await run('ip', ['netns', 'add', 'bclash']);
+    cleanup.add('delete bclash', () => run('ip', ['netns', 'delete', 'bclash']));
+    const clashIno = (await stat('/run/netns/bclash')).ino;
+    await engine.createSandbox({ name: 'bok1', network: 'bn' });
+    const linksBefore = (await ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname);
+    await assert.rejects(engine.createSandbox({ name: 'bclash', network: 'bn' }));
+    assert.equal((await stat('/run/netns/bclash')).ino, clashIno, 'the foreign namespace stays');
+    assert.deepEqual(
+      (await ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname),
+      linksBefore,
+      'no host end left behind',
+    );
+    assert.deepEqual(
+      (await engine.listSandboxes()).map((s) => s.name),
+      ['bok1'],
+    );
+    const ok2 = await engine.createSandbox({ name: 'bok2', network: 'bn' });
+    assert.ok(await ping('bok1', ok2.endpoints[0]!.ip));
+    assert.ok((await addrsIn('bok2')).get('lo')!.flags.includes('UP'));
+  });
+
+  it('12 creations in flight: each sandbox in its own namespace, none mode too, all reachable', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `bp${i}`);
+    const made = await Promise.all([
+      ...names.map((name) => engine.createSandbox({ name, network: 'bn' })),
+      engine.createSandbox({ name: 'bnone', network: 'none' }),
+    ]);
+    const inodes = await Promise.all(
+      [...names, 'bnone'].map(async (n) => (await stat(`/run/netns/${n}`)).ino),
+    );
+    assert.equal(new Set(inodes).size, inodes.length, 'a namespace each');
+    const none = await addrsIn('bnone');
+    assert.deepEqual([...none.keys()], ['lo']);
+    assert.ok(none.get('lo')!.flags.includes('UP'));
+    for (let i = 0; i < names.length; i++) {
+      const eth0 = (await addrsIn(names[i]!)).get('eth0')!;
+      assert.equal(
+        eth0.addr_info.find((a) => a.family === 'inet')?.local,
+        made[i]!.endpoints[0]!.ip,
+      );
+    }
+    assert.ok(await ping(names[0]!, made[11]!.endpoints[0]!.ip));
+    assert.ok(await ping(names[11]!, made[5]!.endpoints[0]!.ip));
+  });
+});
