@@ -59,7 +59,11 @@ async function main(): Promise<void> {
         chunk(
           native.encode(
             'newlink',
-            await rt.links.setWire(`flv${i}`, { master: br.index, up: true }),
+            await rt.links.setWire(`flv${i}`, {
+              master: br.index,
+              up: true,
+              addrGenMode: 'none',
+            }),
           ),
         ),
       );

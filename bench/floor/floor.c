@@ -8,7 +8,9 @@
  *   per sandbox: unshare(CLONE_NEWNET); bind-mount it under /run/netns;
  *   conf/default/arp_notify = 1; socket() in it;
  *   [lo up + veth eth0 (peer born in the host)] in one sendmsg;
- *   [host end: master, up] on a host socket; [address, eth0 up, default route];
+ *   conf/eth0/disable_ipv6 = 1 (an IPv4-only network, as the engine does);
+ *   [host end: master, up, addrgenmode none] on a host socket;
+ *   [address, eth0 up, default route];
  *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
  *
  *   floor SETUP  FILE N     -> prints "setup_ns <total>"
@@ -145,6 +147,9 @@ int main(int argc, char **argv) {
     close(sys);
     int rt = nl_open(NETLINK_ROUTE);
     nl_talk(rt, msgs[i][0], lens[i][0]);
+    int v6 = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY);
+    if (v6 < 0 || write(v6, "1", 1) != 1) die("disable_ipv6");
+    close(v6);
     nl_talk(rt_host, msgs[i][1], lens[i][1]);
     nl_talk(rt, msgs[i][2], lens[i][2]);
     nl_talk(nft_host, msgs[i][3], lens[i][3]);

@@ -13,6 +13,7 @@ import {
   type NativeTransaction,
 } from '../binding';
 import type { Request } from '../channel';
+import { access } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -23,6 +24,39 @@ import type { EndpointRecord, NetworkRecord } from './records';
 
 /** The namespace-side ifindex the engine gives eth0 (lo is always 1 in a new namespace). */
 const FIRST_IFINDEX = 2;
+
+let ipv6Kernel: Promise<boolean> | undefined;
+
+/** Whether the kernel has IPv6 at all (not booted with ipv6.disable=1): its sysctls exist. */
+function kernelHasIpv6(): Promise<boolean> {
+  ipv6Kernel ??= access('/proc/sys/net/ipv6').then(
+    () => true,
+    () => false,
+  );
+  return ipv6Kernel;
+}
+
+/**
+ * IPv6 where a network has none, as Docker does: the sandbox's interface on
+ * an IPv4-only network gets IPv6 disabled (no link-local address, no
+ * DAD/router/MLD traffic, nothing learned from a stray router
+ * advertisement), and a host end, a bridge port that needs no address of its
+ * own, gets no link-local address on any network. Besides being right, this
+ * keeps every new sandbox from flooding all others with IPv6 multicast.
+ */
+async function ipv6Quiet(ep: EndpointRecord): Promise<{
+  hostEnd: { addrGenMode?: 'none' };
+  inside: { write: string; data: string }[];
+}> {
+  if (!(await kernelHasIpv6())) return { hostEnd: {}, inside: [] };
+  return {
+    hostEnd: { addrGenMode: 'none' },
+    inside:
+      ep.ip6 === undefined
+        ? [{ write: `/proc/sys/net/ipv6/conf/${ep.ifname}/disable_ipv6`, data: '1' }]
+        : [],
+  };
+}
 
 export interface SandboxHandle {
   ns: NetNS;
@@ -115,15 +149,17 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
 }
 
 /**
- * Creates a sandbox namespace and its first endpoint in ONE job on a pooled
- * thread, which opens host-side sockets, runs the `before` steps (record,
- * addresses, ports, probes), unshares into a new namespace, mounts it under
- * its name, runs
+ * Creates a sandbox namespace and its first endpoint in ONE job on a builder
+ * thread (see SandboxBuilders), which has host-side sockets open, runs the
+ * `before` steps (record, addresses, ports, probes), unshares into a new
+ * namespace, mounts it under its name, runs
  *
  *   echo 1 > conf/default/arp_notify          (eth0 will announce itself)
  *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
  *     peer name HOSTEND netns HOST mtu M      (the host end is born in place)
- *   ip link set HOSTEND master BR up alias OWNER [bridge_slave isolated/hairpin]   (host socket)
+ *   [echo 1 > conf/eth0/disable_ipv6]         (IPv4-only network: see ipv6Quiet)
+ *   ip link set HOSTEND master BR up alias OWNER addrgenmode none
+ *     [bridge_slave isolated/hairpin]                                        (host socket)
  *   nft add element inet netplumb dnat4_... { ... }                          (host socket)
  *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
  *
@@ -144,6 +180,7 @@ export async function runSandboxJob(
   const local = builders.encoder;
   const steps: NativeStep[] = [];
   const inner1: Buffer[] = [];
+  const afterVeth: NativeStep[] = [];
   let inner2: Buffer[] = [];
   const outer: Buffer[] = [];
   const e = plan.endpoint;
@@ -158,6 +195,8 @@ export async function runSandboxJob(
     });
     veth.index = FIRST_IFINDEX;
     inner1.push(native.encode('newlink', veth));
+    const quiet = await ipv6Quiet(ep);
+    afterVeth.push(...quiet.inside);
     outer.push(
       native.encode(
         'newlink',
@@ -165,6 +204,7 @@ export async function runSandboxJob(
           master: e.bridgeIndex,
           up: true,
           alias: e.alias,
+          ...quiet.hostEnd,
         }),
       ),
     );
@@ -208,6 +248,7 @@ export async function runSandboxJob(
     }
   }
   if (inner1.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
+  steps.push(...afterVeth);
   if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
   const nftStep = plan.nft ? steps.length : -1;
   if (plan.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: plan.nft });
@@ -381,9 +422,20 @@ export async function attachEndpoint(
     },
   });
   wire.master = plan.bridgeIndex;
+  const quiet = await ipv6Quiet(ep);
   await host.channel.send([
     { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },
+    // Before the peer comes up, the host end has no carrier: no address made yet.
+    ...(quiet.hostEnd.addrGenMode
+      ? [
+          {
+            buf: native.encode('newlink', await host.links.setWire(ep.hostIfname, quiet.hostEnd)),
+            op: `RTM_NEWLINK ${ep.hostIfname} addrgenmode none`,
+          },
+        ]
+      : []),
   ]);
+  for (const w of quiet.inside) await sbx.handle.writeFile(w.write, w.data);
 
   const index = plan.index ?? (await sbx.rt.index(ep.ifname, 'ifname'));
   const inside = sbx.rt;

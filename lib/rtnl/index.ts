@@ -115,6 +115,7 @@ export type { LinkRef, RawAttr } from './common';
 export type { IpFamily } from '../util/ip';
 export type { Addrs, Address, AddressFilter, AddressOptions } from './addrs';
 export type {
+  AddrGenMode,
   BridgeInfo,
   BridgePortInfo,
   BridgeSpec,

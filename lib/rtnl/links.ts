@@ -325,7 +325,23 @@ export interface LinkChanges {
   devGroup?: number;
   /** bridge-port options of an enslaved link */
   port?: BridgePortInfo;
+  /**
+   * how the kernel makes IPv6 link-local addresses (`addrgenmode`): 'none'
+   * makes none, so the link sends no DAD, router or MLD traffic (a bridge
+   * port needs no address of its own)
+   */
+  addrGenMode?: AddrGenMode;
 }
+
+/** `ip link set DEV addrgenmode MODE` */
+export type AddrGenMode = 'eui64' | 'none' | 'stable_secret' | 'random';
+
+const ADDR_GEN_MODES: Record<AddrGenMode, number> = {
+  eui64: K.IN6_ADDR_GEN_MODE_EUI64,
+  none: K.IN6_ADDR_GEN_MODE_NONE,
+  stable_secret: K.IN6_ADDR_GEN_MODE_STABLE_PRIVACY,
+  random: K.IN6_ADDR_GEN_MODE_RANDOM,
+};
 
 /** Which links {@link Links.list} returns. */
 export interface LinkFilter {
@@ -625,8 +641,16 @@ export class Links {
     if (typeof changes !== 'object' || changes === null)
       throw new ValidationError('changes', 'must be an object');
     const wire: LinkWire = { flags: REQ_ACK(), family: K.AF_UNSPEC };
-    const { master: _master, ...fields } = changes;
+    const { master: _master, addrGenMode, ...fields } = changes;
     commonWire(fields, wire, 'changes');
+    if (addrGenMode !== undefined) {
+      if (typeof addrGenMode !== 'string' || !Object.hasOwn(ADDR_GEN_MODES, addrGenMode))
+        throw new ValidationError(
+          'changes.addrGenMode',
+          `must be one of ${Object.keys(ADDR_GEN_MODES).join(', ')}`,
+        );
+      wire.addrGenMode = ADDR_GEN_MODES[addrGenMode];
+    }
     const refs: Promise<void>[] = [];
     if (changes.master === null) wire.master = 0;
     else if (changes.master !== undefined) {

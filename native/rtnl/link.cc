@@ -140,6 +140,14 @@ void EncodeLinkBody(MessageWriter& w, const Spec& s, bool is_peer) {
   // iproute2 sends the alias without a terminating NUL.
   if (auto alias = s.Str("alias")) w.Attr(IFLA_IFALIAS, alias->data(), alias->size());
   if (auto name = s.Str("name")) w.AttrString(IFLA_IFNAME, *name);
+  // ip link set DEV addrgenmode MODE: IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE } }
+  if (auto mode = s.U32("addrGenMode")) {
+    size_t spec = w.BeginNested(IFLA_AF_SPEC);
+    size_t inet6 = w.BeginNested(AF_INET6);
+    w.AttrU8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(*mode));
+    w.EndNested(inet6);
+    w.EndNested(spec);
+  }
   if (!is_peer) {
     PutU32(w, s, "extMask", IFLA_EXT_MASK);
     EncodeLinkInfo(w, s);

@@ -169,4 +169,51 @@ describe('engine: network modes', () => {
     assert.ok(links.get('lo')!.flags.includes('UP'));
     assert.ok(await ping('mnone', '127.0.0.1'));
   });
+
+  it('IPv6 only where the network has it, as Docker does: eth0 on an IPv4-only network has none; host ends never get a link-local address', async () => {
+    await engine.createNetwork({ name: 'm4', subnet: '10.215.0.0/24' });
+    await engine.createNetwork({
+      name: 'm6',
+      subnet: '10.216.0.0/24',
+      ipv6: true,
+      subnet6: 'fd00:216::/64',
+    });
+    await engine.createSandbox({ name: 'm4a', network: 'm4' });
+    const b = await engine.createSandbox({ name: 'm6b', network: 'm6' });
+    await engine.connect('m4a', 'm6');
+    const inet6 = (l: { addr_info: { family: string; local: string }[] } | undefined): string[] =>
+      (l?.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => a.local);
+    const sysctl = async (ns: string, dev: string): Promise<string> =>
+      (await inNs(ns, 'cat', [`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`])).stdout.trim();
+    // IPv4-only network: IPv6 disabled on the interface, lo keeps ::1.
+    assert.equal(await sysctl('m4a', 'eth0'), '1');
+    const a = await addrsIn('m4a');
+    assert.deepEqual(inet6(a.get('eth0')), []);
+    assert.deepEqual(inet6(a.get('lo')), ['::1']);
+    // IPv6 networks, by create or connect: the global address and a link-local one.
+    assert.equal(await sysctl('m4a', 'eth1'), '0');
+    await waitFor('link-local addresses in m6b and on m4a eth1', async () => {
+      const all = [
+        ...inet6((await addrsIn('m6b')).get('eth0')),
+        ...inet6((await addrsIn('m4a')).get('eth1')),
+      ];
+      return all.filter((x) => x.startsWith('fe80:')).length === 2;
+    });
+    assert.ok(inet6((await addrsIn('m6b')).get('eth0')).includes(b.endpoints[0]!.ip6!));
+    // Host ends: bridge ports with no address of their own, on either network.
+    const ends = (
+      await ipJson<{ ifname: string; master?: string; inet6_addr_gen_mode?: string }[]>([
+        'link',
+        'show',
+      ])
+    ).filter((l) => l.ifname.startsWith('npv'));
+    assert.equal(ends.length, 3);
+    for (const l of ends) assert.equal(l.inet6_addr_gen_mode, 'none', l.ifname);
+    const addrs = await ipJson<
+      { ifname: string; addr_info: { family: string; local: string }[] }[]
+    >(['addr', 'show']);
+    for (const l of addrs.filter((x) => x.ifname.startsWith('npv')))
+      assert.deepEqual(inet6(l), [], `${l.ifname} has no IPv6 address`);
+    assert.ok(await ping('m6b', (await engine.inspectSandbox('m4a')).endpoints[1]!.ip));
+  });
 });

@@ -171,6 +171,9 @@ describe('rtnetlink requests match iproute2 byte for byte', () => {
   it('ip link set dev vh0 alias netplumb:test', async () => {
     expectSame('link-set-alias', await setLink(INDEX.vh0!, { alias: 'netplumb:test' }));
   });
+  it('ip link set dev vh0 addrgenmode none', async () => {
+    expectSame('link-set-addrgenmode', await setLink(INDEX.vh0!, { addrGenMode: 'none' }));
+  });
   it('ip link set dev vp0 name eth9', async () => {
     expectSame('link-set-name', await setLink('vp0', { name: 'eth9' }));
   });

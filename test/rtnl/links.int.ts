@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { NetNS, Rtnl, ValidationError, type LinkSpec } from '../../lib';
-import { Cleanup, ipJson, ipLinks, requireSandbox, run } from '../helpers';
+import { Cleanup, ipJson, ipLinks, requireSandbox, run, waitFor } from '../helpers';
 
 interface IpLink {
   ifname: string;
@@ -11,6 +11,7 @@ interface IpLink {
   flags: string[];
   master?: string;
   ifalias?: string;
+  inet6_addr_gen_mode?: string;
   linkinfo?: {
     info_kind?: string;
     info_data?: Record<string, unknown>;
@@ -157,6 +158,39 @@ describe('links', () => {
     );
     await rt.links.set('lv3x', { master: null });
     assert.equal((await ipLink('lv3x')).master, undefined);
+  });
+
+  it('set addrGenMode: none makes no IPv6 link-local address, even once the link has carrier', async () => {
+    await rt.links.add({ kind: 'veth', name: 'lv5', peer: { name: 'lv6' } });
+    made('lv5');
+    await rt.links.set('lv5', { addrGenMode: 'none' });
+    await rt.links.set('lv5', { up: true });
+    await rt.links.set('lv6', { up: true });
+    assert.equal((await ipLink('lv5')).inet6_addr_gen_mode, 'none');
+    assert.equal((await ipLink('lv6')).inet6_addr_gen_mode, 'eui64');
+    await waitFor('lv6 gets a link-local address', async () => {
+      const [a] = await ipJson<{ addr_info: { family: string }[] }[]>([
+        'addr',
+        'show',
+        'dev',
+        'lv6',
+      ]);
+      return a!.addr_info.some((x) => x.family === 'inet6');
+    });
+    const [lv5] = await ipJson<{ addr_info: { family: string }[] }[]>([
+      'addr',
+      'show',
+      'dev',
+      'lv5',
+    ]);
+    assert.deepEqual(
+      lv5!.addr_info.filter((x) => x.family === 'inet6'),
+      [],
+    );
+    await assert.rejects(rt.links.set('lv5', { addrGenMode: 'eui48' as 'none' }), {
+      name: 'ValidationError',
+      field: 'changes.addrGenMode',
+    });
   });
 
   it('set netns moves a link into another namespace', async () => {
