@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,18 @@ namespace {
 using Op = FsOpKind;
 
 std::atomic<uint64_t> g_tmp{0};
+std::atomic<pid_t> g_pid{0};  // getpid(), asked once; forgotten in a forked child
+
+pid_t Pid() {
+  static const bool hooked = ::pthread_atfork(nullptr, nullptr, [] { g_pid = 0; }) == 0;
+  (void)hooked;
+  pid_t p = g_pid.load(std::memory_order_relaxed);
+  if (p == 0) {
+    p = ::getpid();
+    g_pid.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
 
 bool WriteAll(int fd, const std::string& data) {
   size_t off = 0;
@@ -36,7 +49,7 @@ bool WriteAll(int fd, const std::string& data) {
 
 // Writes a new file under a temporary name in directory `dir`.
 bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, int* err) {
-  *tmp = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++g_tmp);
+  *tmp = ".tmp." + std::to_string(Pid()) + "." + std::to_string(++g_tmp);
   UniqueFd fd(::openat(dir, tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd.Valid()) {
     *err = errno;
@@ -51,12 +64,34 @@ bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, 
   return true;
 }
 
-// Exclusive create that is also atomic: the content is written under a
-// temporary name and linkat(2)ed to `name`, which fails if `name` exists (a
-// symlink included: it is never followed). A process killed midway leaves a
-// .tmp.* file (swept by prune), never a half-written record. Returns false
-// with err 0 when the file exists.
+// Exclusive create that is also atomic: the content is written to a file
+// without a name (O_TMPFILE) that linkat(2) then names `name`, which fails if
+// `name` exists (a symlink included: it is never followed). Nothing
+// half-written is ever visible, and a process killed midway leaves nothing.
+// Where O_TMPFILE is missing (old kernels, some file systems) the file is
+// written under a temporary name and linked: a crash may leave a .tmp.*
+// file, swept by prune. Returns false with err 0 when the file exists.
 bool CreateExclusive(int dir, const std::string& name, const std::string& data, int* err, mode_t mode = 0600) {
+  UniqueFd unnamed(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+  if (unnamed.Valid()) {
+    // The umask must not narrow what the caller asked for (world-readable /etc files).
+    if (::fchmod(unnamed.Get(), mode) != 0 || !WriteAll(unnamed.Get(), data)) {
+      *err = errno;
+      return false;
+    }
+    if (::linkat(unnamed.Get(), "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return true;
+    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd does not.
+    if (errno == EPERM || errno == ENOENT) {
+      std::string self = "/proc/self/fd/" + std::to_string(unnamed.Get());
+      if (::linkat(AT_FDCWD, self.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+    }
+    if (errno != EEXIST) *err = errno;
+    return false;
+  }
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    *err = errno;
+    return false;
+  }
   std::string tmp;
   if (!WriteTemp(dir, data, mode, &tmp, err)) return false;
   bool made = ::linkat(dir, tmp.c_str(), dir, name.c_str(), 0) == 0;

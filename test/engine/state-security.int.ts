@@ -19,6 +19,7 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
+import { watch } from 'node:fs';
 import path from 'node:path';
 
 import { ConflictError, Engine, NetlinkError, NotFoundError, ValidationError } from '../../lib';
@@ -109,6 +110,37 @@ describe('engine: the state directory is private and follows no planted symlink'
     for (const f of ['networks/sec0.json', 'sandboxes/sec0s.json']) {
       assert.equal((await stat(path.join(stateDir, f))).mode & 0o777, 0o600, f);
     }
+  });
+
+  it('addresses appear under their final names only, complete; modes hold under a narrow umask', async () => {
+    await engine.createNetwork({ name: 'sec9', subnet: '10.129.0.0/24' });
+    await engine.createSandbox({ name: 'sec9w', network: 'sec9', publish: ['18299:80'] });
+    const ipam = path.join(stateDir, 'ipam', 'sec9');
+    const seen: string[] = [];
+    const watcher = watch(ipam, (_event, name) => seen.push(String(name)));
+    const old = process.umask(0o077);
+    try {
+      await engine.createSandbox({ name: 'sec9s', network: 'sec9', publish: ['18300:80'] });
+      await new Promise((r) => setTimeout(r, 100)); // inotify events are delivered asynchronously
+    } finally {
+      process.umask(old);
+      watcher.close();
+    }
+    // The address file is written unnamed (O_TMPFILE) and linked in whole;
+    // the one temporary name is the cursor's, which is replaced by rename(2).
+    assert.equal(
+      new Set(seen.filter((n) => n.startsWith('.tmp.'))).size,
+      1,
+      `temporary names seen: ${seen.join(', ')}`,
+    );
+    assert.ok(seen.includes('.cursor4'), `the cursor was replaced: ${seen.join(', ')}`);
+    assert.ok(seen.includes('10.129.0.3'), `the address file appeared: ${seen.join(', ')}`);
+    assert.equal(await readFile(path.join(ipam, '10.129.0.3'), 'utf8'), 'sec9s');
+    assert.equal((await stat(path.join(ipam, '10.129.0.3'))).mode & 0o777, 0o600);
+    const owner = path.join(stateDir, 'ports', 'tcp_18300', '0.0.0.0');
+    assert.equal(await readFile(owner, 'utf8'), 'sec9s');
+    // The /etc/netns files are 0644 whatever the umask: processes of the sandbox read them.
+    assert.equal((await stat('/etc/netns/sec9s/hosts')).mode & 0o777, 0o644);
   });
 
   it('an existing state directory of ours is tightened to 0700; one of another user is refused', async () => {
