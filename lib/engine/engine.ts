@@ -199,7 +199,7 @@ export class Engine {
   /** multi-host networks (driver 'overlay'): subnet leases and the data plane @internal */
   readonly overlay: OverlayDriver;
   /** the threads that build sandboxes */
-  private readonly builders = new SandboxBuilders();
+  private readonly builders: SandboxBuilders;
 
   private constructor(
     /** @internal */ readonly host: Rtnl,
@@ -213,6 +213,7 @@ export class Engine {
     this.etcDir = opts.etcDir;
     this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
     this.watcher = new LinkWatcher(host);
+    this.builders = new SandboxBuilders(host);
     this.resolv = new HostResolvConf(opts.resolvConf);
     this.overlay = new OverlayDriver(this);
   }
@@ -884,7 +885,16 @@ export class Engine {
       const a = await this.addressPlan(net, family, given);
       let ip: string;
       if (a.gen) {
-        const next = a.gen.next();
+        // From the cursor as it is now, not as it was before addressPlan's
+        // await: creations in flight together each take the next address
+        // instead of all trying the same one (and all but one falling back
+        // to the careful path).
+        const gw = ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value;
+        const next = candidates(
+          a.subnet,
+          this.cursors.get(`${net.id}/${family}`),
+          new Set([gw]),
+        ).next();
         if (next.done === true) return ''; // full: the careful path says so
         this.cursors.set(`${net.id}/${family}`, next.value);
         this.dirtyCursors.set(net.name, net.id);

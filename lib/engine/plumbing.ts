@@ -314,12 +314,12 @@ export async function runSandboxJob(
 export class SandboxBuilders {
   private readonly builders: { handle: HandleNative; queued: number }[] = [];
   private recipe: NativeStep[] | undefined;
-  /** Encoders need an Rtnl for validation helpers; nothing is sent through it. */
-  readonly encoder: Rtnl;
 
-  constructor(private readonly max = Math.min(4, availableParallelism())) {
-    this.encoder = Rtnl.fromHandle(new native.Handle(), undefined);
-  }
+  constructor(
+    /** the host's handle: its encoders validate and encode; nothing is sent through it here */
+    readonly encoder: Rtnl,
+    private readonly max = Math.min(4, availableParallelism()),
+  ) {}
 
   /**
    * What every new namespace gets before its sandbox's steps:
@@ -368,7 +368,7 @@ export class SandboxBuilders {
   /** Stops the builder threads (a namespace made ahead goes with them). */
   async close(): Promise<void> {
     const all = this.builders.splice(0);
-    await Promise.all([...all.map((b) => b.handle.close()), this.encoder.handle.close()]);
+    await Promise.all(all.map((b) => b.handle.close()));
   }
 }
 
