@@ -608,9 +608,12 @@ export class Engine {
     want: { ip?: string; ip6?: string },
     record: boolean,
   ): Promise<{ ip: string; ip6?: string }> {
-    const picks: AddressPick[] = [await this.addressPlan(net, 4, want.ip)];
-    if (net.subnet6 && net.gateway6) picks.push(await this.addressPlan(net, 6, want.ip6));
-    else if (want.ip6 !== undefined)
+    await this.cursorOf(net, 4);
+    const picks: AddressPick[] = [this.addressPlan(net, 4, want.ip)];
+    if (net.subnet6 && net.gateway6) {
+      await this.cursorOf(net, 6);
+      picks.push(this.addressPlan(net, 6, want.ip6));
+    } else if (want.ip6 !== undefined)
       throw new ValidationError('ip6', `network "${net.name}" has no IPv6 subnet`);
 
     const reserved: string[] = [];
@@ -709,13 +712,12 @@ export class Engine {
   /**
    * How to pick an address of `family` on `net`: the `given` one (checked:
    * a host address of the subnet, not the gateway), or candidates after the
-   * cursor.
+   * cursor. Synchronous, from the cursor cursorOf has loaded (await that
+   * first): a caller that takes a candidate without awaiting in between
+   * moves the cursor before any other creation in flight reads it, so
+   * creations made together each get the next address.
    */
-  private async addressPlan(
-    net: NetworkRecord,
-    family: 4 | 6,
-    given: string | undefined,
-  ): Promise<AddressPick> {
+  private addressPlan(net: NetworkRecord, family: 4 | 6, given: string | undefined): AddressPick {
     const field = family === 4 ? 'ip' : 'ip6';
     const s = parseSubnet(family === 4 ? net.subnet : net.subnet6!, field);
     const gw = ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value;
@@ -724,7 +726,7 @@ export class Engine {
         family,
         field,
         subnet: s,
-        gen: candidates(s, await this.cursorOf(net, family), new Set([gw])),
+        gen: candidates(s, this.cursors.get(`${net.id}/${family}`), new Set([gw])),
         window: [],
         op: -1,
       };
@@ -882,19 +884,11 @@ export class Engine {
     const mark = this.phases('create');
     const steps: JobStep[] = [];
     const pick = async (family: 4 | 6, given: string | undefined): Promise<string> => {
-      const a = await this.addressPlan(net, family, given);
+      await this.cursorOf(net, family);
+      const a = this.addressPlan(net, family, given);
       let ip: string;
       if (a.gen) {
-        // From the cursor as it is now, not as it was before addressPlan's
-        // await: creations in flight together each take the next address
-        // instead of all trying the same one (and all but one falling back
-        // to the careful path).
-        const gw = ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value;
-        const next = candidates(
-          a.subnet,
-          this.cursors.get(`${net.id}/${family}`),
-          new Set([gw]),
-        ).next();
+        const next = a.gen.next();
         if (next.done === true) return ''; // full: the careful path says so
         this.cursors.set(`${net.id}/${family}`, next.value);
         this.dirtyCursors.set(net.name, net.id);

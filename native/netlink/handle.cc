@@ -307,21 +307,15 @@ class PromiseJob : public Job {
 
 // ---- jobs ------------------------------------------------------------------
 
-// Runs a namespace's preparation (file writes, transactions on the thread's
-// own sockets); a refused request throws, as an errno.
-void RunPrepared(Worker& w, const std::vector<Step>& steps) {
-  for (Step st : steps) {  // a copy: Transact stamps sequence numbers
-    if (!st.write_path.empty()) {
-      WriteFileHere(st.write_path, st.write_data);
-      continue;
-    }
-    if (st.fs || st.probe || st.outer) throw SysError(EINVAL, "prepare", "only writes and inner transactions");
-    Transaction t;
-    w.Socket(st.protocol).Transact(st.batch, &t);
-    for (const Completion& c : t.completions) {
-      if (c.done && c.error != 0) throw SysError(c.error, "prepare", c.extack);
-    }
+// Runs a namespace's preparation; a step that fails throws, as an errno.
+void RunPrepared(Worker& w, std::vector<Step> steps) {  // a copy: Transact stamps sequence numbers
+  std::vector<Transaction> results;
+  int failed = RunSteps(w, steps, &results);
+  if (failed < 0) return;
+  for (const Completion& c : results[failed].completions) {
+    if (c.done && c.error != 0) throw SysError(c.error, "prepare", c.extack);
   }
+  throw SysError(EINVAL, "prepare", "step " + std::to_string(failed + 1) + " failed");
 }
 
 bool SameSteps(const std::vector<Step>& a, const std::vector<Step>& b) {
@@ -389,16 +383,7 @@ class EnterJob : public PromiseJob {
       RunAndReturn(w);
       return;
     }
-    // The outer sockets may belong to another namespace than the process's
-    // (an engine whose "host" is a namespace of its own): go there first.
-    if (outer_ns_.Valid()) {
-      if (::setns(outer_ns_.Get(), CLONE_NEWNET) != 0) {
-        w.broken = true;
-        ThrowErrno("setns");
-      }
-      outer_ns_.Reset();
-    }
-    for (int p : outer_) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
+    OpenOuter(w);
     // With close_after, the thread ends with this job whatever happens.
     struct StopAfter {
       Worker& w;
@@ -458,24 +443,33 @@ class EnterJob : public PromiseJob {
   }
 
  private:
+  // The outer sockets may belong to another namespace than the process's
+  // (an engine whose "host" is a namespace of its own): go there first.
+  // Sockets a builder kept from its last job are reused.
+  void OpenOuter(Worker& w) {
+    if (outer_ns_.Valid() && ::setns(outer_ns_.Get(), CLONE_NEWNET) != 0) {
+      w.broken = true;
+      ThrowErrno("setns");
+    }
+    outer_ns_.Reset();
+    for (int p : outer_) {
+      if (w.outer.count(p) == 0) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
+    }
+  }
+
   // A builder's job: the `before` steps at home, a new namespace (the spare
   // made ahead when it was prepared the same way, else unshared here and
   // prepared now), the steps, and back home, where the next job starts.
   void RunAndReturn(Worker& w) {
+    // Home is where the first job found the outer namespace.
+    if (w.home.Valid()) outer_ns_.Reset();
+    OpenOuter(w);
     if (!w.home.Valid()) {
-      if (outer_ns_.Valid() && ::setns(outer_ns_.Get(), CLONE_NEWNET) != 0) {
-        w.broken = true;
-        ThrowErrno("setns");
-      }
       w.home.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
       if (!w.home.Valid()) {
         w.broken = true;
         ThrowErrno("open", "/proc/thread-self/ns/net");
       }
-    }
-    outer_ns_.Reset();
-    for (int p : outer_) {
-      if (w.outer.count(p) == 0) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
     }
     // The sandbox's sockets go with its namespace; a thread that cannot go
     // home refuses all work from now on.
