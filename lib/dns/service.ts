@@ -54,6 +54,8 @@ export class DnsService {
   };
   private closed = false;
   readonly resolvConf: string;
+  /** how many times every record was read (start, a network changed): diagnostics @internal */
+  fullReads = 0;
 
   constructor(
     private readonly state: StateStore,
@@ -67,8 +69,11 @@ export class DnsService {
     if (this.opts.watch !== false) {
       for (const dir of ['networks', 'sandboxes'] as const) {
         const w = watch(path.join(this.state.dir, dir), (_event, file) => {
-          // Temporaries (.tmp.PID...) come and go with every atomic write.
-          if (typeof file === 'string' && file.startsWith('.')) return;
+          // Temporaries come and go with every atomic write: named .tmp.PID...,
+          // or unnamed (O_TMPFILE), which inotify reports as "#INODE" until
+          // linkat gives it its name. Reacting to those would re-read every
+          // record once per sandbox.
+          if (typeof file === 'string' && (file.startsWith('.') || file.startsWith('#'))) return;
           // A sandbox record: re-read just that one; anything else: everything.
           if (dir === 'sandboxes' && typeof file === 'string' && file.endsWith('.json'))
             this.changed.add(file.slice(0, -5));
@@ -127,6 +132,7 @@ export class DnsService {
   reload(): Promise<void> {
     this.reloading = this.reloading.then(async () => {
       if (this.closed) return;
+      this.fullReads++;
       const networks = await this.state.all<NetworkRecord>('networks');
       const sandboxes = await this.state.all<SandboxRecord>('sandboxes');
       this.current = buildView(networks, sandboxes);

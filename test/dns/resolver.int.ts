@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { Engine } from '../../lib';
+import { Engine } from '../../lib';
 import { Cleanup, ROOT, inNs, requireSandbox, run } from '../helpers';
 import { openEngine } from '../engine/helpers';
 
@@ -63,6 +63,7 @@ describe('embedded DNS on user-defined networks', function () {
   const cleanup = new Cleanup();
   const suite = new Cleanup();
   let engine: Engine;
+  let stateDir: string;
   const confDir = '/run/np-dns-test';
 
   before(async () => {
@@ -102,6 +103,7 @@ describe('embedded DNS on user-defined networks', function () {
   beforeEach(async () => {
     const e = await openEngine({ resolvConf: path.join(confDir, 'resolv.conf') });
     engine = e.engine;
+    stateDir = e.stateDir;
     cleanup.add('dispose engine', e.dispose);
     await engine.createNetwork({ name: 'dapp', subnet: '10.89.0.0/24' });
     await engine.createNetwork({ name: 'dother', subnet: '10.90.0.0/24' });
@@ -139,6 +141,30 @@ describe('embedded DNS on user-defined networks', function () {
     assert.deepEqual(ptr.answers, [{ type: 'PTR', data: 'dweb' }]);
     const tcp = await query('ddb', '10.89.0.1', 'frontend', 'A', 'tcp');
     assert.deepEqual(tcp.answers, [{ type: 'A', data: web }]);
+  });
+
+  it('a sandbox made by another process is read alone and resolves; nothing makes the resolver re-read every record', async () => {
+    const dns = engine.dns!;
+    const fullReads = dns.fullReads;
+    for (const name of ['dn1', 'dn2', 'dn3']) await engine.createSandbox({ name, network: 'dapp' });
+    // Another engine on the same state directory, as the CLI in another process would be.
+    const other = await Engine.open({ stateDir, dns: false });
+    try {
+      await other.createSandbox({ name: 'dfar', network: 'dapp' });
+    } finally {
+      await other.close();
+    }
+    const far = (await engine.inspectSandbox('dfar')).endpoints[0]!.ip;
+    const deadline = Date.now() + 5000;
+    while ((await getent('ddb', 'dfar')) !== far) {
+      assert.ok(
+        Date.now() < deadline,
+        'the resolver never learned the name written by the other engine',
+      );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await getent('ddb', 'dn2'), (await engine.inspectSandbox('dn2')).endpoints[0]!.ip);
+    assert.equal(dns.fullReads, fullReads, 'no sandbox change re-read every record');
   });
 
   it('a sandbox on another network does not learn the names; after connect it does, after disconnect not', async () => {
