@@ -4,6 +4,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -84,6 +85,9 @@ Napi::Object MakeConstants(Napi::Env env) {
   NP_CONSTANT(IN6_ADDR_GEN_MODE_NONE);
   NP_CONSTANT(IN6_ADDR_GEN_MODE_STABLE_PRIVACY);
   NP_CONSTANT(IN6_ADDR_GEN_MODE_RANDOM);
+  NP_CONSTANT(IPV4_DEVCONF_ARP_NOTIFY);
+  NP_CONSTANT(IFLA_AF_SPEC);
+  NP_CONSTANT(IFLA_INET_CONF);
   // addresses
   NP_CONSTANT(IFA_F_NODAD);
   NP_CONSTANT(IFA_F_PERMANENT);

@@ -331,6 +331,12 @@ export interface LinkChanges {
    * port needs no address of its own)
    */
   addrGenMode?: AddrGenMode;
+  /**
+   * announce the link's IPv4 addresses with a gratuitous ARP when it comes
+   * up or its MAC changes (`sysctl net.ipv4.conf.DEV.arp_notify=1`), set
+   * over netlink: no /proc/sys write, and in the same message as `up`
+   */
+  arpNotify?: boolean;
 }
 
 /** `ip link set DEV addrgenmode MODE` */
@@ -626,7 +632,8 @@ export class Links {
   /**
    * Changes a link. Equivalent to `ip link set dev REF [up|down] [mtu M]
    * [address A] [name N] [master B|nomaster] [netns NS] [alias A]`, and for
-   * bridge ports `ip link set dev REF type bridge_slave [hairpin on] [isolated on] ...`.
+   * bridge ports `ip link set dev REF type bridge_slave [hairpin on] [isolated on] ...`;
+   * `arpNotify` is `sysctl -w net.ipv4.conf.REF.arp_notify=1`.
    */
   async set(ref: LinkRef, changes: LinkChanges): Promise<void> {
     const wire = await this.setWire(ref, changes);
@@ -641,7 +648,7 @@ export class Links {
     if (typeof changes !== 'object' || changes === null)
       throw new ValidationError('changes', 'must be an object');
     const wire: LinkWire = { flags: REQ_ACK(), family: K.AF_UNSPEC };
-    const { master: _master, addrGenMode, ...fields } = changes;
+    const { master: _master, addrGenMode, arpNotify, ...fields } = changes;
     commonWire(fields, wire, 'changes');
     if (addrGenMode !== undefined) {
       if (typeof addrGenMode !== 'string' || !Object.hasOwn(ADDR_GEN_MODES, addrGenMode))
@@ -651,6 +658,8 @@ export class Links {
         );
       wire.addrGenMode = ADDR_GEN_MODES[addrGenMode];
     }
+    if (arpNotify !== undefined)
+      wire.arpNotify = validateBool(arpNotify, 'changes.arpNotify') ? 1 : 0;
     const refs: Promise<void>[] = [];
     if (changes.master === null) wire.master = 0;
     else if (changes.master !== undefined) {

@@ -4,6 +4,7 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/ip.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 
@@ -140,12 +141,26 @@ void EncodeLinkBody(MessageWriter& w, const Spec& s, bool is_peer) {
   // iproute2 sends the alias without a terminating NUL.
   if (auto alias = s.Str("alias")) w.Attr(IFLA_IFALIAS, alias->data(), alias->size());
   if (auto name = s.Str("name")) w.AttrString(IFLA_IFNAME, *name);
-  // ip link set DEV addrgenmode MODE: IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE } }
-  if (auto mode = s.U32("addrGenMode")) {
+  // Per-family settings. do_setlink applies them after the flags: one that
+  // must hold when the link comes up (arp_notify) goes in a message before.
+  //   sysctl net.ipv4.conf.DEV.arp_notify=N: IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { ARP_NOTIFY } } }
+  //   ip link set DEV addrgenmode MODE:      IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE } }
+  auto arp_notify = s.U32("arpNotify");
+  auto mode = s.U32("addrGenMode");
+  if (arp_notify || mode) {
     size_t spec = w.BeginNested(IFLA_AF_SPEC);
-    size_t inet6 = w.BeginNested(AF_INET6);
-    w.AttrU8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(*mode));
-    w.EndNested(inet6);
+    if (arp_notify) {
+      size_t inet = w.BeginNested(AF_INET);
+      size_t conf = w.BeginNested(IFLA_INET_CONF);
+      w.AttrU32(IPV4_DEVCONF_ARP_NOTIFY, *arp_notify);
+      w.EndNested(conf);
+      w.EndNested(inet);
+    }
+    if (mode) {
+      size_t inet6 = w.BeginNested(AF_INET6);
+      w.AttrU8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(*mode));
+      w.EndNested(inet6);
+    }
     w.EndNested(spec);
   }
   if (!is_peer) {

@@ -174,6 +174,27 @@ describe('rtnetlink requests match iproute2 byte for byte', () => {
   it('ip link set dev vh0 addrgenmode none', async () => {
     expectSame('link-set-addrgenmode', await setLink(INDEX.vh0!, { addrGenMode: 'none' }));
   });
+  it('sysctl net.ipv4.conf.vh0.arp_notify=1 (no ip command: the layout of inet_set_link_af)', async () => {
+    const buf = await setLink(INDEX.vh0!, { arpNotify: true });
+    // nlmsghdr 16 + ifinfomsg 16, then
+    // IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { IPV4_DEVCONF_ARP_NOTIFY: u32 1 } } }
+    const attr = (type: number, body: Buffer): Buffer => {
+      const h = Buffer.alloc(4);
+      h.writeUInt16LE(4 + body.length, 0);
+      h.writeUInt16LE(type, 2);
+      return Buffer.concat([h, body]);
+    };
+    const one = Buffer.alloc(4);
+    one.writeUInt32LE(1, 0);
+    const want = attr(
+      K.IFLA_AF_SPEC,
+      attr(K.AF_INET, attr(K.IFLA_INET_CONF, attr(K.IPV4_DEVCONF_ARP_NOTIFY, one))),
+    );
+    assert.equal(buf.readUInt16LE(4), K.RTM_NEWLINK);
+    assert.equal(buf.readInt32LE(20), INDEX.vh0);
+    assert.equal(buf.subarray(32).toString('hex'), want.toString('hex'));
+    assert.equal(buf.readUInt32LE(0), 32 + want.length);
+  });
   it('ip link set dev vp0 name eth9', async () => {
     expectSame('link-set-name', await setLink('vp0', { name: 'eth9' }));
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 
 import { NetNS, Rtnl, ValidationError, type LinkSpec } from '../../lib';
 import { Cleanup, ipJson, ipLinks, requireSandbox, run, waitFor } from '../helpers';
@@ -190,6 +191,38 @@ describe('links', () => {
     await assert.rejects(rt.links.set('lv5', { addrGenMode: 'eui48' as 'none' }), {
       name: 'ValidationError',
       field: 'changes.addrGenMode',
+    });
+  });
+
+  it('set arpNotify turns conf.DEV.arp_notify on and off over netlink; a link brought up after it announces its address', async () => {
+    await rt.links.add({ kind: 'veth', name: 'lv5', peer: { name: 'lv6' } });
+    made('lv5');
+    const sysctl = async (): Promise<string> =>
+      (await readFile('/proc/sys/net/ipv4/conf/lv5/arp_notify', 'utf8')).trim();
+    assert.equal(await sysctl(), '0');
+    // What it is for: lv6 receives a gratuitous ARP when lv5 comes up with it
+    // on, and nothing without (lv5 sends no IPv6 traffic: with IPv6
+    // forwarding on, which other tests leave, it would report ff02::2).
+    await writeFile('/proc/sys/net/ipv6/conf/lv5/disable_ipv6', '1');
+    await rt.addrs.add('lv5', '10.231.0.5/24');
+    await rt.links.set('lv6', { up: true });
+    const rx = async (): Promise<number> =>
+      (await ipJson<{ stats64: { rx: { packets: number } } }[]>(['-s', 'link', 'show', 'lv6']))[0]!
+        .stats64.rx.packets;
+    const quiet = await rx();
+    await rt.links.set('lv5', { up: true });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await rx(), quiet, 'without arpNotify lv5 comes up silently');
+    await rt.links.set('lv5', { up: false });
+    await rt.links.set('lv5', { arpNotify: true });
+    assert.equal(await sysctl(), '1');
+    await rt.links.set('lv5', { up: true });
+    await waitFor('lv6 receives the announcement', async () => (await rx()) > quiet);
+    await rt.links.set('lv5', { arpNotify: false });
+    assert.equal(await sysctl(), '0');
+    await assert.rejects(rt.links.set('lv5', { arpNotify: 1 as unknown as boolean }), {
+      name: 'ValidationError',
+      field: 'changes.arpNotify',
     });
   });
 
