@@ -30,7 +30,13 @@ async function main(): Promise<void> {
   const rt = await Rtnl.open();
   const nft = await Nft.open();
   for (let rep = 1; rep <= REPS; rep++) {
-    const br = await rt.links.add({ kind: 'bridge', name: 'flbr0', up: true });
+    // With a MAC of its own, as the engine makes bridges (see bridgeMac).
+    const br = await rt.links.add({
+      kind: 'bridge',
+      name: 'flbr0',
+      mac: '02:00:00:f1:00:01',
+      up: true,
+    });
     await rt.addrs.add('flbr0', '10.88.0.1/16');
     const map = { family: 'inet' as const, table: 'floor', name: 'ports' };
     await nft

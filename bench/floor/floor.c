@@ -6,7 +6,7 @@
  * kernel plus the least user-space a program can add:
  *
  *   per sandbox: unshare(CLONE_NEWNET); bind-mount it under /run/netns;
- *   conf/default/arp_notify = 1; socket() in it;
+ *   socket() in it;
  *   [lo up + veth eth0 (peer born in the host)] in one sendmsg;
  *   conf/eth0/disable_ipv6 = 1 (an IPv4-only network, as the engine does);
  *   [host end: master, up, addrgenmode none] on a host socket;
@@ -142,9 +142,6 @@ int main(int argc, char **argv) {
     close(fd);
     if (unshare(CLONE_NEWNET) < 0) die("unshare");
     if (mount("/proc/self/ns/net", path, "none", MS_BIND, NULL) < 0) die("mount");
-    int sys = open("/proc/sys/net/ipv4/conf/default/arp_notify", O_WRONLY);
-    if (sys < 0 || write(sys, "1", 1) != 1) die("arp_notify");
-    close(sys);
     int rt = nl_open(NETLINK_ROUTE);
     nl_talk(rt, msgs[i][0], lens[i][0]);
     int v6 = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY);

@@ -575,6 +575,37 @@ export class Engine {
     return index;
   }
 
+  /**
+   * A MAC address the user chose is about to join `net`: from now on every
+   * endpoint made there announces its address (see ANNOUNCE in
+   * plumbing.ts). Written under the networks lock, as every change of a
+   * network record is.
+   */
+  private async markAnnounce(net: NetworkRecord): Promise<NetworkRecord> {
+    if (net.announce === true) return net;
+    const unlock = await this.state.lock('networks', true);
+    try {
+      const rec = await this.state.read<NetworkRecord>('networks', net.name);
+      if (!rec || rec.state !== 'ready' || rec.id !== net.id) {
+        this.networkCache.delete(net.name);
+        throw new NotFoundError('network', `network "${net.name}" not found`);
+      }
+      if (rec.announce !== true) {
+        rec.announce = true;
+        await this.state.write('networks', net.name, rec);
+      }
+      this.networkCache.set(net.name, rec);
+      return rec;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** Whether a new endpoint on `net` announces its address (see ANNOUNCE in plumbing.ts). */
+  private announces(net: NetworkRecord, ep: EndpointRecord): boolean {
+    return net.announce === true || ep.mac !== macFromIpv4(parseIp(ep.ip, 'ip').bytes);
+  }
+
   /** A network as last read (see networkCache), else read. */
   private async networkCached(name: string): Promise<NetworkRecord> {
     const hit = this.networkCache.get(name);
@@ -692,6 +723,8 @@ export class Engine {
           await release();
           throw new NotFoundError('network', `network "${net.name}" was removed`);
         }
+        // Read after the address is ours: see markAnnounce.
+        if (still.announce === true) net.announce = true;
       }
       const staticTaken = picks.find((p) => !p.gen && p.got === undefined);
       if (staticTaken) {
@@ -847,7 +880,9 @@ export class Engine {
     }
     const requests = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
-    const net = await this.networkCached(mode);
+    if (spec.mac !== undefined) parseMac(spec.mac, 'mac');
+    let net = await this.networkCached(mode);
+    if (spec.mac !== undefined) net = await this.markAnnounce(net);
     return this.buildSandbox(rec, net, spec, requests);
   }
 
@@ -956,9 +991,37 @@ export class Engine {
       await this.undoSandbox(rec, ep, r, steps);
       throw r.error ?? new ConflictError('name', `sandbox "${rec.name}" could not be made`);
     }
+    this.networkCache.set(net.name, still);
+    if (still.announce === true && net.announce !== true) {
+      // Another process let a chosen MAC join since this one read the
+      // network: the endpoint came up without announcing itself; it does now.
+      try {
+        await this.announceLate(rec, ep);
+      } catch (err) {
+        await this.removeSandboxTracked(rec.name).catch(() => undefined);
+        throw err;
+      }
+    }
     if (!net.default) await this.sandboxDns(rec.name, rec);
     mark('dns');
     return toSandbox(rec);
+  }
+
+  /**
+   * The gratuitous ARP an endpoint that came up without arp_notify should
+   * have sent: with arp_notify on, setting its MAC (to the same value) sends
+   * it. Two messages: the kernel applies a message's MAC before its
+   * per-family settings.
+   */
+  private async announceLate(rec: SandboxRecord, ep: EndpointRecord): Promise<void> {
+    const sbx = await openSandboxNetns(rec.netns!, this.netnsDir);
+    try {
+      await sbx.rt.links.set(ep.ifname, { arpNotify: true });
+      await sbx.rt.links.set(ep.ifname, { mac: ep.mac });
+    } finally {
+      await sbx.rt.close();
+      await sbx.ns.close();
+    }
   }
 
   /** The careful path of buildSandbox (and the only one for none mode and dynamic ports). */
@@ -1053,6 +1116,7 @@ export class Engine {
               bridgeIndex,
               alias: this.aliasOf('ep', rec.name, net.name),
               defaultRoute: !net.internal,
+              announce: this.announces(net, ep),
               isolated: !net.icc,
               hairpin: ep.ports.length > 0,
             },
@@ -1495,6 +1559,7 @@ export class Engine {
         bridgeIndex: await this.bridgeOf(net),
         alias: this.aliasOf('ep', rec.name, net.name),
         defaultRoute: !net.internal && !hasDefault,
+        announce: this.announces(net, ep),
       });
       undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);

@@ -13,6 +13,7 @@ import {
   type NativeTransaction,
 } from '../binding';
 import type { Request } from '../channel';
+import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import path from 'node:path';
 import { NetlinkError, fromSystemError } from '../errors';
 import { NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
+import { formatMac } from '../util/ip';
 import type { EndpointRecord, NetworkRecord } from './records';
 
 /** The namespace-side ifindex the engine gives eth0 (lo is always 1 in a new namespace). */
@@ -35,6 +37,20 @@ function kernelHasIpv6(): Promise<boolean> {
   );
   return ipv6Kernel;
 }
+
+/**
+ * Set on a new endpoint that announces its address (arp_notify: a gratuitous
+ * ARP when it comes up), in a message before the one bringing it up: the
+ * kernel applies a message's flags before its per-family settings. Its MAC is derived from its IPv4 address unless the
+ * user chose one, so an address handed out again comes with the MAC it had:
+ * the ARP caches of the gateway and the other sandboxes stay right, and a
+ * broadcast, which the bridge floods to every port (each new sandbox's
+ * costing the kernel work for every sandbox already there), is not needed.
+ * An endpoint with a MAC of its own announces itself, and once one has
+ * joined a network every later one does too (NetworkRecord.announce): the
+ * address it gets may be cached with that other MAC.
+ */
+const ANNOUNCE = { arpNotify: true } as const;
 
 /**
  * IPv6 where a network has none, as Docker does: the sandbox's interface on
@@ -64,13 +80,27 @@ export interface SandboxHandle {
   handle: HandleNative;
 }
 
-/** ip link add BRIDGE mtu M type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up */
+/**
+ * A random, locally administered unicast MAC for a bridge. A bridge whose
+ * MAC was never set takes the lowest MAC of its ports and changes it as
+ * ports come and go: each change flushes the host's ARP cache on it, leaves
+ * every sandbox with a wrong MAC for its gateway, and costs a walk over all
+ * ports per veth added. One set at creation stays (as Docker does).
+ */
+function bridgeMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return formatMac(b);
+}
+
+/** ip link add BRIDGE mtu M address MAC type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up */
 export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string): Promise<number> {
   const prefixlen = Number(net.subnet.split('/')[1]);
   const link = await host.links.add({
     kind: 'bridge',
     name: net.bridge,
     mtu: net.mtu,
+    mac: bridgeMac(),
     alias,
     stp: false,
     forwardDelay: 0,
@@ -154,19 +184,19 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
  * `before` steps (record, addresses, ports, probes), unshares into a new
  * namespace, mounts it under its name, runs
  *
- *   echo 1 > conf/default/arp_notify          (eth0 will announce itself)
  *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
  *     peer name HOSTEND netns HOST mtu M      (the host end is born in place)
  *   [echo 1 > conf/eth0/disable_ipv6]         (IPv4-only network: see ipv6Quiet)
  *   ip link set HOSTEND master BR up alias OWNER addrgenmode none
  *     [bridge_slave isolated/hairpin]                                        (host socket)
  *   nft add element inet netplumb dnat4_... { ... }                          (host socket)
- *   ip addr add IP/LEN dev eth0; ip link set eth0 up; ip route add default via GW
+ *   ip addr add IP/LEN dev eth0; [sysctl conf.eth0.arp_notify=1 (see ANNOUNCE)]
+ *   ip link set eth0 up; ip route add default via GW
  *
  * writes the files and marks the record ready, then goes back to the host
  * namespace: the event loop waits for the kernel once per sandbox. The
- * first two lines (the namespace's preparation) the builder has usually
- * done ahead, while it waited for this job. On a failure the namespace (and
+ * namespace and its lo the builder has usually made ahead, while it waited
+ * for this job. On a failure the namespace (and
  * with it both veth ends) is removed; the caller undoes the state-directory
  * steps and the nftables batch (see SandboxJobResult).
  */
@@ -226,6 +256,8 @@ export async function runSandboxJob(
         ),
       );
     }
+    if (e.announce)
+      inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, ANNOUNCE)));
     inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
     if (e.defaultRoute) {
       inner2.push(
@@ -323,12 +355,10 @@ export class SandboxBuilders {
 
   /**
    * What every new namespace gets before its sandbox's steps:
-   *   echo 1 > conf/default/arp_notify     (eth0 will announce itself)
    *   ip link set lo up
    */
   async prepare(): Promise<NativeStep[]> {
     this.recipe ??= [
-      { write: '/proc/sys/net/ipv4/conf/default/arp_notify', data: '1' },
       {
         protocol: K.NETLINK_ROUTE,
         batch: native.encode('newlink', await this.encoder.links.setWire(1, { up: true })),
@@ -391,6 +421,8 @@ export interface EndpointPlan {
   alias: string;
   /** install the default route through this endpoint */
   defaultRoute: boolean;
+  /** send a gratuitous ARP when it comes up (see ANNOUNCE) */
+  announce: boolean;
   /** ifindex to give the namespace end (known free in a new namespace) */
   index?: number;
 }
@@ -398,8 +430,8 @@ export interface EndpointPlan {
 /**
  * Joins a sandbox to a network: one RTM_NEWLINK creates the veth with its
  * host end enslaved and up and its other end born inside the sandbox; then
- * one batch inside sets the address, brings the link up (the kernel then
- * announces the address: arp_notify) and adds the default route.
+ * one batch inside sets the address, brings the link up (announcing the
+ * address where that is needed: see ANNOUNCE) and adds the default route.
  */
 export async function attachEndpoint(
   host: Rtnl,
@@ -454,6 +486,11 @@ export async function attachEndpoint(
       op: `RTM_NEWADDR ${ep.ip6} dev ${ep.ifname}`,
     });
   }
+  if (plan.announce)
+    requests.push({
+      buf: native.encode('newlink', await inside.links.setWire(index, ANNOUNCE)),
+      op: `RTM_NEWLINK ${ep.ifname} arp_notify 1`,
+    });
   requests.push({
     buf: native.encode('newlink', await inside.links.setWire(index, { up: true })),
     op: `RTM_NEWLINK ${ep.ifname} up`,

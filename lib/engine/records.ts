@@ -21,6 +21,11 @@ export interface NetworkRecord {
   state: RecordState;
   /** driver 'overlay': the cluster settings and this host's lease */
   overlay?: OverlayRecord;
+  /**
+   * an endpoint with a MAC the user chose has joined: every endpoint made
+   * since announces its address (see ANNOUNCE in plumbing.ts)
+   */
+  announce?: boolean;
 }
 
 export interface EndpointRecord extends Endpoint {

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 
-import { ConflictError, NetNS, ValidationError, type Engine } from '../../lib';
-import { Cleanup, ipJson, requireSandbox, run, waitFor } from '../helpers';
+import { ConflictError, Engine, NetNS, ValidationError } from '../../lib';
+import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
 import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
 
 describe('engine: user-defined networks, IPAM, state', () => {
@@ -190,6 +190,69 @@ describe('engine: user-defined networks, IPAM, state', () => {
       ValidationError,
     );
     assert.ok(!(await netnsNames()).includes('sx'));
+  });
+
+  it('an endpoint announces its address (gratuitous ARP) only when caches may hold another MAC for it: after a chosen MAC joined its network', async () => {
+    const arpNotify = async (sandbox: string): Promise<string> =>
+      (await inNs(sandbox, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify'])).stdout.trim();
+    /** The MAC this namespace (the gateway's) has cached for `ip`. */
+    const cached = async (ip: string): Promise<string | undefined> =>
+      (await ipJson<{ lladdr?: string }[]>(['neigh', 'show', 'to', ip]))[0]?.lladdr;
+    const bridgeMac = async (): Promise<string> =>
+      (await ipJson<{ address: string }[]>(['link', 'show', bridge]))[0]!.address;
+    await engine.createNetwork({ name: 'na', subnet: '10.97.0.0/24' });
+    const bridge = (await engine.inspectNetwork('na')).bridge;
+    const gatewayMac = await bridgeMac();
+    // Derived MACs: an address handed out again comes with the same MAC, so nothing is broadcast.
+    const a1 = await engine.createSandbox({ name: 'an1', network: 'na' });
+    assert.equal(a1.endpoints[0]!.mac, '02:42:0a:61:00:02');
+    assert.equal(await arpNotify('an1'), '0');
+
+    // Another process lets a chosen MAC join the network, on 10.97.0.50.
+    const other = await Engine.open({ stateDir, dns: false });
+    try {
+      await other.createSandbox({
+        name: 'an2',
+        network: 'na',
+        ip: '10.97.0.50',
+        mac: '02:00:00:00:01:50',
+      });
+      assert.equal(await arpNotify('an2'), '1');
+      await run('ping', ['-c', '1', '-W', '2', '10.97.0.50']);
+      assert.equal(await cached('10.97.0.50'), '02:00:00:00:01:50');
+      await other.removeSandbox('an2');
+    } finally {
+      await other.close();
+    }
+    assert.equal(await bridgeMac(), gatewayMac, 'the bridge keeps its MAC as ports come and go');
+    assert.equal(await cached('10.97.0.50'), '02:00:00:00:01:50', 'the gateway still has it');
+    // This engine read the network before that: its next sandbox, on the
+    // same address with another MAC, still announces itself, and the
+    // gateway's cache follows without the gateway sending anything.
+    const a3 = await engine.createSandbox({ name: 'an3', network: 'na', ip: '10.97.0.50' });
+    assert.equal(a3.endpoints[0]!.mac, '02:42:0a:61:00:32');
+    assert.equal(await arpNotify('an3'), '1');
+    await waitFor(
+      'the gateway learns the new MAC',
+      async () => (await cached('10.97.0.50')) === '02:42:0a:61:00:32',
+    );
+    await engine.removeSandbox('an3');
+    // And so does every later one on that network, as it comes up.
+    const a4 = await engine.createSandbox({
+      name: 'an4',
+      network: 'na',
+      ip: '10.97.0.50',
+      mac: '02:00:00:00:02:50',
+    });
+    assert.equal(a4.endpoints[0]!.mac, '02:00:00:00:02:50');
+    await waitFor(
+      'the gateway learns the chosen MAC',
+      async () => (await cached('10.97.0.50')) === '02:00:00:00:02:50',
+    );
+    await engine.createSandbox({ name: 'an5', network: 'na' });
+    assert.equal(await arpNotify('an5'), '1');
+    assert.ok(await ping('an5', '10.97.0.50'));
+    assert.ok(await ping('an1', '10.97.0.1'));
   });
 
   it('a failure halfway through createSandbox rolls back everything it made', async () => {
