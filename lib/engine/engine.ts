@@ -73,6 +73,7 @@ import { LinkWatcher } from './watcher';
 import { openHostNetns } from './hostns';
 import { OverlayDriver } from './overlay/driver';
 import { formatMac, macFromIpv4, parseMac } from '../util/ip';
+import { Turns } from '../util/turns';
 
 /** How {@link Engine.open} sets up an engine. Every path must be absolute. */
 export interface EngineOptions {
@@ -185,6 +186,8 @@ export class Engine {
    * them, and its job reads the record again to check
    */
   private readonly networkCache = new Map<string, NetworkRecord>();
+  /** creations in flight together start in turns of the event loop of their own */
+  private readonly turns = new Turns();
   /** network id/family -> last address handed out by this process */
   private readonly cursors = new Map<string, bigint | undefined>();
   /** networks (name -> id) whose cursor moved since it was last persisted */
@@ -809,7 +812,13 @@ export class Engine {
     if (typeof spec !== 'object' || spec === null)
       throw new ValidationError('sandbox', 'must be an object');
     const name = validateName(spec.name, 'name');
-    return this.track(name, () => this.createSandboxTracked(name, spec));
+    const turn = this.turns.take();
+    try {
+      if (turn) await turn;
+      return await this.track(name, () => this.createSandboxTracked(name, spec));
+    } finally {
+      this.turns.done();
+    }
   }
 
   private async createSandboxTracked(name: string, spec: SandboxSpec): Promise<Sandbox> {
