@@ -24,23 +24,27 @@ function ip(i: number): string {
   return `10.88.${h >> 8}.${h & 255}`;
 }
 
-async function setup(host: Rtnl, n: number): Promise<void> {
+async function setup(host: Rtnl, bridge: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const { ns, handle } = await NetNS.createWithHandle(`bnch-c${i}`);
     const inside = RtnlClass.fromHandle(handle, ns);
     // ip link add bnchvI master bnch0 up type veth peer name eth0 netns bnch-cI
+    // (eth0 gets ifindex 2: lo is 1 in a new namespace)
     await host.links.add({
       kind: 'veth',
       name: `bnchv${i}`,
-      master: 'bnch0',
+      master: bridge,
       up: true,
-      peer: { name: 'eth0', netns: ns },
+      peer: { name: 'eth0', netns: ns, index: 2 },
     });
-    // ip -n bnch-cI: lo up; eth0 up; addr; default route
-    await inside.links.set('lo', { up: true });
-    await inside.links.set('eth0', { up: true });
-    await inside.addrs.add('eth0', `${ip(i)}/16`);
-    await inside.routes.add({ dst: 'default', gateway: '10.88.0.1' });
+    // ip -n bnch-cI -batch: lo up; addr; eth0 up; default route (one sendmsg)
+    await inside
+      .batch()
+      .linkSet(1, { up: true })
+      .addrAdd(2, `${ip(i)}/16`)
+      .linkSet(2, { up: true })
+      .routeAdd({ dst: 'default', gateway: '10.88.0.1' })
+      .send();
     await inside.close();
     await ns.close();
   }
@@ -60,11 +64,11 @@ async function teardown(n: number): Promise<void> {
 async function main(): Promise<void> {
   const host = await Rtnl.open();
   for (let rep = 1; rep <= REPS; rep++) {
-    await host.links.add({ kind: 'bridge', name: 'bnch0', up: true });
-    await host.addrs.add('bnch0', '10.88.0.1/16');
+    const bridge = (await host.links.add({ kind: 'bridge', name: 'bnch0', up: true })).index;
+    await host.addrs.add(bridge, '10.88.0.1/16');
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    await setup(host, N);
+    await setup(host, bridge, N);
     const t1 = process.hrtime.bigint();
     const c1 = process.cpuUsage();
     await teardown(N);

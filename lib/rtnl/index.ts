@@ -7,6 +7,7 @@ import { Channel } from '../channel';
 import { fromSystemError } from '../errors';
 import type { NetNS } from '../netns';
 import { Addrs } from './addrs';
+import { RtnlBatch } from './batch';
 import { REQ_ACK, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import { Links, type Link } from './links';
 import { Monitor, type MonitorGroup, type MonitorOptions } from './monitor';
@@ -82,6 +83,17 @@ export class Rtnl implements RtnlContext {
     return (msgs[0]!.object as Link).index;
   }
 
+  /**
+   * Starts a batch: changes queued on it reach the kernel in one sendmsg,
+   * in order, with one wait (`ip -n NS -batch FILE`). Example:
+   *
+   *   await rt.batch().linkSet(1, { up: true }).addrAdd(2, '10.0.0.2/24')
+   *     .linkSet(2, { up: true }).routeAdd({ dst: 'default', gateway: '10.0.0.1' }).send();
+   */
+  batch(): RtnlBatch {
+    return new RtnlBatch(this);
+  }
+
   /** @internal */
   async inNetns<T>(netns: NetNS, fn: (rt: Rtnl) => Promise<T>): Promise<T> {
     const other = await Rtnl.open(netns);
@@ -113,6 +125,7 @@ export class Rtnl implements RtnlContext {
 
 export type { LinkRef, RawAttr } from './common';
 export type { IpFamily } from '../util/ip';
+export type { RtnlBatch } from './batch';
 export type { Addrs, Address, AddressFilter, AddressOptions } from './addrs';
 export type {
   AddrGenMode,

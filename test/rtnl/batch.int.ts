@@ -1,0 +1,98 @@
+/** Rtnl.batch(): several changes in one sendmsg, applied in order (`ip -batch`). */
+import assert from 'node:assert/strict';
+
+import { NetlinkError, NetNS, Rtnl } from '../../lib';
+import { Cleanup, inNs, ipJson, requireSandbox } from '../helpers';
+
+interface IpAddr {
+  ifname: string;
+  flags: string[];
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+describe('rtnl batch', () => {
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  /** A new namespace and an Rtnl handle inside it, removed after the test. */
+  async function namespace(name: string): Promise<{ ns: NetNS; inside: Rtnl }> {
+    const ns = await NetNS.create(name);
+    cleanup.add(`netns del ${name}`, () => ns.delete());
+    const inside = await Rtnl.open(ns);
+    cleanup.add(`close ${name} handle`, () => inside.close());
+    return { ns, inside };
+  }
+
+  it('the walk-through inside a namespace as one batch, applied in order: ip shows it and a ping crosses', async () => {
+    const { ns, inside } = await namespace('bt1');
+    const host = await Rtnl.open();
+    cleanup.add('close host handle', () => host.close());
+    const br = await host.links.add({ kind: 'bridge', name: 'btbr0', up: true });
+    cleanup.add('del btbr0', () => host.links.del('btbr0'));
+    await host.addrs.add(br.index, '10.232.0.1/24');
+    await host.links.add({
+      kind: 'veth',
+      name: 'btv0',
+      master: br.index,
+      up: true,
+      peer: { name: 'eth0', netns: ns },
+    });
+    const eth0 = (await inside.links.get('eth0')).index;
+    const b = inside
+      .batch()
+      .linkSet(1, { up: true })
+      .addrAdd(eth0, '10.232.0.2/24')
+      .linkSet(eth0, { up: true })
+      // Only valid once the address above is in place: the order holds.
+      .routeAdd({ dst: 'default', gateway: '10.232.0.1' });
+    assert.equal(b.size, 4);
+    await b.send();
+    assert.equal(b.size, 0, 'sending empties the queue');
+
+    const addrs = await ipJson<IpAddr[]>(['addr', 'show'], 'bt1');
+    const lo = addrs.find((a) => a.ifname === 'lo')!;
+    const e = addrs.find((a) => a.ifname === 'eth0')!;
+    assert.ok(lo.flags.includes('UP'));
+    assert.ok(e.flags.includes('UP'));
+    assert.deepEqual(
+      e.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      ['10.232.0.2/24'],
+    );
+    const routes = await ipJson<{ dst: string; gateway?: string; dev: string }[]>(
+      ['route', 'show'],
+      'bt1',
+    );
+    assert.ok(routes.some((r) => r.dst === 'default' && r.gateway === '10.232.0.1'));
+    await inNs('bt1', 'ping', ['-c', '1', '-W', '2', '10.232.0.1']);
+  });
+
+  it('bad input is refused before anything is sent; a change the kernel refuses is named, and the others are not undone', async () => {
+    const { inside } = await namespace('bt2');
+    const loUp = async (): Promise<boolean> =>
+      (await ipJson<IpAddr[]>(['addr', 'show', 'dev', 'lo'], 'bt2'))[0]!.flags.includes('UP');
+
+    const bad = inside.batch().linkSet(1, { up: true }).addrAdd(1, '10.0.0.300/8');
+    await assert.rejects(bad.send(), { name: 'ValidationError', field: 'address' });
+    assert.equal(await loUp(), false, 'nothing was sent');
+
+    // lo up gives it 127.0.0.1/8: adding it again is refused (EEXIST).
+    const refused = inside
+      .batch()
+      .linkSet(1, { up: true })
+      .addrAdd(1, '127.0.0.1/8')
+      .addrAdd(1, '10.9.9.9/32');
+    await assert.rejects(
+      refused.send(),
+      (err: unknown) =>
+        err instanceof NetlinkError && err.code === 'EEXIST' && err.op.includes('127.0.0.1/8'),
+    );
+    assert.equal(await loUp(), true, 'the change before the refused one took effect');
+    const lo = (await ipJson<IpAddr[]>(['addr', 'show', 'dev', 'lo'], 'bt2'))[0]!;
+    assert.ok(
+      lo.addr_info.some((a) => a.local === '10.9.9.9'),
+      'the kernel went on with the one after it',
+    );
+    await inside.batch().send(); // an empty batch sends nothing
+  });
+});
