@@ -41,14 +41,16 @@ function kernelHasIpv6(): Promise<boolean> {
 /**
  * Set on a new endpoint that announces its address (arp_notify: a gratuitous
  * ARP when it comes up), in a message before the one bringing it up: the
- * kernel applies a message's flags before its per-family settings. Its MAC is derived from its IPv4 address unless the
- * user chose one, so an address handed out again comes with the MAC it had:
- * the ARP caches of the gateway and the other sandboxes stay right, and a
- * broadcast, which the bridge floods to every port (each new sandbox's
- * costing the kernel work for every sandbox already there), is not needed.
- * An endpoint with a MAC of its own announces itself, and once one has
- * joined a network every later one does too (NetworkRecord.announce): the
- * address it gets may be cached with that other MAC.
+ * kernel applies a message's flags before its per-family settings.
+ *
+ * Which endpoints announce: a MAC is derived from the IPv4 address unless
+ * the user chose one, so an address handed out again comes with the MAC it
+ * had and the ARP caches of the gateway and the other sandboxes stay right
+ * without a broadcast (which the bridge floods to every port: each new
+ * sandbox's cost the kernel work for every sandbox already there). An
+ * endpoint with a MAC of its own announces itself, and once one has joined
+ * a network every later one does too (NetworkRecord.announce): the address
+ * it gets may be cached with that other MAC.
  */
 const ANNOUNCE = { arpNotify: true } as const;
 
@@ -83,9 +85,9 @@ export interface SandboxHandle {
 /**
  * A random, locally administered unicast MAC for a bridge. A bridge whose
  * MAC was never set takes the lowest MAC of its ports and changes it as
- * ports come and go: each change flushes the host's ARP cache on it, leaves
- * every sandbox with a wrong MAC for its gateway, and costs a walk over all
- * ports per veth added. One set at creation stays (as Docker does).
+ * ports come and go: each change flushes the host's ARP cache on it and
+ * leaves every sandbox with a wrong MAC for its gateway. One set at creation
+ * stays (Docker's bridge driver sets one too).
  */
 function bridgeMac(): string {
   const b = randomBytes(6);
@@ -196,9 +198,9 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
  * writes the files and marks the record ready, then goes back to the host
  * namespace: the event loop waits for the kernel once per sandbox. The
  * namespace and its lo the builder has usually made ahead, while it waited
- * for this job. On a failure the namespace (and
- * with it both veth ends) is removed; the caller undoes the state-directory
- * steps and the nftables batch (see SandboxJobResult).
+ * for this job. On a failure the namespace (and with it both veth ends) is
+ * removed; the caller undoes the state-directory steps and the nftables
+ * batch (see SandboxJobResult).
  */
 export async function runSandboxJob(
   host: Rtnl,
