@@ -86,6 +86,21 @@ export class DnsService {
     }
   }
 
+  /**
+   * Resolves once the view has caught up with the state directory: for two
+   * debounce periods in a row no change was waiting to be read and none was
+   * being read (an inotify event already queued reaches the watcher within
+   * a turn of the loop). For tests. @internal
+   */
+  async settled(): Promise<void> {
+    for (let quiet = 0; quiet < 2;) {
+      await new Promise((r) => setTimeout(r, RELOAD_DEBOUNCE_MS));
+      const busy = this.reloadTimer !== undefined;
+      await this.reloading;
+      quiet = busy ? 0 : quiet + 1;
+    }
+  }
+
   /** Networks currently served here or elsewhere. */
   networks(): string[] {
     return [...this.current.networks.keys()];

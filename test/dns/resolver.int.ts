@@ -145,6 +145,8 @@ describe('embedded DNS on user-defined networks', function () {
 
   it('a sandbox made by another process is read alone and resolves; nothing makes the resolver re-read every record', async () => {
     const dns = engine.dns!;
+    // What beforeEach wrote (two networks) may still be on its way to a reload.
+    await dns.settled();
     const fullReads = dns.fullReads;
     for (const name of ['dn1', 'dn2', 'dn3']) await engine.createSandbox({ name, network: 'dapp' });
     // Another engine on the same state directory, as the CLI in another process would be.
