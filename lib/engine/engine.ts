@@ -812,13 +812,7 @@ export class Engine {
     if (typeof spec !== 'object' || spec === null)
       throw new ValidationError('sandbox', 'must be an object');
     const name = validateName(spec.name, 'name');
-    const turn = this.turns.take();
-    try {
-      if (turn) await turn;
-      return await this.track(name, () => this.createSandboxTracked(name, spec));
-    } finally {
-      this.turns.done();
-    }
+    return this.turns.run(() => this.track(name, () => this.createSandboxTracked(name, spec)));
   }
 
   private async createSandboxTracked(name: string, spec: SandboxSpec): Promise<Sandbox> {
