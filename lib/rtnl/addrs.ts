@@ -2,6 +2,7 @@
  * Addresses: `ip addr add|del|show`.
  */
 import { K, native, type AddrWire } from '../binding';
+import type { Request } from '../channel';
 import { ValidationError } from '../errors';
 import { broadcastOf, parseCidr, parseIp } from '../util/ip';
 import {
@@ -140,13 +141,19 @@ export class Addrs {
    * (IPv4 gets the subnet's broadcast address unless `broadcast: false`).
    */
   async add(link: LinkRef, cidr: string, opts: AddressOptions = {}): Promise<void> {
+    await this.ctx.channel.send([await this.addRequest(link, cidr, opts)]);
+  }
+
+  /** @internal the encoded request of `add` (also queued by RtnlBatch) */
+  async addRequest(link: LinkRef, cidr: string, opts: AddressOptions = {}): Promise<Request> {
     validateLinkRef(link, 'link');
     parseCidr(cidr, 'address');
     const index = await this.ctx.index(link, 'link');
     const wire = this.wire(index, cidr, opts);
-    await this.ctx.channel.send([
-      { buf: native.encode('newaddr', wire), op: opName('RTM_NEWADDR', `${cidr} dev ${link}`) },
-    ]);
+    return {
+      buf: native.encode('newaddr', wire),
+      op: opName('RTM_NEWADDR', `${cidr} dev ${link}`),
+    };
   }
 
   /** Removes an address. Equivalent to `ip addr del CIDR dev LINK`. */

@@ -2,9 +2,8 @@
  * RtnlBatch: several rtnetlink changes sent in one sendmsg, the way
  * `ip -batch FILE` sends a file of commands.
  */
-import { native } from '../binding';
 import type { Request } from '../channel';
-import { opName, validateLinkRef, type LinkRef } from './common';
+import type { LinkRef } from './common';
 import type { AddressOptions } from './addrs';
 import type { LinkChanges } from './links';
 import type { Rtnl } from './index';
@@ -29,23 +28,13 @@ export class RtnlBatch {
 
   /** Queues `ip link set dev REF ...` (see {@link Links.set}). */
   linkSet(ref: LinkRef, changes: LinkChanges): this {
-    this.queued.push(async () => ({
-      buf: native.encode('newlink', await this.rt.links.setWire(ref, changes)),
-      op: opName('RTM_NEWLINK', ref),
-    }));
+    this.queued.push(() => this.rt.links.setRequest(ref, changes));
     return this;
   }
 
   /** Queues `ip addr add CIDR dev LINK` (see {@link Addrs.add}). */
   addrAdd(link: LinkRef, cidr: string, opts: AddressOptions = {}): this {
-    this.queued.push(async () => {
-      validateLinkRef(link, 'link');
-      const wire = this.rt.addrs.wire(await this.rt.index(link, 'link'), cidr, opts);
-      return {
-        buf: native.encode('newaddr', wire),
-        op: opName('RTM_NEWADDR', `${cidr} dev ${link}`),
-      };
-    });
+    this.queued.push(() => this.rt.addrs.addRequest(link, cidr, opts));
     return this;
   }
 

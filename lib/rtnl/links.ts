@@ -334,7 +334,8 @@ export interface LinkChanges {
   /**
    * announce the link's IPv4 addresses with a gratuitous ARP when it comes
    * up or its MAC changes (`sysctl net.ipv4.conf.DEV.arp_notify=1`), set
-   * over netlink: no /proc/sys write, and in the same message as `up`
+   * over netlink: no /proc/sys write. The kernel applies it after a
+   * message's `up` and `mac`: set it in an earlier call (or batch entry)
    */
   arpNotify?: boolean;
 }
@@ -636,10 +637,15 @@ export class Links {
    * `arpNotify` is `sysctl -w net.ipv4.conf.REF.arp_notify=1`.
    */
   async set(ref: LinkRef, changes: LinkChanges): Promise<void> {
-    const wire = await this.setWire(ref, changes);
-    await this.ctx.channel.send([
-      { buf: native.encode('newlink', wire), op: opName('RTM_NEWLINK', ref) },
-    ]);
+    await this.ctx.channel.send([await this.setRequest(ref, changes)]);
+  }
+
+  /** @internal the encoded request of `set` (also queued by RtnlBatch) */
+  async setRequest(ref: LinkRef, changes: LinkChanges): Promise<Request> {
+    return {
+      buf: native.encode('newlink', await this.setWire(ref, changes)),
+      op: opName('RTM_NEWLINK', ref),
+    };
   }
 
   /** @internal validated request for `set` */
