@@ -17,6 +17,7 @@ import { DnsService } from './service';
 import { hasDns } from './view';
 
 const IDLE_EXIT_MS = 1000;
+const STOP_WAIT_MS = 5000;
 
 // Files at the top of the state directory, written and read through the
 // StateStore: never through a symlink planted in their place.
@@ -37,6 +38,9 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
   const service = new DnsService(state, { ...(resolvConf ? { resolvConf } : {}) });
   let idleSince = Date.now();
   let stopping = false;
+  // The last request answered, kept here rather than read back from ACK: a
+  // missing ACK (the directory being removed) must not be written again.
+  let answered = (await state.readFile(ACK)) ?? '';
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
@@ -49,8 +53,8 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
     void (async () => {
       // A reload request from a CLI command: reload, then acknowledge it.
       const token = (await state.readFile(RELOAD)) ?? '';
-      const acked = (await state.readFile(ACK)) ?? '';
-      if (token && token !== acked) {
+      if (token && token !== answered) {
+        answered = token;
         await service.reload();
         await state.writeFile(ACK, token);
       }
@@ -76,9 +80,13 @@ async function daemonPid(stateDir: string): Promise<number | undefined> {
   const text = (await new StateStore(stateDir).readFile(PID).catch(() => undefined)) ?? '';
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  // Only ever signal our own daemon: check what the process is.
+  return (await isDaemon(pid)) ? pid : undefined;
+}
+
+/** Whether `pid` is a resolver daemon (only ever signal our own). */
+async function isDaemon(pid: number): Promise<boolean> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.includes('dns-daemon') ? pid : undefined;
+  return cmdline.split('\0').includes('dns-daemon');
 }
 
 /**
@@ -115,11 +123,17 @@ export async function ensureDaemon(
   }
 }
 
-/** Stops the daemon of `stateDir` (prune: when nothing needs it). Returns whether one was stopped. */
+/**
+ * Stops the daemon of `stateDir` (prune: when nothing needs it) and waits
+ * until it has exited, so the directory can be removed right after.
+ * Returns whether one was stopped.
+ */
 export async function stopDaemon(stateDir: string, onlyIfIdle: boolean): Promise<boolean> {
   const pid = await daemonPid(stateDir);
   if (pid === undefined) return false;
   if (onlyIfIdle && (await dnsNetworks(new StateStore(stateDir))).length > 0) return false;
   process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < STOP_WAIT_MS / 10 && (await isDaemon(pid)); i++)
+    await new Promise((r) => setTimeout(r, 10));
   return true;
 }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Cleanup, ROOT, requireSandbox, run, sleep, waitFor } from '../helpers';
@@ -148,6 +149,24 @@ describe('netplumb CLI', function () {
       () => !existsSync(`/proc/${pid}`),
       8000,
     );
+  });
+
+  it('the resolver daemon never writes again into a state directory being removed, and prune returns once it has exited', async () => {
+    await cli(state, ['network', 'create', 'cd1', '--subnet', '10.124.0.0/24']);
+    const pid = Number((await run('cat', [`${state}/dns.pid`])).stdout);
+    assert.ok(pid > 0 && existsSync(`/proc/${pid}`), 'a daemon serves the network');
+    // `rm -r` of the directory may remove the acknowledgement before the
+    // request: the daemon must not answer the same request again.
+    await run('rm', [`${state}/dns.ack`]);
+    await sleep(300);
+    assert.equal(existsSync(`${state}/dns.ack`), false, 'dns.ack written again');
+    await cli(state, ['network', 'rm', 'cd1']);
+    const prune = JSON.parse((await cli(state, ['prune', '--json'])).stdout) as {
+      daemons?: number;
+    };
+    assert.equal(prune.daemons, 1, 'prune stopped the idle daemon');
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    assert.equal(cmdline, '', 'the daemon is gone when prune returns');
   });
 
   it("run: the command runs inside with the sandbox's files, its exit status comes back, the sandbox goes", async () => {

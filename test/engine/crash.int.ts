@@ -8,26 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Engine, PruneReport } from '../../lib';
 import { Cleanup, ROOT, requireSandbox, run, sleep } from '../helpers';
-import { consistency, openEngine } from './helpers';
+import { consistency, daemons, openEngine, stopDaemons } from './helpers';
 
 const WORKER = path.join(ROOT, 'dist', 'test', 'engine', 'worker-tool.js');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
-
-/** Resolver daemons (the CLI's) serving this state directory, by pid. */
-async function daemons(stateDir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const d of await readdir('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const cmd = await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('dns-daemon') && cmd.includes(stateDir)) out.push(Number(d));
-  }
-  return out;
-}
 
 /** At most one daemon, and the one its pid file names. */
 async function daemonProblems(stateDir: string): Promise<string[]> {
@@ -60,9 +49,7 @@ describe('engine: crashes and concurrent processes', function () {
     engine = e.engine;
     stateDir = e.stateDir;
     cleanup.add('dispose engine', e.dispose);
-    cleanup.add('stop resolver daemons', async () => {
-      for (const pid of await daemons(stateDir)) process.kill(pid, 'SIGTERM');
-    });
+    cleanup.add('stop resolver daemons', () => stopDaemons(stateDir));
   });
   afterEach(() => cleanup.run());
 

@@ -1,12 +1,40 @@
 /** Engine test helpers: a fresh state directory per test, and oracles. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Engine, type EngineOptions } from '../../lib';
-import { ROOT, ipJson, run, untilReady } from '../helpers';
+import { ROOT, ipJson, run, sleep, untilReady } from '../helpers';
 
 let counter = 0;
+
+/**
+ * Resolver daemons (the CLI's) serving `stateDir`, by pid: a test that runs
+ * a CLI command against an engine's state directory starts one.
+ */
+export async function daemons(stateDir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const args = (await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args.includes('dns-daemon') && args.includes(stateDir)) out.push(Number(d));
+  }
+  return out;
+}
+
+/**
+ * Stops the resolver daemons of `stateDir` and waits until they have exited:
+ * one still polling the directory writes into it while it is being removed.
+ */
+export async function stopDaemons(stateDir: string): Promise<void> {
+  let pids = await daemons(stateDir);
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && pids.length > 0; i++) {
+    await sleep(50);
+    pids = await daemons(stateDir);
+  }
+  if (pids.length > 0) throw new Error(`resolver daemons ${pids.join(', ')} did not exit`);
+}
 
 /** An engine with its own state directory under the sandbox's private /run. */
 export async function openEngine(
@@ -25,6 +53,7 @@ export async function openEngine(
         await engine.removeNetwork(n.name).catch(() => undefined);
       await engine.prune().catch(() => undefined);
       await engine.close();
+      await stopDaemons(stateDir);
       await rm(stateDir, { recursive: true, force: true });
     },
   };
