@@ -218,12 +218,18 @@ struct HandleMain {
   // exit: a thread must never release the function after the environment
   // has torn it down.
   std::shared_ptr<HandleShared> shared;
+  // The thread starts with the first job (see Start), not with the handle:
+  // waking a sleeping thread costs the caller 10-20 us on a small VM and
+  // the handle's first job would wake it again.
+  bool started = false;
   bool hooked = false;
   bool tearing_down = false;
   bool finalized = false;
   std::unique_ptr<Job> closing;  // the close job, until Finalize
 
   static void CleanupHook(void* arg);
+  // Starts the handle's thread, once; on the main thread.
+  void Start();
   static void Finalize(Napi::Env env, void*, std::shared_ptr<HandleMain>* ctx);
 
   // The thread keeps the process alive only while someone awaits it.
@@ -795,6 +801,7 @@ void HandleMain::CleanupHook(void* arg) {
   main->tearing_down = true;
   main->shared->stop_requested = true;
   main->shared->Push(nullptr);
+  main->Start();
   main->shared->WaitReleased();
 }
 
@@ -933,10 +940,15 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   main_->tsfn = Tsfn::New(env, "netplumb.Handle", 0, 1, ctx, HandleMain::Finalize);
   main_->tsfn.Unref(env);
   main_->shared = shared_;
-  std::shared_ptr<HandleShared> shared = shared_;
-  Tsfn tsfn = main_->tsfn;
-  RunOnPooledThread([shared, tsfn] { ServeHandle(shared, tsfn); });
   if (napi_add_env_cleanup_hook(env, HandleMain::CleanupHook, main_.get()) == napi_ok) main_->hooked = true;
+}
+
+void HandleMain::Start() {
+  if (started) return;
+  started = true;
+  std::shared_ptr<HandleShared> s = shared;
+  Tsfn t = tsfn;
+  RunOnPooledThread([s, t] { ServeHandle(s, t); });
 }
 
 Handle::~Handle() {
@@ -944,6 +956,7 @@ Handle::~Handle() {
   if (!main_->closed) {
     main_->closed = true;
     shared_->Push(new SilentCloseJob());
+    main_->Start();
   }
   main_->monitor_cb.Reset();
 }
@@ -962,6 +975,7 @@ Napi::Value Submit(Napi::Env env, HandleShared& shared, HandleMain& main, J* job
   main.pending++;
   main.UpdateRef(env);
   shared.Push(job);
+  main.Start();
   return p;
 }
 
