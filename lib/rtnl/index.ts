@@ -8,6 +8,7 @@ import { fromSystemError } from '../errors';
 import type { NetNS } from '../netns';
 import { Addrs } from './addrs';
 import { RtnlBatch } from './batch';
+import { createNetns, type NetnsPlan } from './build';
 import { REQ_ACK, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import { Links, type Link } from './links';
 import { Monitor, type MonitorGroup, type MonitorOptions } from './monitor';
@@ -94,6 +95,41 @@ export class Rtnl implements RtnlContext {
     return new RtnlBatch(this);
   }
 
+  /**
+   * Makes a named namespace and wires it up in one round trip: what
+   *
+   *   ip netns add NAME
+   *   ip -n NAME -batch INSIDE     # the changes queued on `inside`
+   *   ip -batch HERE               # those on `here`, in this handle's namespace
+   *
+   * do, interleaved in the order `plan` queued them, by one native thread
+   * that makes the namespace, keeps a socket here and one inside, and sends
+   * neighbouring changes on one side in one sendmsg. Everything is validated
+   * and encoded before the kernel is touched (a ValidationError names the
+   * field). If the kernel refuses a change, the namespace is deleted, taking
+   * its links with it (and a veth's end here), and the refusal is thrown as a
+   * NetlinkError naming the change; other changes made here are not undone.
+   *
+   * Inside, links are named by ifindex (lo is 1; give the links you add an
+   * `index`): there is no socket to look names up before the namespace
+   * exists. `linkSet` may name a link: the kernel finds it by name.
+   *
+   *   const ns = await rt.createNetns('web', (inside, here) => {
+   *     inside.linkSet(1, { up: true }).linkAdd({ kind: 'veth', name: 'eth0', index: 2,
+   *       peer: { name: 'veth-web', netns: hostNs } });
+   *     here.linkSet('veth-web', { master: 'br0', up: true });
+   *     inside.addrAdd(2, '172.17.42.99/16').linkSet(2, { up: true })
+   *       .routeAdd({ dst: 'default', gateway: '172.17.42.1' });
+   *   });
+   */
+  createNetns(
+    name: string,
+    plan: (inside: NetnsPlan, here: NetnsPlan) => void,
+    opts: { dir?: string } = {},
+  ): Promise<NetNS> {
+    return createNetns(this, name, plan, opts);
+  }
+
   /** @internal */
   async inNetns<T>(netns: NetNS, fn: (rt: Rtnl) => Promise<T>): Promise<T> {
     const other = await Rtnl.open(netns);
@@ -126,6 +162,7 @@ export class Rtnl implements RtnlContext {
 export type { LinkRef, RawAttr } from './common';
 export type { IpFamily } from '../util/ip';
 export type { RtnlBatch } from './batch';
+export type { NetnsPlan } from './build';
 export type { Addrs, Address, AddressFilter, AddressOptions } from './addrs';
 export type {
   AddrGenMode,

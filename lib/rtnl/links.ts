@@ -208,6 +208,8 @@ interface CommonLinkSpec {
   devGroup?: number;
   /** create it directly in another namespace */
   netns?: NetNS;
+  /** ifindex to give it (`index IDX`; the kernel picks one when omitted) */
+  index?: number;
 }
 
 /** A bridge. Equivalent to `ip link add NAME type bridge [stp_state 1] ...`. */
@@ -527,6 +529,7 @@ export class Links {
       kind: spec.kind,
     };
     commonWire(spec, wire, 'link');
+    if (spec.index !== undefined) wire.index = validateUint(spec.index, 'index', 1, 0x7fffffff);
     const refs: Promise<void>[] = [];
     if (spec.master !== undefined) {
       const ref = validateLinkRef(spec.master, 'master');

@@ -49,9 +49,11 @@ describe('links', () => {
       mtu: 1400,
       stp: false,
       forwardDelay: 0,
+      index: 4242,
     });
     made('lbr0');
     const ip = await ipLink('lbr0');
+    assert.equal(ip.ifindex, 4242, 'the ifindex asked for (ip link add ... index 4242)');
     assert.equal(br.index, ip.ifindex);
     assert.equal(br.kind, 'bridge');
     assert.equal(ip.linkinfo?.info_kind, 'bridge');
@@ -325,6 +327,7 @@ describe('links', () => {
       [{ kind: 'veth', name: 'lvq', peer: { name: 'way-too-long-peer' } }, 'peer.name'],
       [{ kind: 'bridge', name: 'x', mtu: 10 }, 'link.mtu'],
       [{ kind: 'bridge', name: 'x', mac: 'zz:zz' }, 'link.mac'],
+      [{ kind: 'bridge', name: 'x', index: 0 }, 'index'],
       [{ kind: 'vxlan', name: 'x', vni: 1 << 25 }, 'vni'],
       [{ kind: 'macvlan', name: 'x', link: 'lo', mode: 'wild' }, 'mode'],
     ];
