@@ -13,8 +13,12 @@
  *  routes     100,000 routes listed by streaming versus `ip -j route show`,
  *             with the peak memory of each
  *  rss        RSS across create/remove cycles (BENCH_RSS_CYCLES, default 10000)
+ *  handoff    round trip of one small request awaited from JS, beside two C
+ *             threads handing work back and forth (bench/floor/handoff.c,
+ *             NETPLUMB_BENCH_HANDOFF); each also pinned to one CPU
  */
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 
@@ -311,9 +315,59 @@ async function rss(): Promise<void> {
   emit({ bench: `RSS MB across ${cycles} create/remove cycles`, ...marks, seconds });
 }
 
-const all: Record<string, () => Promise<void>> = { lone, publish, elements, dns, routes, rss };
+/** Mean round trip (µs) of `ip link set lo up` through rt.batch(), one awaited at a time. */
+async function requestRtt(n = 3000): Promise<number> {
+  const rt = await Rtnl.open();
+  for (let i = 0; i < 300; i++) await rt.batch().linkSet(1, { up: true }).send();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await rt.batch().linkSet(1, { up: true }).send();
+  const us = ((performance.now() - t0) * 1000) / n;
+  await rt.close();
+  return us;
+}
+
+/**
+ * Every awaited call hands the work to a native thread and the answer back
+ * (never a blocking call on the event loop): two thread wakeups. What that
+ * costs here is what the C pair measures; pinned to one CPU, a wakeup is a
+ * local context switch instead of waking the other, idle CPU.
+ */
+async function handoff(): Promise<void> {
+  const cpu =
+    /Cpus_allowed_list:\s*(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  const pinned = async (file: string, args: string[]): Promise<number> => {
+    const { stdout } = await run('taskset', ['-c', cpu, file, ...args]);
+    return Number(/(\d+(?:\.\d+)?)\s*$/.exec(stdout.trim())?.[1]);
+  };
+  const out: Record<string, number | string> = {
+    request: await requestRtt(),
+    'request, one CPU': await pinned(process.execPath, [__filename, '--request-rtt']),
+  };
+  const bin = process.env.NETPLUMB_BENCH_HANDOFF;
+  if (bin) {
+    out['C threads'] = Number(/([\d.]+)\s*$/.exec((await run(bin)).stdout.trim())?.[1]);
+    out['C threads, one CPU'] = await pinned(bin, []);
+  } else {
+    out['C threads'] = 'not built (NETPLUMB_BENCH_HANDOFF unset)';
+  }
+  emit({ bench: 'handoff round trip (µs): one request awaited from JS; two C threads', ...out });
+}
+
+const all: Record<string, () => Promise<void>> = {
+  lone,
+  publish,
+  elements,
+  dns,
+  routes,
+  rss,
+  handoff,
+};
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--request-rtt') {
+    console.log(await requestRtt());
+    return;
+  }
   const names = process.argv.slice(2);
   for (const name of names.length > 0 ? names : Object.keys(all)) {
     const fn = all[name];

@@ -14,7 +14,6 @@
 import { readdirSync } from 'node:fs';
 
 import { NetNS, Rtnl } from '../lib';
-import { Rtnl as RtnlClass } from '../lib/rtnl';
 
 const N = Number(process.argv[2] ?? 100);
 const REPS = Number(process.argv[3] ?? 3);
@@ -24,28 +23,26 @@ function ip(i: number): string {
   return `10.88.${h >> 8}.${h & 255}`;
 }
 
-async function setup(host: Rtnl, bridge: number, n: number): Promise<void> {
+async function setup(host: Rtnl, hostNs: NetNS, bridge: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const { ns, handle } = await NetNS.createWithHandle(`bnch-c${i}`);
-    const inside = RtnlClass.fromHandle(handle, ns);
-    // ip link add bnchvI master bnch0 up type veth peer name eth0 netns bnch-cI
-    // (eth0 gets ifindex 2: lo is 1 in a new namespace)
-    await host.links.add({
-      kind: 'veth',
-      name: `bnchv${i}`,
-      master: bridge,
-      up: true,
-      peer: { name: 'eth0', netns: ns, index: 2 },
+    // ip netns add bnch-cI, and the rest in the same round trip:
+    const ns = await host.createNetns(`bnch-c${i}`, (inside, here) => {
+      // ip -n bnch-cI link set lo up
+      // ip -n bnch-cI link add eth0 index 2 type veth peer name bnchvI netns HOST
+      inside.linkSet(1, { up: true }).linkAdd({
+        kind: 'veth',
+        name: 'eth0',
+        index: 2,
+        peer: { name: `bnchv${i}`, netns: hostNs },
+      });
+      // ip link set bnchvI master bnch0 up
+      here.linkSet(`bnchv${i}`, { master: bridge, up: true });
+      // ip -n bnch-cI: addr add; link set eth0 up; route add default
+      inside
+        .addrAdd(2, `${ip(i)}/16`)
+        .linkSet(2, { up: true })
+        .routeAdd({ dst: 'default', gateway: '10.88.0.1' });
     });
-    // ip -n bnch-cI -batch: lo up; addr; eth0 up; default route (one sendmsg)
-    await inside
-      .batch()
-      .linkSet(1, { up: true })
-      .addrAdd(2, `${ip(i)}/16`)
-      .linkSet(2, { up: true })
-      .routeAdd({ dst: 'default', gateway: '10.88.0.1' })
-      .send();
-    await inside.close();
     await ns.close();
   }
 }
@@ -63,12 +60,13 @@ async function teardown(n: number): Promise<void> {
 
 async function main(): Promise<void> {
   const host = await Rtnl.open();
+  const hostNs = await NetNS.host();
   for (let rep = 1; rep <= REPS; rep++) {
     const bridge = (await host.links.add({ kind: 'bridge', name: 'bnch0', up: true })).index;
     await host.addrs.add(bridge, '10.88.0.1/16');
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    await setup(host, bridge, N);
+    await setup(host, hostNs, bridge, N);
     const t1 = process.hrtime.bigint();
     const c1 = process.cpuUsage();
     await teardown(N);
@@ -90,6 +88,7 @@ async function main(): Promise<void> {
     );
   }
   await host.close();
+  await hostNs.close();
 }
 
 void main().catch((err: unknown) => {

@@ -52,6 +52,9 @@ fi
 
 # The C floor: the same kernel calls as the engine, with nothing in between.
 cc -O2 -o "$work/floor" bench/floor/floor.c
+# What a thread handoff costs here (micro benchmark "handoff").
+cc -O2 -pthread -o "$work/handoff" bench/floor/handoff.c
+export NETPLUMB_BENCH_HANDOFF="$work/handoff"
 
 for n in $N_LIST; do
   echo "== N=$n"
