@@ -3,11 +3,12 @@
  * changes of an `ip -n NAME -batch` and of an `ip -batch` here, interleaved,
  * made by one native thread in one job (see {@link Rtnl.createNetns}).
  */
+import path from 'node:path';
+
 import { K, native, type NativeSequenceResult, type NativeStep, type NsFdNative } from '../binding';
 import type { Channel, Request } from '../channel';
 import { NetlinkError, ValidationError, fromSystemError } from '../errors';
 import { NETNS_RUN_DIR, NetNS, validateNetnsName } from '../netns';
-import path from 'node:path';
 import { Addrs, type AddressOptions } from './addrs';
 import { REQ_ACK, opName, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import type { Rtnl } from './index';
@@ -165,7 +166,9 @@ export async function createNetns(
   const ctx = insideContext();
   // veth ends born here from inside: on a failure, waited for (see peersGone)
   const peers: { name: string; netns: NetNS }[] = [];
-  plan(
+  // Typed to return nothing, but JavaScript callers may pass an async function.
+  const call: (inside: NetnsPlan, here: NetnsPlan) => unknown = plan;
+  const returned = call(
     new NetnsPlan(
       'inside',
       queue,
@@ -177,6 +180,9 @@ export async function createNetns(
     ),
     new NetnsPlan('here', queue, here),
   );
+  // Changes queued after an await would never be sent.
+  if (returned instanceof Promise)
+    throw new ValidationError('plan', 'must queue its changes synchronously, not be async');
   // Everything is validated and encoded before the kernel sees anything.
   const encoded = await Promise.all(queue.map((q) => q.encode()));
   // Neighbouring changes on the same side go in one sendmsg.

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 
-import { NetlinkError, NetNS, Rtnl, ValidationError } from '../../lib';
+import { NetlinkError, NetNS, Rtnl, ValidationError, type NetnsPlan } from '../../lib';
 import { Cleanup, hostLinkNames, inNs, ipJson, requireSandbox } from '../helpers';
 
 interface IpLink {
@@ -133,6 +133,13 @@ describe('rtnl createNetns', () => {
       here.createNetns('cn2', 'no plan' as unknown as Parameters<Rtnl['createNetns']>[1]),
       { name: 'ValidationError', field: 'plan' },
     );
+    // An async plan (as JavaScript allows) would lose what it queues after an await.
+    const late = async (inside: NetnsPlan): Promise<void> => {
+      await Promise.resolve();
+      inside.linkSet(1, { up: true });
+    };
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the misuse under test
+    await refused(late, 'plan');
   });
 
   it('a change the kernel refuses is named, and the namespace goes with both veth ends', async () => {
@@ -156,6 +163,17 @@ describe('rtnl createNetns', () => {
     assert.ok(!(await NetNS.list()).includes('cn3'), 'the namespace is gone');
     assert.deepEqual(hostLinkNames(), links, 'the veth end here is gone with it');
     assert.ok(!(await readdir('/run/netns')).includes('cn3'), 'no mount point left');
+  });
+
+  it('an empty plan is `ip netns add` alone', async () => {
+    removeLater('cn5');
+    const ns = await here.createNetns('cn5', () => undefined);
+    await ns.close();
+    const links = await ipJson<IpLink[]>(['link', 'show'], 'cn5');
+    assert.deepEqual(
+      links.map((l) => [l.ifname, l.flags.includes('UP')]),
+      [['lo', false]],
+    );
   });
 
   it('a name already taken is refused and the namespace of that name is left alone', async () => {
