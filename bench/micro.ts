@@ -335,18 +335,23 @@ async function requestRtt(n = 3000): Promise<number> {
 async function handoff(): Promise<void> {
   const cpu =
     /Cpus_allowed_list:\s*(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
-  const pinned = async (file: string, args: string[]): Promise<number> => {
-    const { stdout } = await run('taskset', ['-c', cpu, file, ...args]);
-    return Number(/(\d+(?:\.\d+)?)\s*$/.exec(stdout.trim())?.[1]);
+  /** Runs `file` (pinned to one CPU, or not) and returns the figure its output ends with. */
+  const measure = async (pin: boolean, file: string, args: string[] = []): Promise<number> => {
+    const { stdout } = pin
+      ? await run('taskset', ['-c', cpu, file, ...args])
+      : await run(file, args);
+    const v = Number(/(\d+(?:\.\d+)?)\s*$/.exec(stdout.trim())?.[1]);
+    if (!Number.isFinite(v)) throw new Error(`${file}: no figure in ${JSON.stringify(stdout)}`);
+    return v;
   };
   const out: Record<string, number | string> = {
     request: await requestRtt(),
-    'request, one CPU': await pinned(process.execPath, [__filename, '--request-rtt']),
+    'request, one CPU': await measure(true, process.execPath, [__filename, '--request-rtt']),
   };
   const bin = process.env.NETPLUMB_BENCH_HANDOFF;
   if (bin) {
-    out['C threads'] = Number(/([\d.]+)\s*$/.exec((await run(bin)).stdout.trim())?.[1]);
-    out['C threads, one CPU'] = await pinned(bin, []);
+    out['C threads'] = await measure(false, bin);
+    out['C threads, one CPU'] = await measure(true, bin);
   } else {
     out['C threads'] = 'not built (NETPLUMB_BENCH_HANDOFF unset)';
   }

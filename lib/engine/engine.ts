@@ -1013,14 +1013,17 @@ export class Engine {
   /**
    * The gratuitous ARP an endpoint that came up without arp_notify should
    * have sent: with arp_notify on, setting its MAC (to the same value) sends
-   * it. Two messages: the kernel applies a message's MAC before its
-   * per-family settings.
+   * it. Two messages (one sendmsg): the kernel applies a message's MAC before
+   * its per-family settings.
    */
   private async announceLate(rec: SandboxRecord, ep: EndpointRecord): Promise<void> {
     const sbx = await openSandboxNetns(rec.netns!, this.netnsDir);
     try {
-      await sbx.rt.links.set(ep.ifname, { arpNotify: true });
-      await sbx.rt.links.set(ep.ifname, { mac: ep.mac });
+      await sbx.rt
+        .batch()
+        .linkSet(ep.ifname, { arpNotify: true })
+        .linkSet(ep.ifname, { mac: ep.mac })
+        .send();
     } finally {
       await sbx.rt.close();
       await sbx.ns.close();

@@ -10,7 +10,7 @@ import type { Channel, Request } from '../channel';
 import { NetlinkError, ValidationError, fromSystemError } from '../errors';
 import { NETNS_RUN_DIR, NetNS, validateNetnsName } from '../netns';
 import { Addrs, type AddressOptions } from './addrs';
-import { REQ_ACK, opName, validateLinkRef, type LinkRef, type RtnlContext } from './common';
+import { opName, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import type { Rtnl } from './index';
 import { Links, type LinkChanges, type LinkSpec } from './links';
 import { Routes, type RouteSpec } from './routes';
@@ -67,11 +67,7 @@ export class NetnsPlan {
         { buf: native.encode('newlink', create), op: opName('RTM_NEWLINK', spec.name) },
       ];
       // The kernel ignores IFLA_IFALIAS when it creates a link.
-      if (alias !== undefined)
-        requests.push({
-          buf: native.encode('newlink', { flags: REQ_ACK(), name: spec.name, alias }),
-          op: opName('RTM_NEWLINK', `${spec.name} alias`),
-        });
+      if (alias !== undefined) requests.push(await this.enc.links.setRequest(spec.name, { alias }));
       return requests;
     });
   }
@@ -130,27 +126,23 @@ function insideContext(): RtnlContext {
   };
 }
 
-/** The change a failed step refused, as a NetlinkError naming it. */
+/**
+ * Why step `step` failed: the change the kernel refused, named (as
+ * Channel.send names it), or the system error of the step itself.
+ */
 function refusal(
+  here: Rtnl,
   result: NativeSequenceResult,
   step: number,
-  ops: string[],
-  name: string,
-): Error | undefined {
+  requests: Request[],
+): Error {
   const r = result.results[step];
-  if (r && 'error' in r && r.error) return fromSystemError(r.error, `netns add ${name}`);
   if (r && 'completions' in r) {
     const i = r.completions.findIndex((c) => c.error !== 0);
-    const c = r.completions[i];
-    if (c)
-      return new NetlinkError({
-        code: c.code ?? `E${c.error}`,
-        errno: c.error,
-        op: ops[i] ?? `netns add ${name}`,
-        extack: c.extack,
-      });
+    if (i >= 0) return here.channel.errorFor(r, requests, i);
   }
-  return undefined;
+  if (r && 'error' in r && r.error) return fromSystemError(r.error, requests[0]?.op ?? 'netns add');
+  return new Error(`step ${step + 1} failed`);
 }
 
 /** @internal the body of Rtnl.createNetns */
@@ -185,32 +177,18 @@ export async function createNetns(
     throw new ValidationError('plan', 'must queue its changes synchronously, not be async');
   // Everything is validated and encoded before the kernel sees anything.
   const encoded = await Promise.all(queue.map((q) => q.encode()));
-  // Neighbouring changes on the same side go in one sendmsg.
-  const steps: NativeStep[] = [];
-  const ops: string[][] = [];
-  let side: Side | undefined;
-  let bufs: Buffer[] = [];
-  const flush = (): void => {
-    if (side === undefined || bufs.length === 0) return;
-    steps.push({
-      protocol: K.NETLINK_ROUTE,
-      ...(side === 'here' ? { outer: true } : {}),
-      batch: Buffer.concat(bufs),
-    });
-    bufs = [];
-  };
+  // Neighbouring changes on the same side go in one sendmsg: one step each.
+  const groups: { side: Side; requests: Request[] }[] = [];
   queue.forEach((q, i) => {
-    if (q.side !== side) {
-      flush();
-      side = q.side;
-      ops.push([]);
-    }
-    for (const r of encoded[i]!) {
-      bufs.push(r.buf);
-      ops[ops.length - 1]!.push(r.op);
-    }
+    const last = groups[groups.length - 1];
+    if (last?.side === q.side) last.requests.push(...encoded[i]!);
+    else groups.push({ side: q.side, requests: [...encoded[i]!] });
   });
-  flush();
+  const steps: NativeStep[] = groups.map((g) => ({
+    protocol: K.NETLINK_ROUTE,
+    ...(g.side === 'here' ? { outer: true } : {}),
+    batch: Buffer.concat(g.requests.map((r) => r.buf)),
+  }));
   const file = path.join(opts.dir ?? NETNS_RUN_DIR, name);
   const handle = new native.Handle();
   let result: NativeSequenceResult & { ns?: NsFdNative; enterError?: Error };
@@ -231,9 +209,7 @@ export async function createNetns(
   if (!ns) throw new Error(`netns add ${name}: the namespace was not made`);
   if (result.failed < 0) return ns;
   // Undo: the namespace goes, and with it its links (a veth's other end too).
-  const err =
-    refusal(result, result.failed, ops[result.failed] ?? [], name) ??
-    new Error(`netns add ${name}: step ${result.failed + 1} failed`);
+  const err = refusal(here, result, result.failed, groups[result.failed]?.requests ?? []);
   await ns.delete().catch(() => undefined);
   await peersGone(here, peers).catch(() => undefined);
   throw err;

@@ -500,12 +500,7 @@ export class Links {
         return rt.links.get(spec.name);
       });
     }
-    if (alias !== undefined) {
-      requests.push({
-        buf: native.encode('newlink', { flags: REQ_ACK(), name: spec.name, alias }),
-        op: opName('RTM_NEWLINK', `${spec.name} alias`),
-      });
-    }
+    if (alias !== undefined) requests.push(await this.setRequest(spec.name, { alias }));
     requests.push(this.getRequest(spec.name));
     const txn = await this.ctx.channel.send(requests);
     const link = txn.messages.find((m) => m.index === requests.length - 1)?.object as
