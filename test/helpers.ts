@@ -4,6 +4,7 @@
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -140,4 +141,40 @@ export async function untilReady(child: ChildProcess): Promise<ChildProcess> {
     });
   });
   return child;
+}
+
+/** Inodes of the network namespaces this process holds open fds of. */
+export async function heldNetns(): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    const m = /^net:\[(\d+)\]$/.exec(target);
+    if (m) out.add(Number(m[1]));
+  }
+  return out;
+}
+
+/** Inodes of the namespaces mounted under /run/netns. */
+export async function mountedNetns(): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (const name of await readdir('/run/netns')) out.add((await stat(`/run/netns/${name}`)).ino);
+  return out;
+}
+
+/** Namespaces held by this process that are neither the host's nor mounted: made ahead. */
+export async function madeAhead(): Promise<number[]> {
+  const host = (await stat('/proc/self/ns/net')).ino;
+  const mounted = await mountedNetns();
+  return [...(await heldNetns())].filter((ino) => ino !== host && !mounted.has(ino));
+}
+
+/** The network namespace of each thread of this process, by inode. */
+export async function threadNetns(): Promise<number[]> {
+  const out: number[] = [];
+  for (const tid of await readdir('/proc/self/task')) {
+    const target = await readlink(`/proc/self/task/${tid}/ns/net`).catch(() => '');
+    const m = /^net:\[(\d+)\]$/.exec(target);
+    if (m) out.push(Number(m[1]));
+  }
+  return out;
 }

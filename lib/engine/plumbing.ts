@@ -15,12 +15,12 @@ import {
 import type { Request } from '../channel';
 import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 import { NetlinkError, fromSystemError } from '../errors';
 import { NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
+import { NetnsBuilders } from '../rtnl/builders';
 import { formatMac } from '../util/ip';
 import type { EndpointRecord, NetworkRecord } from './records';
 
@@ -337,23 +337,19 @@ export async function runSandboxJob(
 }
 
 /**
- * The threads that build sandboxes: native handles that each run one sandbox
- * job at a time and go back to the host namespace after it (see
- * EnterOptions.reuse). A sandbox then costs no thread of its own, the
- * host-side sockets stay open, and while a builder waits for its next job it
- * unshares that job's namespace and brings lo up in it. Jobs go to an idle
- * builder; a new one is started while all are busy, up to one per CPU (at
- * most 4: the kernel serializes most of the work under one lock anyway).
+ * The threads that build sandboxes (see NetnsBuilders): a sandbox costs no
+ * thread of its own, and while a builder waits for its next job it unshares
+ * that job's namespace and brings lo up in it.
  */
-export class SandboxBuilders {
-  private readonly builders: { handle: HandleNative; queued: number }[] = [];
+export class SandboxBuilders extends NetnsBuilders {
   private recipe: NativeStep[] | undefined;
 
   constructor(
     /** the host's handle: its encoders validate and encode; nothing is sent through it here */
     readonly encoder: Rtnl,
-    private readonly max = Math.min(4, availableParallelism()),
-  ) {}
+  ) {
+    super();
+  }
 
   /**
    * What every new namespace gets before its sandbox's steps:
@@ -367,40 +363,6 @@ export class SandboxBuilders {
       },
     ];
     return this.recipe;
-  }
-
-  /** Runs `job` on a builder; one whose job failed as a whole (not a step of it) is retired. */
-  async run<T>(job: (handle: HandleNative) => Promise<T>): Promise<T> {
-    let b = this.builders.reduce<(typeof this.builders)[number] | undefined>(
-      (best, x) => (best === undefined || x.queued < best.queued ? x : best),
-      undefined,
-    );
-    if (b === undefined || (b.queued > 0 && this.builders.length < this.max)) {
-      b = { handle: new native.Handle(), queued: 0 };
-      this.builders.push(b);
-    }
-    b.queued++;
-    try {
-      return await job(b.handle);
-    } catch (err) {
-      this.retire(b);
-      throw err;
-    } finally {
-      b.queued--;
-    }
-  }
-
-  private retire(b: { handle: HandleNative }): void {
-    const i = this.builders.findIndex((x) => x === b);
-    if (i < 0) return;
-    this.builders.splice(i, 1);
-    b.handle.close().catch(() => undefined);
-  }
-
-  /** Stops the builder threads (a namespace made ahead goes with them). */
-  async close(): Promise<void> {
-    const all = this.builders.splice(0);
-    await Promise.all(all.map((b) => b.handle.close()));
   }
 }
 

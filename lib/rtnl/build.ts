@@ -190,18 +190,21 @@ export async function createNetns(
     batch: Buffer.concat(g.requests.map((r) => r.buf)),
   }));
   const file = path.join(opts.dir ?? NETNS_RUN_DIR, name);
-  const handle = new native.Handle();
   let result: NativeSequenceResult & { ns?: NsFdNative; enterError?: Error };
   try {
-    result = await handle.enter({
-      create: file,
-      outer: queue.some((q) => q.side === 'here') ? [K.NETLINK_ROUTE] : [],
-      ...(here.netns ? { outerNetns: here.netns.fd } : {}),
-      steps,
-      close: true,
-    });
+    // On one of `here`'s builder threads, which starts in `here`'s namespace,
+    // goes back there after the job, and makes the next namespace ahead.
+    result = await here.builders.run((handle) =>
+      handle.enter({
+        create: file,
+        outer: queue.some((q) => q.side === 'here') ? [K.NETLINK_ROUTE] : [],
+        ...(here.netns ? { outerNetns: here.netns.fd } : {}),
+        steps,
+        reuse: true,
+        prepare: [],
+      }),
+    );
   } catch (err) {
-    await handle.close();
     throw fromSystemError(err, `netns add ${name}`);
   }
   if (result.enterError) throw fromSystemError(result.enterError, `netns add ${name}`);

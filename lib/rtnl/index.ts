@@ -9,6 +9,7 @@ import type { NetNS } from '../netns';
 import { Addrs } from './addrs';
 import { RtnlBatch } from './batch';
 import { createNetns, type NetnsPlan } from './build';
+import { NetnsBuilders } from './builders';
 import { REQ_ACK, validateLinkRef, type LinkRef, type RtnlContext } from './common';
 import { Links, type Link } from './links';
 import { Monitor, type MonitorGroup, type MonitorOptions } from './monitor';
@@ -31,6 +32,8 @@ export class Rtnl implements RtnlContext {
   readonly neigh: Neighbors;
   /** @internal */
   readonly channel: Channel;
+  /** @internal the threads of createNetns (started by its first call) */
+  readonly builders = new NetnsBuilders();
 
   private constructor(
     /** @internal */ readonly handle: HandleNative,
@@ -110,6 +113,12 @@ export class Rtnl implements RtnlContext {
    * its links with it (and a veth's end here), and the refusal is thrown as a
    * NetlinkError naming the change; other changes made here are not undone.
    *
+   * The thread is this handle's and stays for the next call (more start
+   * while calls overlap, up to one per CPU, at most 4): while it waits it
+   * makes the next namespace ahead, so a loop of createNetns calls does not
+   * wait for unshare(2). {@link Rtnl.close} ends the threads and that
+   * namespace.
+   *
    * Inside, links are named by ifindex (lo is 1; give the links you add an
    * `index`): there is no socket to look names up before the namespace
    * exists. `linkSet` may name a link: the kernel finds it by name.
@@ -153,9 +162,12 @@ export class Rtnl implements RtnlContext {
     return Monitor.start(this.netns, groups, opts);
   }
 
-  /** Closes the socket and its thread. Idempotent. */
+  /**
+   * Closes the socket and its thread, and the threads of createNetns with
+   * the namespace they made ahead. Idempotent.
+   */
   async close(): Promise<void> {
-    await this.handle.close();
+    await Promise.all([this.handle.close(), this.builders.close()]);
   }
 }
 

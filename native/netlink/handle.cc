@@ -104,9 +104,10 @@ struct Worker {
   std::unique_ptr<NetlinkSocket> monitor;
   // A builder (jobs entered with `reuse`) goes back to `home` after each
   // sandbox; while idle it unshares the next sandbox's namespace ahead and
-  // runs `recipe` in it (lo up, sysctls), so a job finds it ready.
+  // runs `recipe` in it (lo up, sysctls; maybe nothing), so a job finds it
+  // ready.
   UniqueFd home;
-  std::vector<Step> recipe;  // non-empty: make a spare before sleeping
+  std::optional<std::vector<Step>> recipe;  // set: make a spare before sleeping
   struct Spare {
     UniqueFd ns;
     std::unique_ptr<NetlinkSocket> route;  // opened inside it, for the job to reuse
@@ -350,8 +351,8 @@ bool SameSteps(const std::vector<Step>& a, const std::vector<Step>& b) {
 // recipe of its last job in it, then goes back home. What fails here is left
 // to the next job, which reports it.
 void MakeSpare(Worker& w) {
-  std::vector<Step> recipe = std::move(w.recipe);
-  w.recipe.clear();
+  std::vector<Step> recipe = std::move(*w.recipe);
+  w.recipe.reset();
   if (::unshare(CLONE_NEWNET) != 0) return;
   Worker::Spare spare;
   bool ok = true;
@@ -817,7 +818,7 @@ void Post(Tsfn& tsfn, Job* job) {
 void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
   Worker w;
   while (!w.stop) {
-    if (!w.recipe.empty() && !w.spare && !w.broken) {
+    if (w.recipe && !w.spare && !w.broken) {
       bool idle;
       {
         std::lock_guard<std::mutex> lock(shared->mu);

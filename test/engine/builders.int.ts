@@ -8,47 +8,19 @@
  * gives back the namespace made ahead.
  */
 import assert from 'node:assert/strict';
-import { readdir, readlink, stat } from 'node:fs/promises';
-
+import { stat } from 'node:fs/promises';
 import type { Engine } from '../../lib';
-import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
+import {
+  Cleanup,
+  inNs,
+  ipJson,
+  madeAhead,
+  requireSandbox,
+  run,
+  threadNetns,
+  waitFor,
+} from '../helpers';
 import { addrsIn, openEngine, ping } from './helpers';
-
-/** Inodes of the network namespaces this process holds open fds of. */
-async function heldNetns(): Promise<Set<number>> {
-  const out = new Set<number>();
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    const m = /^net:\[(\d+)\]$/.exec(target);
-    if (m) out.add(Number(m[1]));
-  }
-  return out;
-}
-
-/** Inodes of the namespaces mounted under /run/netns. */
-async function mountedNetns(): Promise<Set<number>> {
-  const out = new Set<number>();
-  for (const name of await readdir('/run/netns')) out.add((await stat(`/run/netns/${name}`)).ino);
-  return out;
-}
-
-/** Namespaces held by this process that are neither the host's nor mounted: made ahead. */
-async function madeAhead(): Promise<number[]> {
-  const host = (await stat('/proc/self/ns/net')).ino;
-  const mounted = await mountedNetns();
-  return [...(await heldNetns())].filter((ino) => ino !== host && !mounted.has(ino));
-}
-
-/** The network namespace of each thread of this process, by inode. */
-async function threadNetns(): Promise<number[]> {
-  const out: number[] = [];
-  for (const tid of await readdir('/proc/self/task')) {
-    const target = await readlink(`/proc/self/task/${tid}/ns/net`).catch(() => '');
-    const m = /^net:\[(\d+)\]$/.exec(target);
-    if (m) out.push(Number(m[1]));
-  }
-  return out;
-}
 
 async function sysctlIn(netns: string, key: string): Promise<string> {
   return (await inNs(netns, 'cat', [`/proc/sys/${key}`])).stdout.trim();

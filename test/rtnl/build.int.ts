@@ -1,9 +1,18 @@
 /** Rtnl.createNetns(): `ip netns add` and the wiring inside and here, in one round trip. */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 
 import { NetlinkError, NetNS, Rtnl, ValidationError, type NetnsPlan } from '../../lib';
-import { Cleanup, hostLinkNames, inNs, ipJson, requireSandbox, waitFor } from '../helpers';
+import {
+  Cleanup,
+  hostLinkNames,
+  inNs,
+  ipJson,
+  madeAhead,
+  requireSandbox,
+  threadNetns,
+  waitFor,
+} from '../helpers';
 
 interface IpLink {
   ifname: string;
@@ -193,5 +202,51 @@ describe('rtnl createNetns', () => {
     );
     const lo = (await ipJson<IpLink[]>(['link', 'show', 'lo'], 'cn4'))[0]!;
     assert.ok(lo.flags.includes('UP'), 'the existing namespace was not touched');
+  });
+
+  it('makes the next namespace ahead: the next call gets it fresh; close() gives it back', async () => {
+    removeLater('cn6');
+    removeLater('cn7');
+    const own = await Rtnl.open();
+    cleanup.add('close own handle', () => own.close());
+    const hostIno = (await stat('/proc/self/ns/net')).ino;
+    const first = await own.createNetns('cn6', (inside) => {
+      inside.linkSet(1, { up: true }).linkAdd({ kind: 'bridge', name: 'br6', index: 7 });
+    });
+    await first.close();
+    // The builder thread went home and, idle, unshared the next namespace.
+    let ahead: number[] = [];
+    await waitFor(
+      'the next namespace made ahead',
+      async () => (ahead = await madeAhead()).length === 1,
+    );
+    const second = await own.createNetns('cn7', (inside) => {
+      inside.linkSet(1, { up: true });
+    });
+    await second.close();
+    assert.equal((await stat('/run/netns/cn7')).ino, ahead[0], 'cn7 is the namespace made ahead');
+    // Fresh: nothing of cn6's plan, only what cn7's plan made.
+    const links = await ipJson<IpLink[]>(['link', 'show'], 'cn7');
+    assert.deepEqual(
+      links.map((l) => [l.ifname, l.flags.includes('UP')]),
+      [['lo', true]],
+    );
+    assert.deepEqual(
+      (await ipJson<IpLink[]>(['link', 'show'], 'cn6')).map((l) => l.ifname),
+      ['lo', 'br6'],
+    );
+    const named = new Set([(await stat('/run/netns/cn6')).ino, ahead[0]!]);
+    assert.deepEqual(
+      (await threadNetns()).filter((ino) => named.has(ino)),
+      [],
+      'no thread stays inside a namespace it made',
+    );
+    await own.close();
+    assert.deepEqual(await madeAhead(), [], 'close() gives back the namespace made ahead');
+    assert.deepEqual(
+      (await threadNetns()).filter((ino) => ino !== hostIno),
+      [],
+      'no thread is left in another namespace',
+    );
   });
 });

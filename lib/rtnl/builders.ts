@@ -1,0 +1,55 @@
+/**
+ * Namespace builders: native threads that each make one new network
+ * namespace at a time (a job entered with `reuse`, see EnterOptions), go back
+ * to the namespace they started in after it, and while idle unshare the next
+ * namespace ahead, so the next job skips the ~0.3 ms unshare(CLONE_NEWNET).
+ * The host-side sockets stay open between jobs.
+ */
+import { availableParallelism } from 'node:os';
+
+import { native, type HandleNative } from '../binding';
+
+export class NetnsBuilders {
+  private readonly builders: { handle: HandleNative; queued: number }[] = [];
+
+  /** Up to one thread per CPU, at most 4: the kernel serializes most of the work under one lock. */
+  constructor(private readonly max = Math.min(4, availableParallelism())) {}
+
+  /**
+   * Runs `job` on an idle builder, or on a new one while all are busy (up to
+   * `max`). A builder whose job failed as a whole (not a step of it) is
+   * retired.
+   */
+  async run<T>(job: (handle: HandleNative) => Promise<T>): Promise<T> {
+    let b = this.builders.reduce<(typeof this.builders)[number] | undefined>(
+      (best, x) => (best === undefined || x.queued < best.queued ? x : best),
+      undefined,
+    );
+    if (b === undefined || (b.queued > 0 && this.builders.length < this.max)) {
+      b = { handle: new native.Handle(), queued: 0 };
+      this.builders.push(b);
+    }
+    b.queued++;
+    try {
+      return await job(b.handle);
+    } catch (err) {
+      this.retire(b);
+      throw err;
+    } finally {
+      b.queued--;
+    }
+  }
+
+  private retire(b: { handle: HandleNative }): void {
+    const i = this.builders.findIndex((x) => x === b);
+    if (i < 0) return;
+    this.builders.splice(i, 1);
+    b.handle.close().catch(() => undefined);
+  }
+
+  /** Stops the threads; the namespaces they made ahead go with them. */
+  async close(): Promise<void> {
+    const all = this.builders.splice(0);
+    await Promise.all(all.map((b) => b.handle.close()));
+  }
+}
