@@ -127,11 +127,16 @@ for (const variant of ['port', 'plain']) {
   const extras = vs.filter((a) => a.extra.loop_delay_ms || a.extra.first_tenth_ms !== undefined);
   if (extras.length > 0) {
     out.push('');
-    out.push('| run | N | event-loop delay p99 / max ms | first tenth ms | last tenth ms |');
-    out.push('|---|---:|---:|---:|---:|');
-    for (const a of extras.sort((x, y) => x.n - y.n)) {
+    out.push(
+      '| run | N | event-loop delay p99 / max ms | first tenth ms | last tenth ms | last ÷ first |',
+    );
+    out.push('|---|---:|---:|---:|---:|---:|');
+    for (const a of extras.sort((x, y) => x.n - y.n || x.peer.localeCompare(y.peer))) {
+      const lag = a.extra.loop_delay_ms;
+      const first = a.extra.first_tenth_ms;
+      const last = a.extra.last_tenth_ms;
       out.push(
-        `| ${a.peer} | ${a.n} | ${f2(a.extra.loop_delay_ms?.p99 ?? 0)} / ${f2(a.extra.loop_delay_ms?.max ?? 0)} | ${f2(a.extra.first_tenth_ms ?? 0)} | ${f2(a.extra.last_tenth_ms ?? 0)} |`,
+        `| ${a.peer} | ${a.n} | ${lag ? `${f2(lag.p99)} / ${f2(lag.max)}` : '–'} | ${first !== undefined ? f2(first) : '–'} | ${last !== undefined ? f2(last) : '–'} | ${first && last !== undefined ? (last / first).toFixed(2) : '–'} |`,
       );
     }
   }

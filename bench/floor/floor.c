@@ -13,7 +13,10 @@
  *   [address, eth0 up, default route];
  *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
  *
- *   floor SETUP  FILE N     -> prints "setup_ns <total>"
+ *   floor SETUP  FILE N     -> prints "setup_ns <total>", and the time of the
+ *                              first and of the last tenth of the sandboxes
+ *                              ("first_tenth_ns", "last_tenth_ns": does the
+ *                              kernel's own cost grow with N?)
  *   floor TEARDOWN N        -> lazy-unmounts the namespaces, waits until the
  *                              host ends are gone, prints "teardown_ns <total>"
  *
@@ -134,8 +137,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++)
     for (int k = 0; k < 4; k++) msgs[i][k] = read_chunk(f, &lens[i][k]);
   int64_t t0 = now_ns();
+  int tenth = n / 10 > 0 ? n / 10 : 1;
+  int64_t first_end = 0, last_start = t0;
   char path[64];
   for (int i = 0; i < n; i++) {
+    if (i == tenth) first_end = now_ns();
+    if (i == n - tenth) last_start = now_ns();
     snprintf(path, sizeof(path), "/run/netns/floor%d", i);
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
     if (fd < 0) die("create netns file");
@@ -153,6 +160,10 @@ int main(int argc, char **argv) {
     close(rt);
     if (setns(host, CLONE_NEWNET) < 0) die("setns");
   }
-  printf("setup_ns %lld\n", (long long)(now_ns() - t0));
+  int64_t end = now_ns();
+  if (first_end == 0) first_end = end;
+  printf("setup_ns %lld\n", (long long)(end - t0));
+  printf("first_tenth_ns %lld\n", (long long)(first_end - t0));
+  printf("last_tenth_ns %lld\n", (long long)(end - last_start));
   return 0;
 }
