@@ -82,11 +82,12 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
   it('a program that forgets its handles still exits by itself', async () => {
     const stateDir = `/run/np-forget-${process.pid}`;
     cleanup.add('remove the state directory', () => rm(stateDir, { recursive: true, force: true }));
-    cleanup.add('delete np-forget', () =>
-      NetNS.open('np-forget')
-        .then((ns) => ns.delete())
-        .catch(() => undefined),
-    );
+    for (const name of ['np-forget', 'np-forget2'])
+      cleanup.add(`delete ${name}`, () =>
+        NetNS.open(name)
+          .then((ns) => ns.delete())
+          .catch(() => undefined),
+      );
     const { stdout, ms } = await child(`
       const ns = await lib.NetNS.create('np-forget');
       const rt = await lib.Rtnl.open(ns);
@@ -97,6 +98,8 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
       // Never used: its thread has not started (it starts with the first job).
       const idle = await lib.Rtnl.open();
       await Promise.all([rt.links.list(), nft.list(), ct.list(), host.links.list(), engine.listNetworks()]);
+      // A createNetns thread, idle with the next namespace made ahead.
+      await host.createNetns('np-forget2', () => undefined);
       console.log(fds());
       // nothing closed: the event loop must still run dry`);
     assert.ok(Number(stdout.trim()) > 0, `the child worked: ${stdout}`);

@@ -249,4 +249,36 @@ describe('rtnl createNetns', () => {
       'no thread is left in another namespace',
     );
   });
+
+  it('from a handle in another namespace: "here" is that namespace, call after call', async () => {
+    const outer = await NetNS.create('cn8');
+    cleanup.add('netns del cn8', () => outer.delete());
+    const there = await Rtnl.open(outer);
+    cleanup.add('close there', () => there.close());
+    for (const n of [0, 1]) {
+      removeLater(`cn9${n}`);
+      const ns = await there.createNetns(`cn9${n}`, (inside, here) => {
+        inside.linkAdd({
+          kind: 'veth',
+          name: 'eth0',
+          index: 2,
+          peer: { name: `out${n}`, netns: outer },
+        });
+        here.linkSet(`out${n}`, { up: true, alias: `second call: ${n === 1}` });
+      });
+      await ns.close();
+    }
+    const links = await ipJson<IpLink[]>(['link', 'show'], 'cn8');
+    assert.deepEqual(
+      links.filter((l) => l.ifname.startsWith('out')).map((l) => [l.ifname, l.ifalias]),
+      [
+        ['out0', 'second call: false'],
+        ['out1', 'second call: true'],
+      ],
+    );
+    assert.ok(
+      !hostLinkNames().some((l) => l.startsWith('out')),
+      'nothing landed in this namespace',
+    );
+  });
 });
