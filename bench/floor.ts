@@ -3,7 +3,9 @@
  * port each: prepares the bridge and the nftables map with netplumb, encodes
  * every message the floor sends with netplumb's encoders, then times the C
  * program. Inside the bench sandbox:
- *   node dist/bench/floor.js FLOOR_BINARY N REPS      -> JSON lines
+ *   node dist/bench/floor.js FLOOR_BINARY N REPS [--concurrency C]
+ * prints JSON lines; with C > 1 the floor makes the sandboxes on C threads at
+ * once (peer "c-floor-cC"), beside the engine's C calls in flight.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -11,7 +13,10 @@ import { writeFileSync } from 'node:fs';
 import { Nft, Rtnl } from '../lib';
 import { native } from '../lib/binding';
 
-const [floorBin, nText = '100', repsText = '3'] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const ci = args.indexOf('--concurrency');
+const C = ci >= 0 ? Number(args.splice(ci, 2)[1]) : 1;
+const [floorBin, nText = '100', repsText = '3'] = args;
 const N = Number(nText);
 const REPS = Number(repsText);
 
@@ -86,26 +91,31 @@ async function main(): Promise<void> {
       parts.push(chunk((await tx.build()).batch));
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
-    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N)], {
+    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N), String(C)], {
       encoding: 'utf8',
     });
     const teardown = execFileSync(floorBin!, ['teardown', String(N)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
-    const ns = (s: string, key = ''): number =>
-      Number(new RegExp(`${key}(\\d+)`).exec(s)![1]) / 1e9;
+    const ns = (s: string, key: string): number =>
+      Number(new RegExp(`${key} (\\d+)`).exec(s)![1]) / 1e9;
     // per sandbox, as bench/engine.ts reports them
     const tenth = Math.max(1, Math.floor(N / 10));
     console.log(
       JSON.stringify({
-        peer: 'c-floor',
+        peer: C === 1 ? 'c-floor' : `c-floor-c${C}`,
         variant: 'port',
         n: N,
         rep,
-        setup: { wall_s: ns(setup) },
-        teardown: { wall_s: ns(teardown) },
-        first_tenth_ms: (ns(setup, 'first_tenth_ns ') * 1000) / tenth,
-        last_tenth_ms: (ns(setup, 'last_tenth_ns ') * 1000) / tenth,
+        setup: { wall_s: ns(setup, 'setup_ns') },
+        teardown: { wall_s: ns(teardown, 'teardown_ns') },
+        // Sandboxes made at once have no first and last tenth of their own.
+        ...(C === 1
+          ? {
+              first_tenth_ms: (ns(setup, 'first_tenth_ns') * 1000) / tenth,
+              last_tenth_ms: (ns(setup, 'last_tenth_ns') * 1000) / tenth,
+            }
+          : {}),
         ok: true,
       }),
     );

@@ -51,7 +51,7 @@ else
 fi
 
 # The C floor: the same kernel calls as the engine, with nothing in between.
-cc -O2 -o "$work/floor" bench/floor/floor.c
+cc -O2 -pthread -o "$work/floor" bench/floor/floor.c
 # What a thread handoff costs here (micro benchmark "handoff").
 cc -O2 -pthread -o "$work/handoff" bench/floor/handoff.c
 export NETPLUMB_BENCH_HANDOFF="$work/handoff"
@@ -62,6 +62,7 @@ for n in $N_LIST; do
   bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 >>"$raw"
   bash bench/sandbox.sh node dist/bench/plumbing.js "$n" "$REPS" >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --concurrency 8 >>"$raw"
   if [ -n "$peers" ]; then
     peers_here=$PEERS
     [ "$n" -ge 1000 ] && peers_here=$LARGE_PEERS

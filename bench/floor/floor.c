@@ -17,10 +17,15 @@
  *                              first and of the last tenth of the sandboxes
  *                              ("first_tenth_ns", "last_tenth_ns": does the
  *                              kernel's own cost grow with N?)
+ *   floor SETUP  FILE N T   -> the same sandboxes made by T threads at once
+ *                              (each takes the next one when done), as the
+ *                              engine runs with T calls in flight; prints
+ *                              "setup_ns <total>": the floor for concurrency
+ *                              on the CPUs at hand
  *   floor TEARDOWN N        -> lazy-unmounts the namespaces, waits until the
  *                              host ends are gone, prints "teardown_ns <total>"
  *
- * Build: cc -O2 -o floor floor.c (bench/run.sh does it). Run only inside the
+ * Build: cc -O2 -pthread -o floor floor.c (bench/run.sh does it). Run only inside the
  * bench sandbox.
  */
 #define _GNU_SOURCE
@@ -28,7 +33,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +67,7 @@ static int nl_open(int proto) {
 /* Sends a batch and reads until every message that asked for an ACK got one;
  * the kernel has queued them all by the time sendmsg returns. */
 static void nl_talk(int fd, uint8_t *msg, uint32_t len) {
-  static uint32_t seq = 1;
+  static _Thread_local uint32_t seq = 1;
   int want = 0;
   for (uint32_t off = 0; off + sizeof(struct nlmsghdr) <= len;) {
     struct nlmsghdr *h = (struct nlmsghdr *)(msg + off);
@@ -93,14 +100,58 @@ static uint8_t *read_chunk(FILE *f, uint32_t *len) {
   return b;
 }
 
+/* The sandboxes to make: four prepared batches each (see the top). */
+static uint8_t **msgs;
+static uint32_t *lens;
+static int n, tenth;
+static atomic_int next_sandbox;
+static int64_t t0, first_end, last_start;
+
+/* Makes sandboxes until none is left. A thread's network namespace is its
+ * own: unshare and setns move only the calling thread, which is why the
+ * namespace is bound from /proc/thread-self, not /proc/self. */
+static void *make_sandboxes(void *unused) {
+  (void)unused;
+  int rt_host = nl_open(NETLINK_ROUTE);
+  int nft_host = nl_open(NETLINK_NETFILTER);
+  char path[64];
+  for (;;) {
+    int i = atomic_fetch_add(&next_sandbox, 1);
+    if (i >= n) break;
+    if (i == tenth) first_end = now_ns();
+    if (i == n - tenth) last_start = now_ns();
+    uint8_t **m = &msgs[i * 4];
+    uint32_t *l = &lens[i * 4];
+    snprintf(path, sizeof(path), "/run/netns/floor%d", i);
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
+    if (fd < 0) die("create netns file");
+    close(fd);
+    if (unshare(CLONE_NEWNET) < 0) die("unshare");
+    if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) die("mount");
+    int rt = nl_open(NETLINK_ROUTE);
+    nl_talk(rt, m[0], l[0]);
+    int v6 = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY);
+    if (v6 < 0 || write(v6, "1", 1) != 1) die("disable_ipv6");
+    close(v6);
+    nl_talk(rt_host, m[1], l[1]);
+    nl_talk(rt, m[2], l[2]);
+    nl_talk(nft_host, m[3], l[3]);
+    close(rt);
+    if (setns(3, CLONE_NEWNET) < 0) die("setns");
+  }
+  close(rt_host);
+  close(nft_host);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: floor setup FILE N | floor teardown N\n");
+    fprintf(stderr, "usage: floor setup FILE N [THREADS] | floor teardown N\n");
     return 2;
   }
   if (strcmp(argv[1], "teardown") == 0) {
-    int n = atoi(argv[2]);
-    int64_t t0 = now_ns();
+    n = atoi(argv[2]);
+    t0 = now_ns();
     char path[64];
     for (int i = 0; i < n; i++) {
       snprintf(path, sizeof(path), "/run/netns/floor%d", i);
@@ -128,41 +179,28 @@ int main(int argc, char **argv) {
   }
   FILE *f = fopen(argv[2], "rb");
   if (!f) die("open message file");
-  int n = atoi(argv[3]);
-  int rt_host = nl_open(NETLINK_ROUTE);
-  int nft_host = nl_open(NETLINK_NETFILTER);
+  n = atoi(argv[3]);
+  int threads = argc > 4 ? atoi(argv[4]) : 1;
+  if (threads < 1) threads = 1;
   /* Read everything first: file I/O is not part of the floor. */
-  uint8_t *msgs[n][4];
-  uint32_t lens[n][4];
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < 4; k++) msgs[i][k] = read_chunk(f, &lens[i][k]);
-  int64_t t0 = now_ns();
-  int tenth = n / 10 > 0 ? n / 10 : 1;
-  int64_t first_end = 0, last_start = t0;
-  char path[64];
-  for (int i = 0; i < n; i++) {
-    if (i == tenth) first_end = now_ns();
-    if (i == n - tenth) last_start = now_ns();
-    snprintf(path, sizeof(path), "/run/netns/floor%d", i);
-    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
-    if (fd < 0) die("create netns file");
-    close(fd);
-    if (unshare(CLONE_NEWNET) < 0) die("unshare");
-    if (mount("/proc/self/ns/net", path, "none", MS_BIND, NULL) < 0) die("mount");
-    int rt = nl_open(NETLINK_ROUTE);
-    nl_talk(rt, msgs[i][0], lens[i][0]);
-    int v6 = open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", O_WRONLY);
-    if (v6 < 0 || write(v6, "1", 1) != 1) die("disable_ipv6");
-    close(v6);
-    nl_talk(rt_host, msgs[i][1], lens[i][1]);
-    nl_talk(rt, msgs[i][2], lens[i][2]);
-    nl_talk(nft_host, msgs[i][3], lens[i][3]);
-    close(rt);
-    if (setns(host, CLONE_NEWNET) < 0) die("setns");
+  msgs = calloc((size_t)n * 4, sizeof(*msgs));
+  lens = calloc((size_t)n * 4, sizeof(*lens));
+  for (int i = 0; i < n * 4; i++) msgs[i] = read_chunk(f, &lens[i]);
+  t0 = now_ns();
+  tenth = n / 10 > 0 ? n / 10 : 1;
+  last_start = t0;
+  if (threads == 1) {
+    make_sandboxes(NULL);
+  } else {
+    pthread_t tid[threads];
+    for (int t = 0; t < threads; t++)
+      if (pthread_create(&tid[t], NULL, make_sandboxes, NULL) != 0) die("pthread_create");
+    for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
   }
   int64_t end = now_ns();
   if (first_end == 0) first_end = end;
   printf("setup_ns %lld\n", (long long)(end - t0));
+  if (threads > 1) return 0; /* sandboxes overlap: no per-tenth times */
   printf("first_tenth_ns %lld\n", (long long)(first_end - t0));
   printf("last_tenth_ns %lld\n", (long long)(end - last_start));
   return 0;
