@@ -9,7 +9,7 @@
  * touched, so a crash leaves a trace `prune` can finish; a failure halfway
  * rolls back what was made.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -74,6 +74,7 @@ import { openHostNetns } from './hostns';
 import { OverlayDriver } from './overlay/driver';
 import { formatMac, macFromIpv4, parseMac } from '../util/ip';
 import { Turns } from '../util/turns';
+import { randomHex } from '../util/random';
 
 /** How {@link Engine.open} sets up an engine. Every path must be absolute. */
 export interface EngineOptions {
@@ -122,7 +123,7 @@ const DEFAULT_SUBNET = '172.17.0.0/16';
 /** how long a removal waits for the kernel to reap a veth before deleting it itself */
 const REAP_TIMEOUT_MS = 1000;
 
-const newId = (): string => randomBytes(16).toString('hex');
+const newId = (): string => randomHex(16);
 
 /** The address space a network claims on this host: an overlay claims its whole cluster CIDR. */
 function subnetsOf(n: NetworkRecord): Subnet[] {
