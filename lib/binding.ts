@@ -90,6 +90,12 @@ export interface EnterOptions {
   reuse?: boolean;
   /** writes and inner transactions run in each new namespace first (with `reuse`) */
   prepare?: NativeStep[];
+  /**
+   * with `reuse`, a token (1 to 2^32-1): when the steps went well, the thread
+   * stays in the new namespace and runs nothing else (but a close) until
+   * `release(token)`, which finishes there
+   */
+  hold?: number;
 }
 
 /** A dedicated native thread living in one network namespace. */
@@ -105,6 +111,12 @@ export interface HandleNative {
     opts: EnterOptions & { steps: NativeStep[]; before?: NativeStep[] },
   ): Promise<NativeSequenceResult & { ns?: NsFdNative; enterError?: Error }>;
   sequence(steps: NativeStep[]): Promise<NativeSequenceResult>;
+  /**
+   * After an enter with `hold: token`: runs `steps` in the namespace it
+   * held, then the thread goes home. `held` false: that enter did not hold
+   * (it failed), nothing ran.
+   */
+  release(token: number, steps: NativeStep[]): Promise<NativeSequenceResult & { held: boolean }>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
   dump(
     protocol: number,

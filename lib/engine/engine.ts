@@ -43,6 +43,7 @@ import {
   runSandboxJob,
   SandboxBuilders,
   type SandboxJobResult,
+  type SandboxRest,
   deleteLink,
   deleteNetns,
   openSandboxNetns,
@@ -1091,44 +1092,44 @@ export class Engine {
     mark: Mark,
   ): Promise<SandboxJobResult> {
     const ep = rec.endpoints[0];
-    const nft =
-      this.firewall && ep && ep.ports.length > 0
-        ? await this.firewall.publishBatch(rec, ep)
-        : undefined;
-    rec.state = 'ready';
-    const after: FsOp[] = [
-      ...(await this.fileOps(rec, undefined, net)),
-      {
-        op: 'replace',
-        path: this.state.recordPath('sandboxes', rec.name),
-        data: JSON.stringify(rec),
-      },
-      ...this.cursorOps(),
-    ];
-    rec.state = 'creating';
-    const bridgeIndex = net ? await this.bridgeOf(net) : 0;
+    const firewall = this.firewall;
+    // Prepared while the builder thread makes the namespace and the veth.
+    const rest = async (): Promise<SandboxRest> => {
+      const nft =
+        firewall && ep && ep.ports.length > 0 ? await firewall.publishBatch(rec, ep) : undefined;
+      const ready: SandboxRecord = { ...rec, state: 'ready' };
+      const after: FsOp[] = [
+        ...(await this.fileOps(ready, undefined, net)),
+        {
+          op: 'replace',
+          path: this.state.recordPath('sandboxes', rec.name),
+          data: JSON.stringify(ready),
+        },
+        ...this.cursorOps(),
+      ];
+      if (!net || !ep) return { after, ...(nft ? { nft } : {}) };
+      return {
+        after,
+        ...(nft ? { nft } : {}),
+        link: {
+          bridgeIndex: await this.bridgeOf(net),
+          alias: this.aliasOf('ep', rec.name, net.name),
+          defaultRoute: !net.internal,
+          announce: this.announces(net, ep),
+          isolated: !net.icc,
+          hairpin: ep.ports.length > 0,
+        },
+      };
+    };
     mark('prepare');
     const r = await runSandboxJob(this.host, this.builders, {
       name: rec.name,
       dir: this.netnsDir,
       hostNs: this.hostNs,
       before: steps.map((s) => s.step),
-      after,
-      ...(nft ? { nft } : {}),
-      ...(net && ep
-        ? {
-            endpoint: {
-              ep,
-              net,
-              bridgeIndex,
-              alias: this.aliasOf('ep', rec.name, net.name),
-              defaultRoute: !net.internal,
-              announce: this.announces(net, ep),
-              isolated: !net.icc,
-              hairpin: ep.ports.length > 0,
-            },
-          }
-        : {}),
+      firewall: firewall !== undefined && ep !== undefined && ep.ports.length > 0,
+      ...(net && ep ? { endpoint: { ep, net } } : {}),
+      rest,
     });
     if (r.failed < 0) rec.state = 'ready';
     mark('job');

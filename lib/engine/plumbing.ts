@@ -136,12 +136,28 @@ export interface NewSandboxPlan {
   dir: string;
   /** the host namespace, where the veth's host end is born */
   hostNs: NetNS;
-  endpoint?: EndpointPlan & { isolated: boolean; hairpin: boolean };
+  /** the sandbox's first endpoint: its veth is made while `rest` is prepared */
+  endpoint?: { ep: EndpointRecord; net: NetworkRecord };
+  /** whether `rest` may give an nftables batch (its host socket is opened with the first half) */
+  firewall: boolean;
   /**
    * steps before anything is made, in the host namespace: the record (the
    * name's reservation), addresses and ports, port probes
    */
   before: NativeStep[];
+  /**
+   * The rest of the plan, prepared on the event loop while the builder
+   * thread runs the first half of the job (the `before` steps, the
+   * namespace, the veth). What it throws fails the job at its second half:
+   * what the first half made is taken back like any failure's.
+   */
+  rest: () => Promise<SandboxRest>;
+}
+
+/** The second half of a new sandbox's plan (see NewSandboxPlan.rest). */
+export interface SandboxRest {
+  /** how the endpoint joins its network (with `endpoint`) */
+  link?: Omit<EndpointPlan, 'ep' | 'net' | 'index'> & { isolated: boolean; hairpin: boolean };
   /** an nftables batch for the host's firewall (DNAT of published ports), sent after the veth */
   nft?: Buffer;
   /** state-directory operations once everything is made (files, record ready) */
@@ -181,7 +197,7 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
 }
 
 /**
- * Creates a sandbox namespace and its first endpoint in ONE job on a builder
+ * Creates a sandbox namespace and its first endpoint in one job on a builder
  * thread (see SandboxBuilders), which has host-side sockets open, runs the
  * `before` steps (record, addresses, ports, probes), unshares into a new
  * namespace, mounts it under its name, runs
@@ -198,9 +214,17 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
  * writes the files and marks the record ready, then goes back to the host
  * namespace: the event loop waits for the kernel once per sandbox. The
  * namespace and its lo the builder has usually made ahead, while it waited
- * for this job. On a failure the namespace (and with it both veth ends) is
- * removed; the caller undoes the state-directory steps and the nftables
- * batch (see SandboxJobResult).
+ * for this job.
+ *
+ * The job goes to the thread in two halves: up to the veth at once, and
+ * the rest once `plan.rest()` has given what it needs (the nftables batch,
+ * the files, the bridge), which the event loop prepares while the thread
+ * makes the veth, the costliest step. The thread holds the namespace in
+ * between (EnterOptions.hold).
+ *
+ * On a failure the namespace (and with it both veth ends) is removed; the
+ * caller undoes the state-directory steps and the nftables batch (see
+ * SandboxJobResult).
  */
 export async function runSandboxJob(
   host: Rtnl,
@@ -210,12 +234,9 @@ export async function runSandboxJob(
   const file = path.join(plan.dir, plan.name);
   const ROUTE = K.NETLINK_ROUTE;
   const local = builders.encoder;
-  const steps: NativeStep[] = [];
-  const inner1: Buffer[] = [];
-  const afterVeth: NativeStep[] = [];
-  let inner2: Buffer[] = [];
-  const outer: Buffer[] = [];
+  const first: NativeStep[] = [];
   const e = plan.endpoint;
+  const quiet = e ? await ipv6Quiet(e.ep) : undefined;
   if (e) {
     const { ep, net } = e;
     const veth = await local.links.addWire({
@@ -226,78 +247,17 @@ export async function runSandboxJob(
       peer: { name: ep.hostIfname, netns: plan.hostNs, mtu: net.mtu },
     });
     veth.index = FIRST_IFINDEX;
-    inner1.push(native.encode('newlink', veth));
-    const quiet = await ipv6Quiet(ep);
-    afterVeth.push(...quiet.inside);
-    outer.push(
-      native.encode(
-        'newlink',
-        await host.links.setWire(ep.hostIfname, {
-          master: e.bridgeIndex,
-          up: true,
-          alias: e.alias,
-          ...quiet.hostEnd,
-        }),
-      ),
-    );
-    if (e.isolated || e.hairpin) {
-      const port = {
-        ...(e.isolated ? { isolated: true } : {}),
-        ...(e.hairpin ? { hairpin: true } : {}),
-      };
-      outer.push(native.encode('newlink', await host.links.setWire(ep.hostIfname, { port })));
-    }
-    inner2 = [
-      native.encode('newaddr', local.addrs.wire(FIRST_IFINDEX, `${ep.ip}/${ep.prefixlen}`)),
-    ];
-    if (ep.ip6 && ep.prefixlen6 !== undefined) {
-      inner2.push(
-        native.encode(
-          'newaddr',
-          local.addrs.wire(FIRST_IFINDEX, `${ep.ip6}/${ep.prefixlen6}`, { noDad: true }),
-        ),
-      );
-    }
-    if (e.announce)
-      inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, ANNOUNCE)));
-    inner2.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
-    if (e.defaultRoute) {
-      inner2.push(
-        (
-          await local.routes.request(
-            { dst: 'default', gateway: ep.gateway, dev: FIRST_IFINDEX },
-            'add',
-          )
-        ).buf,
-      );
-      if (ep.gateway6)
-        inner2.push(
-          (
-            await local.routes.request(
-              { dst: 'default', gateway: ep.gateway6, dev: FIRST_IFINDEX },
-              'add',
-            )
-          ).buf,
-        );
-    }
+    first.push({ protocol: ROUTE, batch: native.encode('newlink', veth) });
+    first.push(...quiet!.inside);
   }
-  if (inner1.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner1) });
-  steps.push(...afterVeth);
-  if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
-  const nftStep = plan.nft ? steps.length : -1;
-  if (plan.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: plan.nft });
-  if (inner2.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner2) });
-  const afterFirst = steps.length;
-  for (const op of plan.after) steps.push({ fs: op });
-  const protocols = [
-    ...(outer.length > 0 ? [ROUTE] : []),
-    ...(plan.nft ? [K.NETLINK_NETFILTER] : []),
-  ];
+  const protocols = e ? [ROUTE, ...(plan.firewall ? [K.NETLINK_NETFILTER] : [])] : [];
   const prepare = await builders.prepare();
-  let result;
+  const nb = plan.before.length;
+  const token = nextHoldToken();
+  let job;
   try {
-    result = await builders.run((handle) =>
-      handle.enter({
+    job = await builders.run(async (handle) => {
+      const held = handle.enter({
         create: file,
         outer: protocols,
         // An engine whose host is another namespace: the thread starts there,
@@ -305,35 +265,156 @@ export async function runSandboxJob(
         ...(host.netns ? { outerNetns: host.netns.fd } : {}),
         before: plan.before,
         prepare,
-        steps,
+        steps: first,
         reuse: true,
-      }),
-    );
+        hold: token,
+      });
+      // While the thread works: the second half. Whatever happens here, the
+      // thread gets its release (with nothing to run after an error).
+      const asError = (err: unknown): Error =>
+        err instanceof Error ? err : new Error(String(err));
+      let second: SecondHalf | undefined;
+      let restError: Error | undefined;
+      try {
+        second = await secondHalf(host, local, e, quiet, await plan.rest());
+      } catch (err) {
+        restError = asError(err);
+      }
+      let released;
+      try {
+        released = handle.release(token, second?.steps ?? []);
+      } catch (err) {
+        // Steps the binding refuses: still let the thread go home.
+        restError = asError(err);
+        second = undefined;
+        released = handle.release(token, []);
+      }
+      const [a, b] = await Promise.allSettled([held, released]);
+      if (a.status === 'rejected') throw a.reason;
+      if (b.status === 'rejected') throw b.reason;
+      if (a.value.failed < 0 && !b.value.held && !restError)
+        restError = new Error('the builder did not hold the namespace for the second half');
+      return { a: a.value, b: b.value, second, restError };
+    });
   } catch (err) {
     throw fromSystemError(err, `netns add ${plan.name}`);
   }
-  result.ns?.close();
-  const nb = plan.before.length;
+  const { a, b, second, restError } = job;
+  a.ns?.close();
+  // Step indices as one sequence: before, first half, second half.
+  const afterFirst = first.length + (second?.afterAt ?? 0);
+  const nftStep = second && second.nftAt >= 0 ? first.length + second.nftAt : -1;
+  const results = [...a.results, ...b.results];
+  const failedAt =
+    a.failed >= 0
+      ? a.failed
+      : restError
+        ? nb + first.length
+        : b.failed >= 0
+          ? nb + first.length + b.failed
+          : -1;
   const out: SandboxJobResult = {
     failed: -1,
-    before: result.results.slice(0, nb),
-    nftApplied:
-      nftStep >= 0 && result.results.length > nb + nftStep && result.failed !== nb + nftStep,
+    before: results.slice(0, nb),
+    nftApplied: nftStep >= 0 && results.length > nb + nftStep && failedAt !== nb + nftStep,
   };
-  if (result.failed < 0) return out;
+  if (failedAt < 0) return out;
   // The namespace takes eth0 and, with it, the host end of the pair.
-  if (result.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
-  const at = result.failed;
+  if (a.ns) await deleteNetns(plan.dir, plan.name).catch(() => undefined);
+  const at = failedAt;
   const inKernel = at - nb;
   // Entering (making the namespace) counts as the first kernel step, even
-  // when a sandbox without endpoint has no other.
-  const inKernelPhase = result.enterError !== undefined || inKernel < afterFirst;
+  // when a sandbox without endpoint has no other; so does preparing the
+  // second half.
+  const inKernelPhase =
+    a.enterError !== undefined || restError !== undefined || inKernel < afterFirst;
   out.phase = at < nb ? 'before' : inKernelPhase ? 'kernel' : 'after';
   out.failed = at < nb ? at : inKernelPhase ? inKernel : inKernel - afterFirst;
-  out.error = result.enterError
-    ? fromSystemError(result.enterError, `netns add ${plan.name}`)
-    : stepError(plan.name, at, result.results[at]);
+  out.error = a.enterError
+    ? fromSystemError(a.enterError, `netns add ${plan.name}`)
+    : (restError ?? stepError(plan.name, at, results[at]));
   return out;
+}
+
+let holdToken = 0;
+
+/** Names a held namespace's release (see EnterOptions.hold): a builder may hold one while others queue. */
+function nextHoldToken(): number {
+  holdToken = (holdToken % 0xfffffffe) + 1;
+  return holdToken;
+}
+
+interface SecondHalf {
+  steps: NativeStep[];
+  /** index in `steps` of the nftables batch, or -1 */
+  nftAt: number;
+  /** index in `steps` of the first state-directory operation */
+  afterAt: number;
+}
+
+/** The steps after the veth: the host end joins the bridge, the firewall, eth0's address, up, routes, files. */
+async function secondHalf(
+  host: Rtnl,
+  local: Rtnl,
+  e: NewSandboxPlan['endpoint'],
+  quiet: Awaited<ReturnType<typeof ipv6Quiet>> | undefined,
+  rest: SandboxRest,
+): Promise<SecondHalf> {
+  const ROUTE = K.NETLINK_ROUTE;
+  const steps: NativeStep[] = [];
+  const outer: Buffer[] = [];
+  const inner: Buffer[] = [];
+  const link = rest.link;
+  if (e && link) {
+    const { ep } = e;
+    outer.push(
+      native.encode(
+        'newlink',
+        await host.links.setWire(ep.hostIfname, {
+          master: link.bridgeIndex,
+          up: true,
+          alias: link.alias,
+          ...quiet!.hostEnd,
+        }),
+      ),
+    );
+    if (link.isolated || link.hairpin) {
+      const port = {
+        ...(link.isolated ? { isolated: true } : {}),
+        ...(link.hairpin ? { hairpin: true } : {}),
+      };
+      outer.push(native.encode('newlink', await host.links.setWire(ep.hostIfname, { port })));
+    }
+    inner.push(
+      native.encode('newaddr', local.addrs.wire(FIRST_IFINDEX, `${ep.ip}/${ep.prefixlen}`)),
+    );
+    if (ep.ip6 && ep.prefixlen6 !== undefined) {
+      inner.push(
+        native.encode(
+          'newaddr',
+          local.addrs.wire(FIRST_IFINDEX, `${ep.ip6}/${ep.prefixlen6}`, { noDad: true }),
+        ),
+      );
+    }
+    if (link.announce)
+      inner.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, ANNOUNCE)));
+    inner.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
+    if (link.defaultRoute) {
+      for (const gateway of [ep.gateway, ep.gateway6]) {
+        if (gateway === undefined) continue;
+        inner.push(
+          (await local.routes.request({ dst: 'default', gateway, dev: FIRST_IFINDEX }, 'add')).buf,
+        );
+      }
+    }
+  }
+  if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
+  const nftAt = rest.nft ? steps.length : -1;
+  if (rest.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: rest.nft });
+  if (inner.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner) });
+  const afterAt = steps.length;
+  for (const op of rest.after) steps.push({ fs: op });
+  return { steps, nftAt, afterAt };
 }
 
 /**

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -121,6 +122,11 @@ struct Worker {
   // the machine (proc_sys_compare): ~1 ms once there are 1,000 sandboxes.
   UniqueFd ipv6_conf;
   bool entered = false;
+  // A builder's job entered with `hold` (a token, > 0) left the thread in
+  // its sandbox's namespace: the `release` naming that token finishes the
+  // sandbox there and goes home. Meanwhile the thread runs nothing else (a
+  // close aside) and makes no spare. 0: nothing held.
+  uint32_t held = 0;
   bool broken = false;  // entering the namespace failed: refuse all work
   bool stop = false;    // closed: the thread ends
 
@@ -279,6 +285,8 @@ class Job {
   // Main thread.
   virtual void Settle(Napi::Env env, HandleMain& main) = 0;
   virtual bool Closes() const { return false; }
+  // The token of the held sandbox a release job finishes (see Worker::held); 0 otherwise.
+  virtual uint32_t Releases() const { return 0; }
 
   std::optional<SysError> error;
 };
@@ -347,6 +355,19 @@ bool SameSteps(const std::vector<Step>& a, const std::vector<Step>& b) {
   return true;
 }
 
+// A builder's way back after a sandbox: the sandbox's sockets go with its
+// namespace; a thread that cannot go home refuses all work from now on.
+void GoHome(Worker& w) {
+  w.held = 0;
+  w.sockets.clear();
+  w.ipv6_conf.Reset();
+  if (::setns(w.home.Get(), CLONE_NEWNET) != 0) {
+    w.broken = true;
+  } else {
+    w.entered = false;
+  }
+}
+
 // While a builder is idle: unshares the next sandbox's namespace and runs the
 // recipe of its last job in it, then goes back home. What fails here is left
 // to the next job, which reports it.
@@ -380,7 +401,7 @@ class EnterJob : public PromiseJob {
  public:
   EnterJob(Napi::Env env, UniqueFd target, std::string create, UniqueFd outer_ns, std::vector<int> outer,
            std::vector<Step> before, std::optional<std::vector<Step>> steps, bool close_after, bool reuse,
-           std::vector<Step> prepare)
+           uint32_t hold, std::vector<Step> prepare)
       : PromiseJob(env),
         target_(std::move(target)),
         create_(std::move(create)),
@@ -390,6 +411,7 @@ class EnterJob : public PromiseJob {
         steps_(std::move(steps)),
         close_after_(close_after),
         reuse_(reuse),
+        hold_(hold),
         prepare_(std::move(prepare)) {}
 
   bool Closes() const override { return close_after_; }
@@ -491,20 +513,19 @@ class EnterJob : public PromiseJob {
         ThrowErrno("open", "/proc/thread-self/ns/net");
       }
     }
-    // The sandbox's sockets go with its namespace; a thread that cannot go
-    // home refuses all work from now on.
-    struct GoHome {
+    // Home after the job, unless it went well and holds the namespace for
+    // a `release` job to finish.
+    struct Return {
       Worker& w;
-      ~GoHome() {
-        w.sockets.clear();
-        w.ipv6_conf.Reset();
-        if (::setns(w.home.Get(), CLONE_NEWNET) != 0) {
-          w.broken = true;
+      const EnterJob& job;
+      ~Return() {
+        if (job.hold_ != 0 && job.failed_ < 0 && !job.enter_error_ && !std::uncaught_exceptions()) {
+          w.held = job.hold_;
         } else {
-          w.entered = false;
+          GoHome(w);
         }
       }
-    } go_home{w};
+    } go_home{w, *this};
     w.recipe = prepare_;
     if (!before_.empty()) {
       failed_ = RunSteps(w, before_, &results_);
@@ -539,11 +560,45 @@ class EnterJob : public PromiseJob {
   std::optional<std::vector<Step>> steps_;
   bool close_after_;
   bool reuse_;
+  uint32_t hold_;
   std::vector<Step> prepare_;
   std::vector<Transaction> results_;
   int failed_ = -1;
   std::optional<SysError> enter_error_;
   UniqueFd self_;
+};
+
+// The second half of a builder's job entered with `hold`: its steps run in
+// the sandbox's namespace, then the thread goes home. When the first half
+// did not hold (it failed, or the handle never held), nothing runs.
+class ReleaseJob : public PromiseJob {
+ public:
+  ReleaseJob(Napi::Env env, uint32_t token, std::vector<Step> steps)
+      : PromiseJob(env), token_(token), steps_(std::move(steps)) {}
+  uint32_t Releases() const override { return token_; }
+  void Run(Worker& w) override {
+    if (w.held == 0 || w.held != token_) return;
+    held_ = true;
+    struct Return {
+      Worker& w;
+      ~Return() { GoHome(w); }
+    } go_home{w};
+    failed_ = RunSteps(w, steps_, &results_);
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = StepResults(env, steps_, results_, failed_).As<Napi::Object>();
+    o.Set("held", held_);
+    return o;
+  }
+
+ private:
+  uint32_t token_;
+  std::vector<Step> steps_;
+  std::vector<Transaction> results_;
+  int failed_ = -1;
+  bool held_ = false;
 };
 
 class SequenceJob : public PromiseJob {
@@ -818,7 +873,7 @@ void Post(Tsfn& tsfn, Job* job) {
 void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
   Worker w;
   while (!w.stop) {
-    if (w.recipe && !w.spare && !w.broken) {
+    if (w.recipe && !w.spare && !w.broken && !w.held) {
       bool idle;
       {
         std::lock_guard<std::mutex> lock(shared->mu);
@@ -856,9 +911,17 @@ void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
       Job* job = nullptr;
       {
         std::lock_guard<std::mutex> lock(shared->mu);
-        if (shared->queue.empty()) break;
-        job = shared->queue.front();
-        shared->queue.pop_front();
+        auto it = shared->queue.begin();
+        // Holding a sandbox, the thread takes its release first; what was
+        // queued behind the holding job waits, other sandboxes' releases too
+        // (a close, or the environment going away, does not). Queue order
+        // puts a release after its own enter.
+        if (w.held != 0 && !shared->stop_requested) {
+          while (it != shared->queue.end() && *it != nullptr && (*it)->Releases() != w.held && !(*it)->Closes()) ++it;
+        }
+        if (it == shared->queue.end()) break;
+        job = *it;
+        shared->queue.erase(it);
       }
       if (shared->stop_requested) {
         // The environment is going away: nobody will read results.
@@ -921,6 +984,7 @@ Napi::Function Handle::Init(Napi::Env env) {
                          InstanceMethod<&Handle::Enter>("enter"),
                          InstanceMethod<&Handle::Transact>("transact"),
                          InstanceMethod<&Handle::Sequence>("sequence"),
+                         InstanceMethod<&Handle::Release>("release"),
                          InstanceMethod<&Handle::Dump>("dump"),
                          InstanceMethod<&Handle::WriteFile>("writeFile"),
                          InstanceMethod<&Handle::ReadFile>("readFile"),
@@ -1030,6 +1094,13 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
 
 }  // namespace
 
+Napi::Value Handle::Release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowTypeError(env, "token must be a number");
+  uint32_t token = info[0].As<Napi::Number>().Uint32Value();
+  return Submit(env, *shared_, *main_, new ReleaseJob(env, token, StepsArg(env, info[1])));
+}
+
 Napi::Value Handle::Sequence(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Submit(env, *shared_, *main_, new SequenceJob(env, StepsArg(env, info[0])));
@@ -1044,6 +1115,7 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   std::optional<std::vector<Step>> steps;
   bool close_after = false;
   bool reuse = false;
+  uint32_t hold = 0;
   std::vector<Step> before;
   std::vector<Step> prepare;
   if (info[0].IsObject()) {
@@ -1075,14 +1147,22 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     Napi::Value bf = opts.Get("before");
     if (!bf.IsUndefined() && !bf.IsNull()) before = StepsArg(env, bf);
     reuse = opts.Get("reuse").ToBoolean().Value();
+    Napi::Value hv = opts.Get("hold");
+    if (!hv.IsUndefined()) {
+      if (!hv.IsNumber() || hv.As<Napi::Number>().DoubleValue() < 1 || hv.As<Napi::Number>().DoubleValue() > 0xffffffff)
+        ThrowTypeError(env, "hold must be a token from 1 to 2^32-1");
+      hold = hv.As<Napi::Number>().Uint32Value();
+    }
     Napi::Value pr = opts.Get("prepare");
     if (!pr.IsUndefined() && !pr.IsNull()) prepare = StepsArg(env, pr);
   }
   if (reuse && (create.empty() || !steps || close_after || target.Valid()))
     ThrowTypeError(env, "reuse needs create and steps, and neither netns nor close");
-  Napi::Value p = Submit(env, *shared_, *main_,
-                         new EnterJob(env, std::move(target), std::move(create), std::move(outer_ns), std::move(outer),
-                                      std::move(before), std::move(steps), close_after, reuse, std::move(prepare)));
+  if (hold != 0 && !reuse) ThrowTypeError(env, "hold needs reuse");
+  Napi::Value p =
+      Submit(env, *shared_, *main_,
+             new EnterJob(env, std::move(target), std::move(create), std::move(outer_ns), std::move(outer),
+                          std::move(before), std::move(steps), close_after, reuse, hold, std::move(prepare)));
   // The handle takes no more work after a job that closes it.
   if (close_after) main_->closed = true;
   return p;

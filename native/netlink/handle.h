@@ -26,11 +26,17 @@ class Handle : public Napi::ObjectWrap<Handle> {
   // enter({ netns?: NsFd, create?: string, outerNetns?: NsFd, outer?: number[], steps? }):
   // Promise<NsFd> (or { ns, results, failed } with steps); must come first.
   // `outer` opens sockets in the starting namespace (or in `outerNetns`, which
-  // the thread enters first) before entering; `steps` run right after.
+  // the thread enters first) before entering; `steps` run right after. A
+  // builder's job (`reuse`) with `hold` stays in the new namespace after
+  // steps that went well, for `release` to finish.
   Napi::Value Enter(const Napi::CallbackInfo& info);
   // sequence(steps: { protocol, outer?, batch }[]): Promise<{ results, failed }>
   // Runs each step's batch in order in one job, stopping after a failure.
   Napi::Value Sequence(const Napi::CallbackInfo& info);
+  // release(steps): Promise<{ results, failed, held }> — after an enter with
+  // `hold`: runs the steps in the held namespace and goes home; `held` false
+  // (nothing ran) when the enter failed or did not hold.
+  Napi::Value Release(const Napi::CallbackInfo& info);
   // transact(protocol, batch: Buffer): Promise<Transaction>
   Napi::Value Transact(const Napi::CallbackInfo& info);
   // dump(protocol, request: Buffer | null, budget): Promise<DumpChunk>

@@ -1,0 +1,265 @@
+/**
+ * A sandbox job goes to its builder thread in two halves (runSandboxJob):
+ * the namespace and the veth at once, the rest once the event loop has
+ * prepared it; the thread holds the namespace in between. What a user
+ * relies on: the halves make one sandbox, as one job did; a rest that cannot
+ * be prepared takes back what the first half made; nothing else runs on a
+ * thread while it holds a namespace, and no thread stays inside one.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { NetNS, Rtnl } from '../../lib';
+import { native } from '../../lib/binding';
+import { runSandboxJob, SandboxBuilders, type NewSandboxPlan } from '../../lib/engine/plumbing';
+import type { EndpointRecord, NetworkRecord } from '../../lib/engine/records';
+import { Cleanup, inNs, ipJson, requireSandbox, threadNetns, waitFor } from '../helpers';
+import { addrsIn, ping } from './helpers';
+
+const NET: NetworkRecord = {
+  name: 'hn',
+  id: 'hn-test',
+  bridge: 'nphbr0',
+  subnet: '10.216.0.0/24',
+  gateway: '10.216.0.1',
+  mtu: 1500,
+  internal: false,
+  icc: true,
+  labels: {},
+  default: false,
+  created: new Date(0).toISOString(),
+  state: 'ready',
+};
+
+function endpoint(n: number): EndpointRecord {
+  return {
+    id: `ep${n}`,
+    network: NET.name,
+    ifname: 'eth0',
+    hostIfname: `nph${n}`,
+    ip: `10.216.0.${n + 10}`,
+    prefixlen: 24,
+    gateway: NET.gateway,
+    mac: `02:42:0a:d8:00:${(n + 10).toString(16).padStart(2, '0')}`,
+    aliases: [],
+    ports: [],
+  };
+}
+
+async function hostLinks(): Promise<string[]> {
+  return (await ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname);
+}
+
+describe('engine: a sandbox job in two halves, the namespace held in between', function () {
+  this.timeout(60000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let host: Rtnl;
+  let hostNs: NetNS;
+  let builders: SandboxBuilders;
+  let bridge: number;
+  let stateDir: string;
+  beforeEach(async () => {
+    host = await Rtnl.open();
+    cleanup.add('close host handle', () => host.close());
+    hostNs = await NetNS.host();
+    cleanup.add('close host namespace', () => hostNs.close());
+    builders = new SandboxBuilders(host);
+    cleanup.add('close builders', () => builders.close());
+    bridge = (await host.links.add({ kind: 'bridge', name: NET.bridge, up: true })).index;
+    cleanup.add('delete bridge', () => host.links.del(NET.bridge));
+    await host.addrs.add(NET.bridge, `${NET.gateway}/24`);
+    stateDir = await mkdtemp(path.join(tmpdir(), 'np-halves-'));
+    cleanup.add('remove state dir', () => rm(stateDir, { recursive: true, force: true }));
+  });
+  afterEach(() => cleanup.run());
+
+  function plan(n: number, rest: NewSandboxPlan['rest']): NewSandboxPlan {
+    const name = `nph-sbx${n}`;
+    cleanup.add(`delete namespace ${name}`, () =>
+      native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
+    );
+    return {
+      name,
+      dir: '/run/netns',
+      hostNs,
+      endpoint: { ep: endpoint(n), net: NET },
+      firewall: false,
+      // The record first, as the engine writes it: its reservation.
+      before: [{ fs: { op: 'create', path: path.join(stateDir, name), data: 'creating' } }],
+      rest,
+    };
+  }
+
+  const link = () => ({
+    bridgeIndex: bridge,
+    alias: 'netplumb-test',
+    defaultRoute: true,
+    announce: false,
+    isolated: false,
+    hairpin: false,
+  });
+
+  it('the veth is made while the rest is prepared; together they make a working sandbox', async () => {
+    let seenWhilePreparing: string[] = [];
+    const r = await runSandboxJob(
+      host,
+      builders,
+      plan(1, async () => {
+        // The first half runs meanwhile: its veth's host end shows up.
+        await waitFor('the host end, made by the first half', async () =>
+          (await hostLinks()).includes('nph1'),
+        );
+        seenWhilePreparing = await hostLinks();
+        return {
+          link: link(),
+          after: [{ op: 'replace', path: path.join(stateDir, 'nph-sbx1'), data: 'ready' }],
+        };
+      }),
+    );
+    assert.equal(r.failed, -1, `job failed: ${r.phase} ${r.failed} ${r.error?.message}`);
+    assert.ok(seenWhilePreparing.includes('nph1'));
+    const hostEnd = (
+      await ipJson<{ ifname: string; master?: string; operstate: string }[]>([
+        'link',
+        'show',
+        'nph1',
+      ])
+    )[0]!;
+    assert.equal(hostEnd.master, NET.bridge, 'the second half enslaved the host end');
+    const eth0 = (await addrsIn('nph-sbx1')).get('eth0')!;
+    assert.ok(eth0.flags.includes('UP'));
+    assert.deepEqual(
+      eth0.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      ['10.216.0.11/24'],
+    );
+    assert.ok(await ping('nph-sbx1', NET.gateway), 'the sandbox reaches its gateway');
+    assert.equal(
+      await readFile(path.join(stateDir, 'nph-sbx1'), 'utf8'),
+      'ready',
+      'the second half wrote the record',
+    );
+    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
+    assert.deepEqual(
+      (await threadNetns()).filter((i) => i !== hostNsIno),
+      [],
+    );
+  });
+
+  it('a rest that cannot be prepared takes back the first half; the builder then builds', async () => {
+    const r = await runSandboxJob(
+      host,
+      builders,
+      plan(2, async () => {
+        await waitFor('the first half', async () => (await hostLinks()).includes('nph2'));
+        throw new Error('no rest for this one');
+      }),
+    );
+    assert.equal(r.phase, 'kernel');
+    // The failure counts as the first step of the second half: after the
+    // veth and the IPv6 write of the first.
+    assert.equal(r.failed, 2);
+    assert.equal(r.error?.message, 'no rest for this one');
+    await assert.rejects(stat('/run/netns/nph-sbx2'), { code: 'ENOENT' });
+    await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph2'));
+    // The `before` step ran (the caller takes it back, as for any failure).
+    assert.deepEqual(r.before.length, 1);
+    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
+    assert.deepEqual(
+      (await threadNetns()).filter((i) => i !== hostNsIno),
+      [],
+      'the thread went home',
+    );
+    const again = await runSandboxJob(
+      host,
+      builders,
+      plan(3, () => Promise.resolve({ link: link(), after: [] })),
+    );
+    assert.equal(again.failed, -1, `${again.phase} ${again.failed} ${again.error?.message}`);
+    assert.ok(await ping('nph-sbx3', NET.gateway));
+  });
+
+  it('a job queued behind a held namespace waits for its release, which runs there', async () => {
+    const h = new native.Handle();
+    cleanup.add('close handle', () => h.close());
+    for (const name of ['nph-q1', 'nph-q2'])
+      cleanup.add(`delete namespace ${name}`, () =>
+        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
+      );
+    const first = h.enter({ create: '/run/netns/nph-q1', steps: [], reuse: true, hold: 7 });
+    let secondDone = false;
+    const second = h
+      .enter({ create: '/run/netns/nph-q2', steps: [], reuse: true })
+      .finally(() => (secondDone = true));
+    const held = await first;
+    assert.equal(held.failed, -1);
+    held.ns?.close();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(secondDone, false, 'the queued job waits while the namespace is held');
+    await assert.rejects(stat('/run/netns/nph-q2'), { code: 'ENOENT' });
+    // Runs in the held namespace: its lo gets the setting, the host's not.
+    const key = '/proc/sys/net/ipv4/conf/lo/arp_notify';
+    const hostBefore = (await readFile(key, 'utf8')).trim();
+    assert.equal(hostBefore, '0', 'the default, so a write here would show');
+    const released = await h.release(7, [{ write: key, data: '1' }]);
+    assert.equal(released.held, true);
+    assert.equal(released.failed, -1);
+    assert.equal((await inNs('nph-q1', 'cat', [key])).stdout.trim(), '1');
+    assert.equal((await readFile(key, 'utf8')).trim(), hostBefore, "the host's lo untouched");
+    const after = await second;
+    assert.equal(after.failed, -1, 'the queued job ran after the release');
+    after.ns?.close();
+    assert.equal((await stat('/run/netns/nph-q2')).isFile(), true);
+    // A release with nothing held runs nothing.
+    const nothing = await h.release(7, [{ write: key, data: '1' }]);
+    assert.equal(nothing.held, false);
+    assert.deepEqual(nothing.results, []);
+    assert.equal((await readFile(key, 'utf8')).trim(), hostBefore, 'that release wrote nothing');
+    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
+    assert.deepEqual(
+      (await threadNetns()).filter((i) => i !== hostNsIno),
+      [],
+    );
+  });
+
+  it('releases that come in another order than their enters each finish their own namespace', async () => {
+    const h = new native.Handle();
+    cleanup.add('close handle', () => h.close());
+    for (const name of ['nph-r1', 'nph-r2'])
+      cleanup.add(`delete namespace ${name}`, () =>
+        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
+      );
+    const notify = '/proc/sys/net/ipv4/conf/lo/arp_notify';
+    const martians = '/proc/sys/net/ipv4/conf/lo/log_martians';
+    const one = h.enter({ create: '/run/netns/nph-r1', steps: [], reuse: true, hold: 1 });
+    const two = h.enter({ create: '/run/netns/nph-r2', steps: [], reuse: true, hold: 2 });
+    // The second sandbox's rest was ready first (as one with less to prepare).
+    const releaseTwo = h.release(2, [{ write: martians, data: '1' }]);
+    await new Promise((r) => setTimeout(r, 50));
+    const releaseOne = h.release(1, [{ write: notify, data: '1' }]);
+    const [a, b, ra, rb] = await Promise.all([one, two, releaseOne, releaseTwo]);
+    a.ns?.close();
+    b.ns?.close();
+    assert.equal(ra.held, true);
+    assert.equal(rb.held, true);
+    const read = async (ns: string, key: string): Promise<string> =>
+      (await inNs(ns, 'cat', [key])).stdout.trim();
+    assert.deepEqual(
+      [await read('nph-r1', notify), await read('nph-r1', martians)],
+      ['1', '0'],
+      'nph-r1 got its own release only',
+    );
+    assert.deepEqual(
+      [await read('nph-r2', notify), await read('nph-r2', martians)],
+      ['0', '1'],
+      'nph-r2 got its own release only',
+    );
+    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
+    assert.deepEqual(
+      (await threadNetns()).filter((i) => i !== hostNsIno),
+      [],
+    );
+  });
+});
