@@ -9,6 +9,7 @@ import {
   type FsOp,
   type FsResult,
   type HandleNative,
+  type NativeSequenceResult,
   type NativeStep,
   type NativeTransaction,
 } from '../binding';
@@ -291,10 +292,18 @@ export async function runSandboxJob(
       }
       const [a, b] = await Promise.allSettled([held, released]);
       if (a.status === 'rejected') throw a.reason;
-      if (b.status === 'rejected') throw b.reason;
-      if (a.value.failed < 0 && !b.value.held && !restError)
+      let ran: NativeSequenceResult & { held: boolean } = { results: [], failed: -1, held: false };
+      if (b.status === 'fulfilled') {
+        ran = b.value;
+      } else if (!restError) {
+        // The handle closed under us (its thread left the namespace made):
+        // a failure of the second half, undone like one.
+        restError = asError(b.reason);
+        second = undefined;
+      }
+      if (a.value.failed < 0 && !ran.held && !restError)
         restError = new Error('the builder did not hold the namespace for the second half');
-      return { a: a.value, b: b.value, second, restError };
+      return { a: a.value, b: ran, second, restError };
     });
   } catch (err) {
     throw fromSystemError(err, `netns add ${plan.name}`);

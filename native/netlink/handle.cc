@@ -914,10 +914,18 @@ void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
         auto it = shared->queue.begin();
         // Holding a sandbox, the thread takes its release first; what was
         // queued behind the holding job waits, other sandboxes' releases too
-        // (a close, or the environment going away, does not). Queue order
-        // puts a release after its own enter.
+        // (queue order puts a release after its own enter). A close queued
+        // before the release ends the hold instead: the handle refuses the
+        // release from then on, so the thread goes home and serves the queue
+        // in order, the close last.
         if (w.held != 0 && !shared->stop_requested) {
-          while (it != shared->queue.end() && *it != nullptr && (*it)->Releases() != w.held && !(*it)->Closes()) ++it;
+          auto r = it;
+          while (r != shared->queue.end() && *r != nullptr && (*r)->Releases() != w.held && !(*r)->Closes()) ++r;
+          if (r != shared->queue.end() && *r != nullptr && (*r)->Closes()) {
+            GoHome(w);
+          } else {
+            it = r;
+          }
         }
         if (it == shared->queue.end()) break;
         job = *it;

@@ -181,6 +181,46 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.ok(await ping('nph-sbx3', NET.gateway));
   });
 
+  it('builders closed between the halves: the job fails and takes its namespace back', async () => {
+    const r = await runSandboxJob(
+      host,
+      builders,
+      plan(4, async () => {
+        await waitFor('the first half', async () => (await hostLinks()).includes('nph4'));
+        await builders.close();
+        return { link: link(), after: [] };
+      }),
+    );
+    assert.equal(r.phase, 'kernel');
+    assert.equal(r.failed, 2, 'at the first step of the second half');
+    assert.match(r.error?.message ?? '', /closed/);
+    await assert.rejects(stat('/run/netns/nph-sbx4'), { code: 'ENOENT' });
+    await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph4'));
+  });
+
+  it('a close queued while a namespace is held ends the hold; what was queued before it still runs', async () => {
+    const h = new native.Handle();
+    cleanup.add('close handle', () => h.close());
+    for (const name of ['nph-c1', 'nph-c2'])
+      cleanup.add(`delete namespace ${name}`, () =>
+        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
+      );
+    const one = h.enter({ create: '/run/netns/nph-c1', steps: [], reuse: true, hold: 1 });
+    const two = h.enter({ create: '/run/netns/nph-c2', steps: [], reuse: true });
+    const closed = h.close();
+    await assert.rejects(h.release(1, []), /closed/, 'no release after a close');
+    const [a, b] = await Promise.all([one, two]);
+    a.ns?.close();
+    b.ns?.close();
+    assert.equal(b.failed, -1, 'the job queued before the close ran');
+    await closed;
+    assert.equal((await stat('/run/netns/nph-c2')).isFile(), true);
+    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
+    await waitFor('the thread gone', async () =>
+      (await threadNetns()).every((i) => i === hostNsIno),
+    );
+  });
+
   it('a job queued behind a held namespace waits for its release, which runs there', async () => {
     const h = new native.Handle();
     cleanup.add('close handle', () => h.close());
