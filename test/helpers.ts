@@ -168,6 +168,12 @@ export async function madeAhead(): Promise<number[]> {
   return [...(await heldNetns())].filter((ino) => ino !== host && !mounted.has(ino));
 }
 
+/** Namespaces (by inode) of this process's threads that are not in the main thread's: none after a builder's job. */
+export async function threadsAway(): Promise<number[]> {
+  const host = (await stat('/proc/self/ns/net')).ino;
+  return (await threadNetns()).filter((ino) => ino !== host);
+}
+
 /** The network namespace of each thread of this process, by inode. */
 export async function threadNetns(): Promise<number[]> {
   const out: number[] = [];

@@ -1092,11 +1092,10 @@ export class Engine {
     mark: Mark,
   ): Promise<SandboxJobResult> {
     const ep = rec.endpoints[0];
-    const firewall = this.firewall;
+    const firewall = ep && ep.ports.length > 0 ? this.firewall : undefined;
     // Prepared while the builder thread makes the namespace and the veth.
     const rest = async (): Promise<SandboxRest> => {
-      const nft =
-        firewall && ep && ep.ports.length > 0 ? await firewall.publishBatch(rec, ep) : undefined;
+      const nft = firewall && ep ? await firewall.publishBatch(rec, ep) : undefined;
       const ready: SandboxRecord = { ...rec, state: 'ready' };
       const after: FsOp[] = [
         ...(await this.fileOps(ready, undefined, net)),
@@ -1107,19 +1106,18 @@ export class Engine {
         },
         ...this.cursorOps(),
       ];
-      if (!net || !ep) return { after, ...(nft ? { nft } : {}) };
-      return {
-        after,
-        ...(nft ? { nft } : {}),
-        link: {
+      const out: SandboxRest = { after, ...(nft ? { nft } : {}) };
+      if (net && ep) {
+        out.link = {
           bridgeIndex: await this.bridgeOf(net),
           alias: this.aliasOf('ep', rec.name, net.name),
           defaultRoute: !net.internal,
           announce: this.announces(net, ep),
           isolated: !net.icc,
           hairpin: ep.ports.length > 0,
-        },
-      };
+        };
+      }
+      return out;
     };
     mark('prepare');
     const r = await runSandboxJob(this.host, this.builders, {
@@ -1127,7 +1125,7 @@ export class Engine {
       dir: this.netnsDir,
       hostNs: this.hostNs,
       before: steps.map((s) => s.step),
-      firewall: firewall !== undefined && ep !== undefined && ep.ports.length > 0,
+      firewall: firewall !== undefined,
       ...(net && ep ? { endpoint: { ep, net } } : {}),
       rest,
     });

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { NetNS, Rtnl } from '../../lib';
-import { native } from '../../lib/binding';
+import { native, type HandleNative } from '../../lib/binding';
 import { runSandboxJob, SandboxBuilders, type NewSandboxPlan } from '../../lib/engine/plumbing';
 import type { EndpointRecord, NetworkRecord } from '../../lib/engine/records';
-import { Cleanup, inNs, ipJson, requireSandbox, threadNetns, waitFor } from '../helpers';
+import { Cleanup, inNs, ipJson, requireSandbox, threadsAway, waitFor } from '../helpers';
 import { addrsIn, ping } from './helpers';
 
 const NET: NetworkRecord = {
@@ -76,11 +76,24 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
   });
   afterEach(() => cleanup.run());
 
-  function plan(n: number, rest: NewSandboxPlan['rest']): NewSandboxPlan {
-    const name = `nph-sbx${n}`;
+  /** Deletes the namespace `name` after the test, if it exists then. */
+  function removeLater(name: string): void {
     cleanup.add(`delete namespace ${name}`, () =>
       native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
     );
+  }
+
+  /** A builder thread of the test's own, closed after it, as are the namespaces it makes. */
+  function handleFor(namespaces: string[]): HandleNative {
+    const h = new native.Handle();
+    cleanup.add('close handle', () => h.close());
+    namespaces.forEach(removeLater);
+    return h;
+  }
+
+  function plan(n: number, rest: NewSandboxPlan['rest']): NewSandboxPlan {
+    const name = `nph-sbx${n}`;
+    removeLater(name);
     return {
       name,
       dir: '/run/netns',
@@ -141,11 +154,7 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       'ready',
       'the second half wrote the record',
     );
-    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
-    assert.deepEqual(
-      (await threadNetns()).filter((i) => i !== hostNsIno),
-      [],
-    );
+    assert.deepEqual(await threadsAway(), []);
   });
 
   it('a rest that cannot be prepared takes back the first half; the builder then builds', async () => {
@@ -166,12 +175,7 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph2'));
     // The `before` step ran (the caller takes it back, as for any failure).
     assert.deepEqual(r.before.length, 1);
-    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
-    assert.deepEqual(
-      (await threadNetns()).filter((i) => i !== hostNsIno),
-      [],
-      'the thread went home',
-    );
+    assert.deepEqual(await threadsAway(), [], 'the thread went home');
     const again = await runSandboxJob(
       host,
       builders,
@@ -199,12 +203,7 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
   });
 
   it('a close queued while a namespace is held ends the hold; what was queued before it still runs', async () => {
-    const h = new native.Handle();
-    cleanup.add('close handle', () => h.close());
-    for (const name of ['nph-c1', 'nph-c2'])
-      cleanup.add(`delete namespace ${name}`, () =>
-        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
-      );
+    const h = handleFor(['nph-c1', 'nph-c2']);
     const one = h.enter({ create: '/run/netns/nph-c1', steps: [], reuse: true, hold: 1 });
     const two = h.enter({ create: '/run/netns/nph-c2', steps: [], reuse: true });
     const closed = h.close();
@@ -215,19 +214,11 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.equal(b.failed, -1, 'the job queued before the close ran');
     await closed;
     assert.equal((await stat('/run/netns/nph-c2')).isFile(), true);
-    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
-    await waitFor('the thread gone', async () =>
-      (await threadNetns()).every((i) => i === hostNsIno),
-    );
+    await waitFor('the thread gone', async () => (await threadsAway()).length === 0);
   });
 
   it('a job queued behind a held namespace waits for its release, which runs there', async () => {
-    const h = new native.Handle();
-    cleanup.add('close handle', () => h.close());
-    for (const name of ['nph-q1', 'nph-q2'])
-      cleanup.add(`delete namespace ${name}`, () =>
-        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
-      );
+    const h = handleFor(['nph-q1', 'nph-q2']);
     const first = h.enter({ create: '/run/netns/nph-q1', steps: [], reuse: true, hold: 7 });
     let secondDone = false;
     const second = h
@@ -257,20 +248,11 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.equal(nothing.held, false);
     assert.deepEqual(nothing.results, []);
     assert.equal((await readFile(key, 'utf8')).trim(), hostBefore, 'that release wrote nothing');
-    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
-    assert.deepEqual(
-      (await threadNetns()).filter((i) => i !== hostNsIno),
-      [],
-    );
+    assert.deepEqual(await threadsAway(), []);
   });
 
   it('releases that come in another order than their enters each finish their own namespace', async () => {
-    const h = new native.Handle();
-    cleanup.add('close handle', () => h.close());
-    for (const name of ['nph-r1', 'nph-r2'])
-      cleanup.add(`delete namespace ${name}`, () =>
-        native.netnsDelete(`/run/netns/${name}`).catch(() => undefined),
-      );
+    const h = handleFor(['nph-r1', 'nph-r2']);
     const notify = '/proc/sys/net/ipv4/conf/lo/arp_notify';
     const martians = '/proc/sys/net/ipv4/conf/lo/log_martians';
     const one = h.enter({ create: '/run/netns/nph-r1', steps: [], reuse: true, hold: 1 });
@@ -296,10 +278,6 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       ['0', '1'],
       'nph-r2 got its own release only',
     );
-    const hostNsIno = (await stat('/proc/self/ns/net')).ino;
-    assert.deepEqual(
-      (await threadNetns()).filter((i) => i !== hostNsIno),
-      [],
-    );
+    assert.deepEqual(await threadsAway(), []);
   });
 });
