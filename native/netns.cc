@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -98,6 +99,20 @@ void CreateNetnsHere(const std::string& path, int made) {
     ::unlink(path.c_str());
     throw SysError(err, "mount", path);
   }
+}
+
+UniqueFd OpenPrivateProc() {
+#if defined(SYS_fsopen) && defined(SYS_fsconfig) && defined(SYS_fsmount)
+  // Through syscall(): the glibc wrappers are new (2.36), prebuilds run on older.
+  UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC)));
+  if (!fs.Valid()) return UniqueFd();
+  if (::syscall(SYS_fsconfig, fs.Get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return UniqueFd();
+  return UniqueFd(static_cast<int>(
+      ::syscall(SYS_fsmount, fs.Get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)));
+#else
+  errno = ENOSYS;
+  return UniqueFd();
+#endif
 }
 
 namespace {

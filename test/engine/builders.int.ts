@@ -8,7 +8,7 @@
  * gives back the namespace made ahead.
  */
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Engine } from '../../lib';
 import {
   Cleanup,
@@ -99,6 +99,26 @@ describe('engine: sandbox builders reuse their threads and make namespaces ahead
     const ok2 = await engine.createSandbox({ name: 'bok2', network: 'bn' });
     assert.ok(await ping('bok1', ok2.endpoints[0]!.ip));
     assert.ok((await addrsIn('bok2')).get('lo')!.flags.includes('UP'));
+  });
+
+  it('40 sandboxes in a row on an IPv4-only network: IPv6 off on each eth0, on for lo, and no procfs mount left in the mount table', async () => {
+    // The builders open each namespace's /proc/sys through a procfs
+    // instance of their own, mounted nowhere, a new one every 32 sandboxes
+    // (native/netns.h OpenPrivateProc): the writes must land in the right
+    // namespace across that change, and nothing may show up mounted.
+    const mounts = async (): Promise<string[]> =>
+      (await readFile('/proc/self/mountinfo', 'utf8'))
+        .split('\n')
+        .filter((l) => / - proc /.test(l))
+        .sort();
+    const before = await mounts();
+    const names = Array.from({ length: 40 }, (_, i) => `bv${i}`);
+    for (const name of names) await engine.createSandbox({ name, network: 'bn' });
+    for (const name of names) {
+      assert.equal(await sysctlIn(name, 'net/ipv6/conf/eth0/disable_ipv6'), '1', `eth0 in ${name}`);
+      assert.equal(await sysctlIn(name, 'net/ipv6/conf/lo/disable_ipv6'), '0', `lo in ${name}`);
+    }
+    assert.deepEqual(await mounts(), before);
   });
 
   it('12 creations in flight: each sandbox in its own namespace, none mode too, all reachable', async () => {
