@@ -59,7 +59,11 @@ export interface TunNativeSpec {
  */
 export type NativeStep =
   | { protocol: number; outer?: boolean; batch: Buffer }
-  | { write: string; data: string }
+  /**
+   * with `outer` (a builder's job: enter with `reuse`), a write below
+   * /proc/sys/net/ipv6/conf/ of the namespace the thread started in
+   */
+  | { write: string; data: string; outer?: boolean }
   /** a state-directory operation; a `create` or `reserveFirst` that finds the name taken fails the step */
   | { fs: FsOp }
   /** a bind test of a port as the thread's namespace sees it; fails the step when it is in use */

@@ -59,17 +59,23 @@ const ANNOUNCE = { arpNotify: true } as const;
  * IPv6 where a network has none, as Docker does: the sandbox's interface on
  * an IPv4-only network gets IPv6 disabled (no link-local address, no
  * DAD/router/MLD traffic, nothing learned from a stray router
- * advertisement), and a host end, a bridge port that needs no address of its
- * own, gets no link-local address on any network. Besides being right, this
- * keeps every new sandbox from flooding all others with IPv6 multicast.
+ * advertisement). Besides being right, this keeps every new sandbox from
+ * flooding all others with IPv6 multicast.
+ *
+ * A host end, a bridge port that needs no address of its own, gets IPv6
+ * disabled on any network, before it has carrier (bridging is unaffected).
+ * Only turning off its link-local address (addrgenmode none) would still
+ * give the host a multicast route per host end (ff00::/8 in table local):
+ * 1,000 sandboxes, 1,000 routes, and the kernel walks the whole IPv6 table
+ * at every change of a link without carrier, as a new host end is.
  */
 async function ipv6Quiet(ep: EndpointRecord): Promise<{
-  hostEnd: { addrGenMode?: 'none' };
+  hostEnd: { write: string; data: string }[];
   inside: { write: string; data: string }[];
 }> {
-  if (!(await kernelHasIpv6())) return { hostEnd: {}, inside: [] };
+  if (!(await kernelHasIpv6())) return { hostEnd: [], inside: [] };
   return {
-    hostEnd: { addrGenMode: 'none' },
+    hostEnd: [{ write: `/proc/sys/net/ipv6/conf/${ep.hostIfname}/disable_ipv6`, data: '1' }],
     inside:
       ep.ip6 === undefined
         ? [{ write: `/proc/sys/net/ipv6/conf/${ep.ifname}/disable_ipv6`, data: '1' }]
@@ -205,8 +211,9 @@ function stepError(name: string, step: number, r: StepResult | undefined): Error
  *
  *   ip link set lo up; ip link add eth0 index 2 mtu M address MAC type veth
  *     peer name HOSTEND netns HOST mtu M      (the host end is born in place)
- *   [echo 1 > conf/eth0/disable_ipv6]         (IPv4-only network: see ipv6Quiet)
- *   ip link set HOSTEND master BR up alias OWNER addrgenmode none
+ *   echo 1 > conf/HOSTEND/disable_ipv6        (host's /proc/sys: see ipv6Quiet)
+ *   [echo 1 > conf/eth0/disable_ipv6]         (IPv4-only network)
+ *   ip link set HOSTEND master BR up alias OWNER
  *     [bridge_slave isolated/hairpin]                                        (host socket)
  *   nft add element inet netplumb dnat4_... { ... }                          (host socket)
  *   ip addr add IP/LEN dev eth0; [sysctl conf.eth0.arp_notify=1 (see ANNOUNCE)]
@@ -249,6 +256,7 @@ export async function runSandboxJob(
     });
     veth.index = FIRST_IFINDEX;
     first.push({ protocol: ROUTE, batch: native.encode('newlink', veth) });
+    first.push(...quiet!.hostEnd.map((w) => ({ ...w, outer: true })));
     first.push(...quiet!.inside);
   }
   const protocols = e ? [ROUTE, ...(plan.firewall ? [K.NETLINK_NETFILTER] : [])] : [];
@@ -277,7 +285,7 @@ export async function runSandboxJob(
       let second: SecondHalf | undefined;
       let restError: Error | undefined;
       try {
-        second = await secondHalf(host, local, e, quiet, await plan.rest());
+        second = await secondHalf(host, local, e, await plan.rest());
       } catch (err) {
         restError = asError(err);
       }
@@ -366,7 +374,6 @@ async function secondHalf(
   host: Rtnl,
   local: Rtnl,
   e: NewSandboxPlan['endpoint'],
-  quiet: Awaited<ReturnType<typeof ipv6Quiet>> | undefined,
   rest: SandboxRest,
 ): Promise<SecondHalf> {
   const ROUTE = K.NETLINK_ROUTE;
@@ -383,7 +390,6 @@ async function secondHalf(
           master: link.bridgeIndex,
           up: true,
           alias: link.alias,
-          ...quiet!.hostEnd,
         }),
       ),
     );
@@ -511,16 +517,9 @@ export async function attachEndpoint(
   const quiet = await ipv6Quiet(ep);
   await host.channel.send([
     { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },
-    // Before the peer comes up, the host end has no carrier: no address made yet.
-    ...(quiet.hostEnd.addrGenMode
-      ? [
-          {
-            buf: native.encode('newlink', await host.links.setWire(ep.hostIfname, quiet.hostEnd)),
-            op: `RTM_NEWLINK ${ep.hostIfname} addrgenmode none`,
-          },
-        ]
-      : []),
   ]);
+  // Before the peer comes up, the host end has no carrier: no address or route made yet.
+  for (const w of quiet.hostEnd) await host.handle.writeFile(w.write, w.data);
   for (const w of quiet.inside) await sbx.handle.writeFile(w.write, w.data);
 
   const index = plan.index ?? (await sbx.rt.index(ep.ifname, 'ifname'));

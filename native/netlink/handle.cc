@@ -83,8 +83,10 @@ PortProbe ParseProbe(const Spec& p) {
 }
 
 // One step of a sequence: a transaction on the handle's own socket or an
-// outer one, a write to a file as this namespace sees it (/proc/sys), a
-// state-directory operation, or a port probe.
+// outer one, a write to a file as this namespace sees it (/proc/sys) or, with
+// `outer` (builders), to a sysctl of an outer interface (see
+// Worker::outer_ipv6_conf),
+// a state-directory operation, or a port probe.
 struct Step {
   int protocol;
   bool outer;
@@ -127,6 +129,11 @@ struct Worker {
   // spares, so that walk stays short too. Invalid: through /proc.
   UniqueFd proc;
   unsigned proc_spares = 0;
+  // /proc/sys/net/ipv6/conf of the starting namespace, opened there with the
+  // outer sockets: a write step with `outer` lands below it wherever the
+  // thread is (the sysctl belongs to the namespace it was opened in), so a
+  // builder inside a sandbox can set the host end's IPv6 switch.
+  UniqueFd outer_ipv6_conf;
   bool entered = false;
   // A builder's job entered with `hold` (a token, > 0) left the thread in
   // its sandbox's namespace: the `release` naming that token finishes the
@@ -169,11 +176,14 @@ UniqueFd OpenIpv6Conf(Worker& w) {
   return UniqueFd(::openat(w.proc.Get(), "sys/net/ipv6/conf", flags));
 }
 
-void WriteFileHere(const Worker& w, const std::string& path, const std::string& data) {
+void WriteFileHere(const Worker& w, const std::string& path, const std::string& data, bool outer) {
   constexpr size_t n = sizeof(kIpv6Conf) - 1;
-  UniqueFd fd(w.ipv6_conf.Valid() && path.compare(0, n, kIpv6Conf) == 0
-                  ? ::openat(w.ipv6_conf.Get(), path.c_str() + n, O_WRONLY | O_CLOEXEC)
-                  : ::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  bool conf = path.compare(0, n, kIpv6Conf) == 0;
+  if (outer && (!conf || !w.outer_ipv6_conf.Valid()))
+    throw SysError(EINVAL, "write", path + ": outer writes go below " + kIpv6Conf + " of a namespace with IPv6");
+  const UniqueFd& dir = outer ? w.outer_ipv6_conf : w.ipv6_conf;
+  UniqueFd fd(dir.Valid() && conf ? ::openat(dir.Get(), path.c_str() + n, O_WRONLY | O_CLOEXEC)
+                                  : ::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.Valid()) ThrowErrno("open", path);
   if (::write(fd.Get(), data.data(), data.size()) < 0) ThrowErrno("write", path);
 }
@@ -186,7 +196,7 @@ int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out)
     Step& st = steps[i];
     out->emplace_back();
     if (!st.write_path.empty()) {
-      WriteFileHere(w, st.write_path, st.write_data);
+      WriteFileHere(w, st.write_path, st.write_data, st.outer);
       continue;
     }
     if (st.fs) {
@@ -518,6 +528,9 @@ class EnterJob : public PromiseJob {
     for (int p : outer_) {
       if (w.outer.count(p) == 0) w.outer.emplace(p, std::make_unique<NetlinkSocket>(p));
     }
+    // Builders only (the host end's IPv6 switch). Absent without IPv6:
+    // outer writes then fail.
+    if (reuse_ && !w.outer_ipv6_conf.Valid()) w.outer_ipv6_conf = OpenIpv6Conf(w);
   }
 
   // A builder's job: the `before` steps at home, a new namespace (the spare
@@ -701,7 +714,7 @@ class WriteFileJob : public PromiseJob {
  public:
   WriteFileJob(Napi::Env env, std::string path, std::string data)
       : PromiseJob(env), path_(std::move(path)), data_(std::move(data)) {}
-  void Run(Worker& w) override { WriteFileHere(w, path_, data_); }
+  void Run(Worker& w) override { WriteFileHere(w, path_, data_, false); }
 
  private:
   std::string path_, data_;
@@ -1105,7 +1118,13 @@ std::vector<Step> StepsArg(Napi::Env env, Napi::Value v) {
     if (wp.IsString()) {
       Napi::Value wd = o.Get("data");
       if (!wd.IsString()) ThrowTypeError(env, "steps[" + std::to_string(i) + "].data must be a string");
-      steps.push_back(Step{0, false, {}, wp.As<Napi::String>().Utf8Value(), wd.As<Napi::String>().Utf8Value(), {}, {}});
+      steps.push_back(Step{0,
+                           o.Get("outer").ToBoolean().Value(),
+                           {},
+                           wp.As<Napi::String>().Utf8Value(),
+                           wd.As<Napi::String>().Utf8Value(),
+                           {},
+                           {}});
       continue;
     }
     Napi::Value p = o.Get("protocol");

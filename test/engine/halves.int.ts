@@ -168,8 +168,8 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     );
     assert.equal(r.phase, 'kernel');
     // The failure counts as the first step of the second half: after the
-    // veth and the IPv6 write of the first.
-    assert.equal(r.failed, 2);
+    // veth and the two IPv6 writes (host end, eth0) of the first.
+    assert.equal(r.failed, 3);
     assert.equal(r.error?.message, 'no rest for this one');
     await assert.rejects(stat('/run/netns/nph-sbx2'), { code: 'ENOENT' });
     await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph2'));
@@ -196,7 +196,7 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       }),
     );
     assert.equal(r.phase, 'kernel');
-    assert.equal(r.failed, 2, 'at the first step of the second half');
+    assert.equal(r.failed, 3, 'at the first step of the second half');
     assert.match(r.error?.message ?? '', /closed/);
     await assert.rejects(stat('/run/netns/nph-sbx4'), { code: 'ENOENT' });
     await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph4'));

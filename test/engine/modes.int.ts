@@ -1,6 +1,6 @@
 /** The four network modes, each with the property that defines it. */
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 
 import type { Engine } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
@@ -200,15 +200,32 @@ describe('engine: network modes', () => {
       return all.filter((x) => x.startsWith('fe80:')).length === 2;
     });
     assert.ok(inet6((await addrsIn('m6b')).get('eth0')).includes(b.endpoints[0]!.ip6!));
-    // Host ends: bridge ports with no address of their own, on either network.
-    const ends = (
-      await ipJson<{ ifname: string; master?: string; inet6_addr_gen_mode?: string }[]>([
-        'link',
-        'show',
-      ])
-    ).filter((l) => l.ifname.startsWith('npv'));
+    // Host ends: bridge ports with IPv6 off, on either network: no address
+    // of their own and no route in the host's tables (a multicast route
+    // each, otherwise).
+    const ends = (await ipJson<{ ifname: string }[]>(['link', 'show']))
+      .map((l) => l.ifname)
+      .filter((n) => n.startsWith('npv'));
     assert.equal(ends.length, 3);
-    for (const l of ends) assert.equal(l.inet6_addr_gen_mode, 'none', l.ifname);
+    for (const n of ends)
+      assert.equal(
+        (await readFile(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, 'utf8')).trim(),
+        '1',
+        n,
+      );
+    const routes6 = await ipJson<{ dst: string; dev?: string }[]>([
+      '-6',
+      'route',
+      'show',
+      'table',
+      'all',
+    ]);
+    assert.deepEqual(
+      routes6.filter((r) => r.dev?.startsWith('npv')),
+      [],
+    );
+    // Bridging IPv6 between sandboxes is unaffected.
+    assert.ok(await ping('m6b', (await engine.inspectSandbox('m4a')).endpoints[1]!.ip6!));
     const addrs = await ipJson<
       { ifname: string; addr_info: { family: string; local: string }[] }[]
     >(['addr', 'show']);
