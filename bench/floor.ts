@@ -73,7 +73,6 @@ async function main(): Promise<void> {
             await rt.links.setWire(`flv${i}`, {
               master: br.index,
               up: true,
-              addrGenMode: 'none',
             }),
           ),
         ),

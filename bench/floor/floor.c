@@ -12,7 +12,9 @@
  *   opened through a procfs instance of the thread's own, renewed every 32
  *   sandboxes, as the engine's builders do: through /proc the lookup of
  *   sys/net walks one dentry per network namespace on the machine);
- *   [host end: master, up, addrgenmode none] on a host socket;
+ *   host end's conf/flvI/disable_ipv6 = 1 (through the host's conf directory,
+ *   opened once per thread, as the engine's builders do);
+ *   [host end: master, up] on a host socket;
  *   [address, eth0 up, default route];
  *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
  *
@@ -131,6 +133,8 @@ static void *make_sandboxes(void *unused) {
   int nft_host = nl_open(NETLINK_NETFILTER);
   char path[64];
   int proc = -1, made = 0;
+  int host_conf = open("/proc/sys/net/ipv6/conf", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (host_conf < 0) die("host conf");
   for (;;) {
     int i = atomic_fetch_add(&next_sandbox, 1);
     if (i >= n) break;
@@ -154,6 +158,10 @@ static void *make_sandboxes(void *unused) {
     int v6 = proc >= 0 ? openat(proc, v6path + strlen("/proc/"), O_WRONLY) : open(v6path, O_WRONLY);
     if (v6 < 0 || write(v6, "1", 1) != 1) die("disable_ipv6");
     close(v6);
+    snprintf(path, sizeof(path), "flv%d/disable_ipv6", i);
+    int hv6 = openat(host_conf, path, O_WRONLY);
+    if (hv6 < 0 || write(hv6, "1", 1) != 1) die("host end disable_ipv6");
+    close(hv6);
     nl_talk(rt_host, m[1], l[1]);
     nl_talk(rt, m[2], l[2]);
     nl_talk(nft_host, m[3], l[3]);
@@ -161,6 +169,7 @@ static void *make_sandboxes(void *unused) {
     if (setns(3, CLONE_NEWNET) < 0) die("setns");
   }
   if (proc >= 0) close(proc);
+  close(host_conf);
   close(rt_host);
   close(nft_host);
   return NULL;
