@@ -443,8 +443,10 @@ export class SandboxBuilders extends NetnsBuilders {
   constructor(
     /** the host's handle: its encoders validate and encode; nothing is sent through it here */
     readonly encoder: Rtnl,
+    /** threads at most (default: see NetnsBuilders) */
+    max?: number,
   ) {
-    super();
+    super(max);
   }
 
   /**

@@ -15,7 +15,7 @@ import { NetNS, Rtnl } from '../../lib';
 import { native, type HandleNative } from '../../lib/binding';
 import { runSandboxJob, SandboxBuilders, type NewSandboxPlan } from '../../lib/engine/plumbing';
 import type { EndpointRecord, NetworkRecord } from '../../lib/engine/records';
-import { Cleanup, inNs, ipJson, requireSandbox, threadsAway, waitFor } from '../helpers';
+import { Cleanup, inNs, ipJson, madeAhead, requireSandbox, threadsAway, waitFor } from '../helpers';
 import { addrsIn, ping } from './helpers';
 
 const NET: NetworkRecord = {
@@ -249,6 +249,37 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.deepEqual(nothing.results, []);
     assert.equal((await readFile(key, 'utf8')).trim(), hostBefore, 'that release wrote nothing');
     assert.deepEqual(await threadsAway(), []);
+  });
+
+  it('two builders, six sandboxes in flight: each finished in its own namespace, each builder then makes one ahead', async () => {
+    // The default on this machine may be one builder (CPUs but the event
+    // loop's): the token that ties a release to its enter matters most with two.
+    const two = new SandboxBuilders(host, 2);
+    cleanup.add('close the two builders', () => two.close());
+    const ns = [11, 12, 13, 14, 15, 16];
+    const results = await Promise.all(
+      ns.map((n) =>
+        runSandboxJob(
+          host,
+          two,
+          plan(n, () => Promise.resolve({ link: link(), after: [] })),
+        ),
+      ),
+    );
+    results.forEach((r, i) => assert.equal(r.failed, -1, `sandbox ${ns[i]}: ${r.error?.message}`));
+    for (const n of ns) {
+      const eth0 = (await addrsIn(`nph-sbx${n}`)).get('eth0')!;
+      assert.deepEqual(
+        eth0.addr_info.filter((a) => a.family === 'inet').map((a) => a.local),
+        [endpoint(n).ip],
+      );
+      assert.ok(await ping(`nph-sbx${n}`, NET.gateway), `nph-sbx${n} reaches the gateway`);
+    }
+    assert.deepEqual(await threadsAway(), []);
+    await waitFor(
+      'a namespace made ahead by each of the two builders',
+      async () => (await madeAhead()).length === 2,
+    );
   });
 
   it('releases that come in another order than their enters each finish their own namespace', async () => {
