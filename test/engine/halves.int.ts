@@ -266,7 +266,9 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
         ),
       ),
     );
-    results.forEach((r, i) => assert.equal(r.failed, -1, `sandbox ${ns[i]}: ${r.error?.message}`));
+    results.forEach((r, i) => {
+      assert.equal(r.failed, -1, `sandbox ${ns[i]}: ${r.error?.message}`);
+    });
     for (const n of ns) {
       const eth0 = (await addrsIn(`nph-sbx${n}`)).get('eth0')!;
       assert.deepEqual(
