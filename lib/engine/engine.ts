@@ -1566,6 +1566,8 @@ export class Engine {
         alias: this.aliasOf('ep', rec.name, net.name),
         defaultRoute: !net.internal && !hasDefault,
         announce: this.announces(net, ep),
+        isolated: !net.icc,
+        hairpin: ep.ports.length > 0,
       });
       undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);

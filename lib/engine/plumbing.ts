@@ -164,7 +164,7 @@ export interface NewSandboxPlan {
 /** The second half of a new sandbox's plan (see NewSandboxPlan.rest). */
 export interface SandboxRest {
   /** how the endpoint joins its network (with `endpoint`) */
-  link?: Omit<EndpointPlan, 'ep' | 'net' | 'index'> & { isolated: boolean; hairpin: boolean };
+  link?: Omit<EndpointPlan, 'ep' | 'net' | 'index'>;
   /** an nftables batch for the host's firewall (DNAT of published ports), sent after the veth */
   nft?: Buffer;
   /** state-directory operations once everything is made (files, record ready) */
@@ -393,13 +393,11 @@ async function secondHalf(
         }),
       ),
     );
-    if (link.isolated || link.hairpin) {
-      const port = {
-        ...(link.isolated ? { isolated: true } : {}),
-        ...(link.hairpin ? { hairpin: true } : {}),
-      };
+    // Its own message: the kernel applies bridge-port settings before the
+    // master of the same message.
+    const port = portSettings(link);
+    if (port)
       outer.push(native.encode('newlink', await host.links.setWire(ep.hostIfname, { port })));
-    }
     inner.push(
       native.encode('newaddr', local.addrs.wire(FIRST_IFINDEX, `${ep.ip}/${ep.prefixlen}`)),
     );
@@ -487,11 +485,29 @@ export interface EndpointPlan {
   announce: boolean;
   /** ifindex to give the namespace end (known free in a new namespace) */
   index?: number;
+  /** bridge port isolation: the network's sandboxes do not reach each other (icc=false) */
+  isolated: boolean;
+  /** hairpin on the bridge port: the sandbox reaches its own published ports */
+  hairpin: boolean;
+}
+
+/** `bridge link set dev HOSTEND [isolated on] [hairpin on]`, or nothing to set. */
+function portSettings(plan: {
+  isolated: boolean;
+  hairpin: boolean;
+}): { isolated?: true; hairpin?: true } | undefined {
+  if (!plan.isolated && !plan.hairpin) return undefined;
+  return {
+    ...(plan.isolated ? { isolated: true } : {}),
+    ...(plan.hairpin ? { hairpin: true } : {}),
+  };
 }
 
 /**
  * Joins a sandbox to a network: one RTM_NEWLINK creates the veth with its
- * host end enslaved and up and its other end born inside the sandbox; then
+ * host end enslaved and up and its other end born inside the sandbox, a
+ * second one gives the host end its alias (which the kernel ignores at
+ * creation) and its bridge-port settings (the master exists by then); then
  * one batch inside sets the address, brings the link up (announcing the
  * address where that is needed: see ANNOUNCE) and adds the default route.
  */
@@ -505,7 +521,6 @@ export async function attachEndpoint(
     kind: 'veth',
     name: ep.hostIfname,
     mtu: net.mtu,
-    alias: plan.alias,
     up: true,
     peer: {
       name: ep.ifname,
@@ -517,8 +532,16 @@ export async function attachEndpoint(
   });
   wire.master = plan.bridgeIndex;
   const quiet = await ipv6Quiet(ep);
+  const port = portSettings(plan);
   await host.channel.send([
     { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },
+    {
+      buf: native.encode(
+        'newlink',
+        await host.links.setWire(ep.hostIfname, { alias: plan.alias, ...(port ? { port } : {}) }),
+      ),
+      op: `RTM_NEWLINK ${ep.hostIfname} alias${port ? ' bridge_slave' : ''}`,
+    },
   ]);
   // Before the peer comes up, the host end has no carrier: no address or route made yet.
   for (const w of quiet.hostEnd) await host.handle.writeFile(w.write, w.data);

@@ -180,6 +180,32 @@ describe('engine: network policy', function () {
     );
   });
 
+  it('icc=false holds for a sandbox joined with connect: it and the others cannot reach each other; its port is isolated and tagged', async () => {
+    await engine.createNetwork({ name: 'noicc2', subnet: '10.77.0.0/24', icc: false });
+    await engine.createNetwork({ name: 'open2', subnet: '10.78.0.0/24' });
+    const d1 = await engine.createSandbox({ name: 'd1', network: 'noicc2' });
+    await engine.createSandbox({ name: 'd2', network: 'open2' });
+    const joined = await engine.connect('d2', 'noicc2');
+    await server('d1', 7401);
+    await server('d2', 7402);
+    assert.equal(
+      (await attempt('d2', 'tcp', d1.endpoints[0]!.ip, 7401, 800)).ok,
+      false,
+      'the joined sandbox does not reach the others',
+    );
+    assert.equal(
+      (await attempt('d1', 'tcp', joined.ip, 7402, 800)).ok,
+      false,
+      'the others do not reach the joined sandbox',
+    );
+    const port = await ipJson<
+      { ifalias?: string; linkinfo?: { info_slave_data?: { isolated?: boolean } } }[]
+    >(['-d', 'link', 'show', 'dev', joined.hostIfname]);
+    assert.equal(port[0]!.linkinfo?.info_slave_data?.isolated, true, 'bridge port isolation');
+    // Tagged like a host end made with the sandbox, so prune can tell it is ours.
+    assert.equal(port[0]!.ifalias, engine.aliasOf('ep', 'd2', 'noicc2'));
+  });
+
   it('only its own table: a table made beforehand survives unchanged, and ours is gone when everything is', async () => {
     await run('nft', ['add', 'table', 'ip', 'mine']);
     await run('nft', [
