@@ -83,10 +83,9 @@ PortProbe ParseProbe(const Spec& p) {
 }
 
 // One step of a sequence: a transaction on the handle's own socket or an
-// outer one, a write to a file as this namespace sees it (/proc/sys) or, with
-// `outer` (builders), to a sysctl of an outer interface (see
-// Worker::outer_ipv6_conf),
-// a state-directory operation, or a port probe.
+// outer one; a write to a file as this namespace sees it (/proc/sys) or, with
+// `outer` (builders), below the outer namespace's /proc/sys/net/ipv6/conf
+// (see Worker::outer_ipv6_conf); a state-directory operation; or a port probe.
 struct Step {
   int protocol;
   bool outer;
