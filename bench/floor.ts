@@ -51,10 +51,15 @@ async function main(): Promise<void> {
       .commit();
     const parts: Buffer[] = [];
     for (let i = 0; i < N; i++) {
+      // MTU on both ends and eth0's MAC, as the engine sends them.
       const veth = await rt.links.addWire({
         kind: 'veth',
         name: 'eth0',
-        peer: { name: `flv${i}` },
+        mtu: 1500,
+        mac: `02:42:0a:58:${((i + 2) >> 8).toString(16).padStart(2, '0')}:${((i + 2) & 255)
+          .toString(16)
+          .padStart(2, '0')}`,
+        peer: { name: `flv${i}`, mtu: 1500 },
       });
       veth.index = 2;
       veth.peer!.netnsFd = 3; // the floor opens the host namespace on fd 3
@@ -66,15 +71,25 @@ async function main(): Promise<void> {
           ]),
         ),
       );
+      // As the engine: the host end joins the bridge, comes up and gets the
+      // owner's alias; hairpin (a published port) in a message of its own,
+      // since the kernel applies bridge-port settings before the master.
       parts.push(
         chunk(
-          native.encode(
-            'newlink',
-            await rt.links.setWire(`flv${i}`, {
-              master: br.index,
-              up: true,
-            }),
-          ),
+          Buffer.concat([
+            native.encode(
+              'newlink',
+              await rt.links.setWire(`flv${i}`, {
+                master: br.index,
+                up: true,
+                alias: `netplumb:f1005000:ep:floor${i}:floor`,
+              }),
+            ),
+            native.encode(
+              'newlink',
+              await rt.links.setWire(`flv${i}`, { port: { hairpin: true } }),
+            ),
+          ]),
         ),
       );
       parts.push(

@@ -7,14 +7,17 @@
  *
  *   per sandbox: unshare(CLONE_NEWNET); bind-mount it under /run/netns;
  *   socket() in it;
- *   [lo up + veth eth0 (peer born in the host)] in one sendmsg;
+ *   [lo up + veth eth0 (MAC, MTU on both ends; peer born in the host)] in one
+ *   sendmsg;
  *   conf/eth0/disable_ipv6 = 1 (an IPv4-only network, as the engine does;
  *   opened through a procfs instance of the thread's own, renewed every 32
  *   sandboxes, as the engine's builders do: through /proc the lookup of
  *   sys/net walks one dentry per network namespace on the machine);
  *   host end's conf/flvI/disable_ipv6 = 1 (through the host's conf directory,
  *   opened once per thread, as the engine's builders do);
- *   [host end: master, up] on a host socket;
+ *   [host end: master, up, alias] + [host end: bridge port hairpin] in one
+ *   sendmsg on a host socket (the kernel applies bridge-port settings
+ *   before the master of the same message, hence two);
  *   [address, eth0 up, default route];
  *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
  *
