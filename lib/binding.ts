@@ -230,6 +230,9 @@ export interface LinkWire {
   master?: number;
   txqlen?: number;
   group?: number;
+  /** IFLA_NUM_TX_QUEUES / IFLA_NUM_RX_QUEUES: queues allocated at creation */
+  numTxQueues?: number;
+  numRxQueues?: number;
   netnsFd?: number;
   netnsPid?: number;
   newIndex?: number;

@@ -148,6 +148,10 @@ export interface Link {
   linkNetnsId?: number;
   /** transmit queue length (`qlen`) */
   txqlen?: number;
+  /** transmit queues allocated (`numtxqueues`; the kernel may use fewer) */
+  numTxQueues?: number;
+  /** receive queues allocated (`numrxqueues`) */
+  numRxQueues?: number;
   /** interface group (IFLA_GROUP) */
   group?: number;
   /** the interface's alias (IFLA_IFALIAS; `ip link set DEV alias TEXT`) */
@@ -210,6 +214,10 @@ interface CommonLinkSpec {
   netns?: NetNS;
   /** ifindex to give it (`index IDX`; the kernel picks one when omitted) */
   index?: number;
+  /** transmit queues to allocate (`numtxqueues N`, 1-4096; default: the kind's) */
+  numTxQueues?: number;
+  /** receive queues to allocate (`numrxqueues N`, 1-4096) */
+  numRxQueues?: number;
 }
 
 /** A bridge. Equivalent to `ip link add NAME type bridge [stp_state 1] ...`. */
@@ -242,6 +250,10 @@ export interface VethPeerSpec {
   up?: boolean;
   /** ifindex to give the peer (0: the kernel picks) */
   index?: number;
+  /** transmit queues to allocate (`numtxqueues N`, 1-4096) */
+  numTxQueues?: number;
+  /** receive queues to allocate (`numrxqueues N`, 1-4096) */
+  numRxQueues?: number;
 }
 
 /** A veth pair. Equivalent to `ip link add NAME type veth peer name P [netns NS]`. */
@@ -380,6 +392,18 @@ function upFlags(wire: LinkBodyWire, up: unknown, field: string): void {
   if (up === undefined) return;
   wire.ifiFlags = validateBool(up, field) ? K.IFF_UP : 0;
   wire.ifiChange = K.IFF_UP;
+}
+
+/** Queues to allocate, for a new link only (`field`: '' or 'peer.'). */
+function queuesWire(
+  spec: { numTxQueues?: number; numRxQueues?: number },
+  wire: LinkBodyWire,
+  field: string,
+): void {
+  if (spec.numTxQueues !== undefined)
+    wire.numTxQueues = validateUint(spec.numTxQueues, `${field}numTxQueues`, 1, 4096);
+  if (spec.numRxQueues !== undefined)
+    wire.numRxQueues = validateUint(spec.numRxQueues, `${field}numRxQueues`, 1, 4096);
 }
 
 /** Fields every link has; validated into `wire`. Refs to other links are returned for resolving. */
@@ -524,6 +548,7 @@ export class Links {
       kind: spec.kind,
     };
     commonWire(spec, wire, 'link');
+    queuesWire(spec, wire, '');
     if (spec.index !== undefined) wire.index = validateUint(spec.index, 'index', 1, 0x7fffffff);
     const refs: Promise<void>[] = [];
     if (spec.master !== undefined) {
@@ -552,6 +577,7 @@ export class Links {
         const peer: NonNullable<LinkWire['peer']> = { name: validateIfName(p.name, 'peer.name') };
         if (p.index !== undefined) peer.index = validateUint(p.index, 'peer.index', 1, 0x7fffffff);
         commonWire(p, peer, 'peer');
+        queuesWire(p, peer, 'peer.');
         if (p.netns === undefined && p.name === spec.name) {
           throw new ValidationError(
             'peer.name',

@@ -140,6 +140,9 @@ void EncodeLinkBody(MessageWriter& w, const Spec& s, bool is_peer) {
   PutU32(w, s, "newIndex", IFLA_NEW_IFINDEX);
   // iproute2 sends the alias without a terminating NUL.
   if (auto alias = s.Str("alias")) w.Attr(IFLA_IFALIAS, alias->data(), alias->size());
+  // iproute2 adds these after the attributes it parses in place.
+  PutU32(w, s, "numTxQueues", IFLA_NUM_TX_QUEUES);
+  PutU32(w, s, "numRxQueues", IFLA_NUM_RX_QUEUES);
   if (auto name = s.Str("name")) w.AttrString(IFLA_IFNAME, *name);
   // Per-family settings. do_setlink applies them after the flags: one that
   // must hold when the link comes up (arp_notify) goes in a message before.
@@ -449,6 +452,12 @@ void DecodeLink(Out link, const MessageView& m) {
         break;
       case IFLA_TXQLEN:
         link.Set("txqlen", a.U32());
+        break;
+      case IFLA_NUM_TX_QUEUES:
+        link.Set("numTxQueues", a.U32());
+        break;
+      case IFLA_NUM_RX_QUEUES:
+        link.Set("numRxQueues", a.U32());
         break;
       case IFLA_GROUP:
         link.Set("group", a.U32());

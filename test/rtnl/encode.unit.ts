@@ -115,6 +115,17 @@ describe('rtnetlink requests match iproute2 byte for byte', () => {
     });
     expectSame('link-add-veth-peer-mtu', buf);
   });
+  it('ip link add vh5 mtu 1500 numtxqueues 1 numrxqueues 1 type veth peer name vp5 mtu 1500 numtxqueues 1 numrxqueues 1', async () => {
+    const buf = await addLink({
+      kind: 'veth',
+      name: 'vh5',
+      mtu: 1500,
+      numTxQueues: 1,
+      numRxQueues: 1,
+      peer: { name: 'vp5', mtu: 1500, numTxQueues: 1, numRxQueues: 1 },
+    });
+    expectSame('link-add-veth-queues', buf);
+  });
   it('ip link add vh3 type veth peer name eth0 netns tns', async () => {
     const buf = await addLink({
       kind: 'veth',
@@ -319,6 +330,17 @@ describe('rtnetlink requests match iproute2 byte for byte', () => {
         name: 'ValidationError',
         field: 'peer',
       },
+    );
+  });
+
+  it('queue counts outside 1-4096 are refused before encoding, naming the field', async () => {
+    await assert.rejects(
+      links.addWire({ kind: 'veth', name: 'x', numTxQueues: 0, peer: { name: 'y' } }),
+      { name: 'ValidationError', field: 'numTxQueues' },
+    );
+    await assert.rejects(
+      links.addWire({ kind: 'veth', name: 'x', peer: { name: 'y', numRxQueues: 4097 } }),
+      { name: 'ValidationError', field: 'peer.numRxQueues' },
     );
   });
 

@@ -90,6 +90,31 @@ describe('links', () => {
     assert.equal(a.linkinfo?.info_kind, 'veth');
   });
 
+  it('veth: queues as asked on each end (numtxqueues/numrxqueues), read back as ip shows them', async () => {
+    const v = await rt.links.add({
+      kind: 'veth',
+      name: 'lq0',
+      numTxQueues: 1,
+      numRxQueues: 1,
+      peer: { name: 'lq1', numTxQueues: 3, numRxQueues: 2 },
+    });
+    made('lq0');
+    const q = async (n: string): Promise<[number, number]> => {
+      const [l] = await ipJson<{ num_tx_queues: number; num_rx_queues: number }[]>([
+        '-d',
+        'link',
+        'show',
+        'dev',
+        n,
+      ]);
+      return [l!.num_tx_queues, l!.num_rx_queues];
+    };
+    assert.deepEqual(await q('lq0'), [1, 1]);
+    assert.deepEqual(await q('lq1'), [3, 2]);
+    assert.equal(v.numTxQueues, 1);
+    assert.equal((await rt.links.get('lq1')).numRxQueues, 2);
+  });
+
   it('veth: the peer is born in the target namespace, never in this one', async () => {
     const ns = await NetNS.create('lns');
     cleanup.add('netns del', () => ns.delete());
