@@ -61,6 +61,16 @@ describe('engine: sandbox builders reuse their threads and make namespaces ahead
       // MACs derived from the address: no announcement (see networks.int.ts).
       assert.equal(await sysctlIn(name, 'net/ipv4/conf/eth0/arp_notify'), '0');
     }
+    // One queue each way on both veth ends (see ONE_QUEUE in plumbing.ts).
+    const queues = async (dev: string, netns?: string): Promise<number[]> => {
+      const [l] = await ipJson<{ num_tx_queues: number; num_rx_queues: number }[]>(
+        ['-d', 'link', 'show', 'dev', dev],
+        netns,
+      );
+      return [l!.num_tx_queues, l!.num_rx_queues];
+    };
+    assert.deepEqual(await queues('eth0', 'bb'), [1, 1]);
+    assert.deepEqual(await queues(b.endpoints[0]!.hostIfname), [1, 1]);
     assert.deepEqual(
       (await addrsIn('bb'))
         .get('eth0')!

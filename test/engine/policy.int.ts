@@ -199,8 +199,13 @@ describe('engine: network policy', function () {
       'the others do not reach the joined sandbox',
     );
     const port = await ipJson<
-      { ifalias?: string; linkinfo?: { info_slave_data?: { isolated?: boolean } } }[]
+      {
+        ifalias?: string;
+        num_tx_queues?: number;
+        linkinfo?: { info_slave_data?: { isolated?: boolean } };
+      }[]
     >(['-d', 'link', 'show', 'dev', joined.hostIfname]);
+    assert.equal(port[0]!.num_tx_queues, 1, 'one queue, as a host end made with the sandbox');
     assert.equal(port[0]!.linkinfo?.info_slave_data?.isolated, true, 'bridge port isolation');
     // Tagged like a host end made with the sandbox, so prune can tell it is ours.
     assert.equal(port[0]!.ifalias, engine.aliasOf('ep', 'd2', 'noicc2'));
