@@ -51,15 +51,18 @@ async function main(): Promise<void> {
       .commit();
     const parts: Buffer[] = [];
     for (let i = 0; i < N; i++) {
-      // MTU on both ends and eth0's MAC, as the engine sends them.
+      // MTU and one queue each way on both ends, and eth0's MAC, as the
+      // engine sends them.
       const veth = await rt.links.addWire({
         kind: 'veth',
         name: 'eth0',
         mtu: 1500,
+        numTxQueues: 1,
+        numRxQueues: 1,
         mac: `02:42:0a:58:${((i + 2) >> 8).toString(16).padStart(2, '0')}:${((i + 2) & 255)
           .toString(16)
           .padStart(2, '0')}`,
-        peer: { name: `flv${i}`, mtu: 1500 },
+        peer: { name: `flv${i}`, mtu: 1500, numTxQueues: 1, numRxQueues: 1 },
       });
       veth.index = 2;
       veth.peer!.netnsFd = 3; // the floor opens the host namespace on fd 3

@@ -7,8 +7,8 @@
  *
  *   per sandbox: unshare(CLONE_NEWNET); bind-mount it under /run/netns;
  *   socket() in it;
- *   [lo up + veth eth0 (MAC, MTU on both ends; peer born in the host)] in one
- *   sendmsg;
+ *   [lo up + veth eth0 (MAC; MTU and one queue each way on both ends; peer
+ *   born in the host)] in one sendmsg;
  *   conf/eth0/disable_ipv6 = 1 (an IPv4-only network, as the engine does;
  *   opened through a procfs instance of the thread's own, renewed every 32
  *   sandboxes, as the engine's builders do: through /proc the lookup of
