@@ -42,6 +42,7 @@ import {
   createBridge,
   runSandboxJob,
   SandboxBuilders,
+  type EndpointPlan,
   type SandboxJobResult,
   type SandboxRest,
   deleteLink,
@@ -1107,16 +1108,7 @@ export class Engine {
         ...this.cursorOps(),
       ];
       const out: SandboxRest = { after, ...(nft ? { nft } : {}) };
-      if (net && ep) {
-        out.link = {
-          bridgeIndex: await this.bridgeOf(net),
-          alias: this.aliasOf('ep', rec.name, net.name),
-          defaultRoute: !net.internal,
-          announce: this.announces(net, ep),
-          isolated: !net.icc,
-          hairpin: ep.ports.length > 0,
-        };
-      }
+      if (net && ep) out.link = await this.linkPlan(rec, net, ep, !net.internal);
       return out;
     };
     mark('prepare');
@@ -1132,6 +1124,27 @@ export class Engine {
     if (r.failed < 0) rec.state = 'ready';
     mark('job');
     return r;
+  }
+
+  /**
+   * How an endpoint's host end joins its network's bridge, for a new
+   * sandbox and for connect alike: port isolation (icc=false), hairpin
+   * (published ports), the owner's alias.
+   */
+  private async linkPlan(
+    rec: SandboxRecord,
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    defaultRoute: boolean,
+  ): Promise<Omit<EndpointPlan, 'ep' | 'net' | 'index'>> {
+    return {
+      bridgeIndex: await this.bridgeOf(net),
+      alias: this.aliasOf('ep', rec.name, net.name),
+      defaultRoute,
+      announce: this.announces(net, ep),
+      isolated: !net.icc,
+      hairpin: ep.ports.length > 0,
+    };
   }
 
   /** Takes back the `before` steps that ran (all of them, or those before `failed`). */
@@ -1562,12 +1575,7 @@ export class Engine {
       await attachEndpoint(this.host, sbx, {
         ep,
         net,
-        bridgeIndex: await this.bridgeOf(net),
-        alias: this.aliasOf('ep', rec.name, net.name),
-        defaultRoute: !net.internal && !hasDefault,
-        announce: this.announces(net, ep),
-        isolated: !net.icc,
-        hairpin: ep.ports.length > 0,
+        ...(await this.linkPlan(rec, net, ep, !net.internal && !hasDefault)),
       });
       undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);
