@@ -556,9 +556,12 @@ export async function attachEndpoint(
       op: `RTM_NEWLINK ${ep.hostIfname} alias${port ? ' bridge_slave' : ''}`,
     },
   ]);
-  // Before the peer comes up, the host end has no carrier: no address or route made yet.
-  for (const w of quiet.hostEnd) await host.handle.writeFile(w.write, w.data);
-  for (const w of quiet.inside) await sbx.handle.writeFile(w.write, w.data);
+  // Before the peer comes up, the host end has no carrier: no address or
+  // route made yet. The two ends' writes go to two threads at once.
+  await Promise.all([
+    ...quiet.hostEnd.map((w) => host.handle.writeFile(w.write, w.data)),
+    ...quiet.inside.map((w) => sbx.handle.writeFile(w.write, w.data)),
+  ]);
 
   const index = plan.index ?? (await sbx.rt.index(ep.ifname, 'ifname'));
   const inside = sbx.rt;
