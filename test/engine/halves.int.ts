@@ -52,6 +52,24 @@ async function hostLinks(): Promise<string[]> {
   return (await ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname);
 }
 
+/** Until sandbox n's first half has made its veth: the host end shows here. */
+function firstHalfDone(n: number): Promise<void> {
+  return waitFor(`the host end nph${n}, made by the first half`, async () =>
+    (await hostLinks()).includes(`nph${n}`),
+  );
+}
+
+/** Until both ends of sandbox n's veth are gone (the namespace took them along). */
+function vethGone(n: number): Promise<void> {
+  return waitFor(
+    `both veth ends of nph${n} gone`,
+    async () => !(await hostLinks()).includes(`nph${n}`),
+  );
+}
+
+/** A failure of the second half is at this step: after the veth and the two IPv6 writes (host end, eth0). */
+const SECOND_HALF_FIRST_STEP = 3;
+
 describe('engine: a sandbox job in two halves, the namespace held in between', function () {
   this.timeout(60000);
   before(requireSandbox);
@@ -122,9 +140,7 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       builders,
       plan(1, async () => {
         // The first half runs meanwhile: its veth's host end shows up.
-        await waitFor('the host end, made by the first half', async () =>
-          (await hostLinks()).includes('nph1'),
-        );
+        await firstHalfDone(1);
         seenWhilePreparing = await hostLinks();
         return {
           link: link(),
@@ -162,17 +178,15 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       host,
       builders,
       plan(2, async () => {
-        await waitFor('the first half', async () => (await hostLinks()).includes('nph2'));
+        await firstHalfDone(2);
         throw new Error('no rest for this one');
       }),
     );
     assert.equal(r.phase, 'kernel');
-    // The failure counts as the first step of the second half: after the
-    // veth and the two IPv6 writes (host end, eth0) of the first.
-    assert.equal(r.failed, 3);
+    assert.equal(r.failed, SECOND_HALF_FIRST_STEP);
     assert.equal(r.error?.message, 'no rest for this one');
     await assert.rejects(stat('/run/netns/nph-sbx2'), { code: 'ENOENT' });
-    await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph2'));
+    await vethGone(2);
     // The `before` step ran (the caller takes it back, as for any failure).
     assert.deepEqual(r.before.length, 1);
     assert.deepEqual(await threadsAway(), [], 'the thread went home');
@@ -190,16 +204,16 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
       host,
       builders,
       plan(4, async () => {
-        await waitFor('the first half', async () => (await hostLinks()).includes('nph4'));
+        await firstHalfDone(4);
         await builders.close();
         return { link: link(), after: [] };
       }),
     );
     assert.equal(r.phase, 'kernel');
-    assert.equal(r.failed, 3, 'at the first step of the second half');
+    assert.equal(r.failed, SECOND_HALF_FIRST_STEP, 'at the first step of the second half');
     assert.match(r.error?.message ?? '', /closed/);
     await assert.rejects(stat('/run/netns/nph-sbx4'), { code: 'ENOENT' });
-    await waitFor('both veth ends gone', async () => !(await hostLinks()).includes('nph4'));
+    await vethGone(4);
   });
 
   it('a close queued while a namespace is held ends the hold; what was queued before it still runs', async () => {
