@@ -305,6 +305,8 @@ struct HandleShared {
   // Main thread only, like the Reset of `wake` in Finalize. Once the thread
   // has exited nobody reads the queue: a late job is dropped.
   void Push(Job* job);
+  // Worker thread: whether the release of held sandbox `token` is queued.
+  bool ReleaseQueued(uint32_t token);
 };
 
 class Job {
@@ -320,6 +322,14 @@ class Job {
 
   std::optional<SysError> error;
 };
+
+bool HandleShared::ReleaseQueued(uint32_t token) {
+  std::lock_guard<std::mutex> lock(mu);
+  for (Job* j : queue) {
+    if (j != nullptr && j->Releases() == token) return true;
+  }
+  return false;
+}
 
 void HandleShared::Push(Job* job) {
   if (!wake.Valid()) {
@@ -908,6 +918,14 @@ void Post(Tsfn& tsfn, Job* job) {
 // Serves one handle on a pooled thread until it closes.
 void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
   Worker w;
+  // The result of an enter that holds its sandbox, when the release was
+  // already queued: it is posted with the release's, once the hold ends.
+  // Each post wakes the event loop, and on a small VM a cross-CPU wakeup
+  // costs the poster ~30 us and the loop ~100 us before it runs (measured
+  // with timestamps around Post and CallJs): one wakeup per sandbox, not two.
+  // A caller that waits for the enter before releasing gets it at once, as
+  // the release is not queued then.
+  Job* parked = nullptr;
   while (!w.stop) {
     if (w.recipe && !w.spare && !w.broken && !w.held) {
       bool idle;
@@ -973,6 +991,7 @@ void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
         w.stop = true;
         continue;
       }
+      const uint32_t held_before = w.held;
       if (w.broken && !job->Closes()) {
         job->error = SysError(EBADF, "handle", "the handle failed to enter its namespace");
       } else {
@@ -984,7 +1003,22 @@ void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
           job->error = SysError(EIO, "internal", e.what());
         }
       }
+      if (held_before == 0 && w.held != 0 && parked == nullptr && shared->ReleaseQueued(w.held)) {
+        parked = job;
+        continue;
+      }
+      if (parked != nullptr && w.held == 0) {
+        Post(tsfn, parked);
+        parked = nullptr;
+      }
       Post(tsfn, job);
+    }
+  }
+  if (parked != nullptr) {
+    if (shared->stop_requested) {
+      delete parked;
+    } else {
+      Post(tsfn, parked);
     }
   }
   tsfn.Release();

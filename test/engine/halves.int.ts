@@ -265,6 +265,33 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.deepEqual(await threadsAway(), []);
   });
 
+  it('a release queued before its enter is done: both settle, the enter first, the release in the held namespace', async () => {
+    // The thread then posts the enter's result with the release's (one wakeup
+    // of the event loop); what callers see must not change.
+    const h = handleFor(['nph-p1']);
+    const key = '/proc/sys/net/ipv4/conf/lo/arp_notify';
+    const hostBefore = (await readFile(key, 'utf8')).trim();
+    const order: string[] = [];
+    const entered = h
+      .enter({ create: '/run/netns/nph-p1', steps: [], reuse: true, hold: 5 })
+      .then((r) => (order.push('enter'), r));
+    const released = h
+      .release(5, [{ write: key, data: '1' }])
+      .then((r) => (order.push('release'), r));
+    const [a, b] = await Promise.all([entered, released]);
+    a.ns?.close();
+    assert.equal(a.failed, -1);
+    assert.equal(b.held, true);
+    assert.equal(b.failed, -1);
+    assert.deepEqual(order, ['enter', 'release']);
+    assert.equal((await inNs('nph-p1', 'cat', [key])).stdout.trim(), '1');
+    assert.equal((await readFile(key, 'utf8')).trim(), hostBefore, "the host's lo untouched");
+    // The thread went home and serves the next job.
+    const next = await h.sequence([]);
+    assert.equal(next.failed, -1);
+    assert.deepEqual(await threadsAway(), []);
+  });
+
   it('two builders, six sandboxes in flight: each finished in its own namespace, each builder then makes one ahead', async () => {
     // The default on this machine may be one builder (CPUs but the event
     // loop's): the token that ties a release to its enter matters most with two.
