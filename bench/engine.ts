@@ -8,12 +8,14 @@
  * teardown: removeSandbox for all of them at once, until the kernel has
  * destroyed every veth. Also reports event-loop delay (p99, max) during
  * setup, and the cost of the first and last tenth of the sandboxes (does the
- * 1,000th cost what the 10th did?). Prints JSON lines.
+ * 1,000th cost what the 10th did?). Prints JSON lines. Each phase starts
+ * once the machine is idle, as the peers' harness does (see idle.ts).
  */
 import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { Engine } from '../lib';
+import { waitIdle } from './idle';
 
 const args = process.argv.slice(2);
 const N = Number(args[0] ?? 100);
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
   await engine.createSandbox({ name: 'warm', network: 'bench', publish: ['19999:80'] });
   await engine.removeSandbox('warm');
   for (let rep = 1; rep <= REPS; rep++) {
+    await waitIdle();
     const names = Array.from({ length: N }, (_, i) => `b${rep}x${i}`);
     const each: number[] = new Array<number>(N);
     const lag = monitorEventLoopDelay({ resolution: 1 });
@@ -54,9 +57,11 @@ async function main(): Promise<void> {
         }
       }),
     );
-    const t1 = process.hrtime.bigint();
+    const setupEnd = process.hrtime.bigint();
     lag.disable();
     const c1 = process.cpuUsage();
+    await waitIdle();
+    const t1 = process.hrtime.bigint();
     await Promise.all(names.map((n) => engine.removeSandbox(n)));
     while (hostEnds() > 0) await new Promise((r) => setTimeout(r, 1));
     const t2 = process.hrtime.bigint();
@@ -69,7 +74,7 @@ async function main(): Promise<void> {
         n: N,
         rep,
         setup: {
-          wall_s: Number(t1 - t0) / 1e9,
+          wall_s: Number(setupEnd - t0) / 1e9,
           cpu_ms: (c1.user - c0.user + c1.system - c0.system) / 1000,
         },
         teardown: { wall_s: Number(t2 - t1) / 1e9 },

@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 
 import { Nft, Rtnl } from '../lib';
 import { native } from '../lib/binding';
+import { waitIdle } from './idle';
 
 const args = process.argv.slice(2);
 const ci = args.indexOf('--concurrency');
@@ -108,9 +109,11 @@ async function main(): Promise<void> {
       parts.push(chunk((await tx.build()).batch));
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
+    await waitIdle();
     const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N), String(C)], {
       encoding: 'utf8',
     });
+    await waitIdle();
     const teardown = execFileSync(floorBin!, ['teardown', String(N)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
