@@ -3,7 +3,7 @@
  * Parsers return bytes in network order and throw ValidationError naming the
  * field on bad input.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 import { ValidationError } from '../errors';
 
@@ -22,6 +22,39 @@ export interface ParsedCidr extends ParsedIp {
 
 function ipv4Bytes(text: string): Buffer {
   return Buffer.from(text.split('.').map((p) => Number(p)));
+}
+
+/**
+ * The four bytes of a dotted quad as node:net's isIPv4 accepts it (decimal
+ * 0-255, no leading zeros), else undefined. The engine parses a few
+ * addresses per sandbox, and this is several times cheaper than the regular
+ * expression plus split.
+ */
+function dottedQuad(text: string): Buffer | undefined {
+  const n = text.length;
+  if (n < 7 || n > 15) return undefined;
+  const out = Buffer.allocUnsafe(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = value;
+  return out;
 }
 
 function ipv6Bytes(text: string): Buffer {
@@ -46,7 +79,8 @@ function ipv6Bytes(text: string): Buffer {
 /** Parses an IPv4 or IPv6 address. */
 export function parseIp(text: unknown, field: string): ParsedIp {
   if (typeof text !== 'string') throw new ValidationError(field, 'must be an IP address string');
-  if (isIPv4(text)) return { family: 4, bytes: ipv4Bytes(text), text };
+  const quad = dottedQuad(text);
+  if (quad) return { family: 4, bytes: quad, text };
   // Zone ids (fe80::1%eth0) are not addresses the kernel takes here.
   if (isIPv6(text) && !text.includes('%')) {
     const bytes = ipv6Bytes(text);
@@ -77,7 +111,7 @@ export function parseCidr(text: unknown, field: string, bareOk = false): ParsedC
 
 /** Text form of 4 or 16 bytes. */
 export function formatIp(bytes: Buffer): string {
-  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
   // Longest run of zero groups (length >= 2) becomes '::' (RFC 5952).
@@ -139,5 +173,6 @@ export function formatMac(bytes: Buffer): string {
 
 /** `02:42` + the four bytes of an IPv4 address: Docker's MAC for a container address. */
 export function macFromIpv4(bytes: Buffer): string {
-  return ['02', '42', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  const hex = (b: number): string => (b < 16 ? '0' : '') + b.toString(16);
+  return `02:42:${hex(bytes[0]!)}:${hex(bytes[1]!)}:${hex(bytes[2]!)}:${hex(bytes[3]!)}`;
 }

@@ -87,6 +87,9 @@ describe('properties: IP addresses, CIDRs, MACs (lib/util/ip)', () => {
       fc.ipV6(),
       fc.ipV6().map((s) => `${s}%eth0`),
       fc.stringMatching(/^[0-9a-fA-F:.]{1,45}$/),
+      // dotted quads, good and bad: leading zeros, 256, short and long ones
+      fc.stringMatching(/^[0-9.]{1,17}$/),
+      fc.array(fc.nat(300).map(String), { minLength: 3, maxLength: 5 }).map((p) => p.join('.')),
     );
     fc.assert(
       fc.property(candidates, (text) => {
