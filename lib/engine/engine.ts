@@ -193,6 +193,7 @@ export class Engine {
   private readonly turns = new Turns();
   /** network id/family -> last address handed out by this process */
   private readonly cursors = new Map<string, bigint | undefined>();
+  private readonly parsedSubnets = new Map<string, { subnet: Subnet; gateway: bigint }>();
   /** networks (name -> id) whose cursor moved since it was last persisted */
   private readonly dirtyCursors = new Map<string, string>();
   private readonly resolv: HostResolvConf;
@@ -758,8 +759,7 @@ export class Engine {
    */
   private addressPlan(net: NetworkRecord, family: 4 | 6, given: string | undefined): AddressPick {
     const field = family === 4 ? 'ip' : 'ip6';
-    const s = parseSubnet(family === 4 ? net.subnet : net.subnet6!, field);
-    const gw = ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value;
+    const { subnet: s, gateway: gw } = this.subnetOf(net, family);
     if (given === undefined) {
       return {
         family,
@@ -780,6 +780,25 @@ export class Engine {
     }
     if (v.value === gw) throw new ValidationError(field, `${given} is the gateway of ${net.name}`);
     return { family, field, subnet: s, window: [v.value], op: -1 };
+  }
+
+  /**
+   * A network's subnet and gateway as numbers, parsed once (keyed by their
+   * text: a network made again with other addresses is parsed again).
+   */
+  private subnetOf(net: NetworkRecord, family: 4 | 6): { subnet: Subnet; gateway: bigint } {
+    const key = `${family} ${family === 4 ? net.subnet : net.subnet6!} ${family === 4 ? net.gateway : net.gateway6!}`;
+    let parsed = this.parsedSubnets.get(key);
+    if (parsed === undefined) {
+      const field = family === 4 ? 'ip' : 'ip6';
+      parsed = Object.freeze({
+        subnet: Object.freeze(parseSubnet(family === 4 ? net.subnet : net.subnet6!, field)),
+        gateway: ipToBig(family === 4 ? net.gateway : net.gateway6!, 'gateway').value,
+      });
+      if (this.parsedSubnets.size >= 256) this.parsedSubnets.clear();
+      this.parsedSubnets.set(key, parsed);
+    }
+    return parsed;
   }
 
   /** Operations persisting the address cursors moved since the last call. */

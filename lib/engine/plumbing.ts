@@ -381,6 +381,20 @@ interface SecondHalf {
 }
 
 /** The steps after the veth: the host end joins the bridge, the firewall, eth0's address, up, routes, files. */
+/** Messages about eth0 that are the same for every sandbox (up, announce, a default route), encoded once. */
+const encodedOnce = new Map<string, Buffer>();
+
+async function once(key: string, encode: () => Promise<Buffer>): Promise<Buffer> {
+  let buf = encodedOnce.get(key);
+  if (buf === undefined) {
+    buf = await encode();
+    // Gateways come and go with networks: keep the map small.
+    if (encodedOnce.size >= 64) encodedOnce.clear();
+    encodedOnce.set(key, buf);
+  }
+  return buf;
+}
+
 async function secondHalf(
   host: Rtnl,
   local: Rtnl,
@@ -420,14 +434,27 @@ async function secondHalf(
         ),
       );
     }
-    if (link.announce)
-      inner.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, ANNOUNCE)));
-    inner.push(native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })));
+    if (link.announce) {
+      inner.push(
+        await once('announce', async () =>
+          native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, ANNOUNCE)),
+        ),
+      );
+    }
+    inner.push(
+      await once('up', async () =>
+        native.encode('newlink', await local.links.setWire(FIRST_IFINDEX, { up: true })),
+      ),
+    );
     if (link.defaultRoute) {
       for (const gateway of [ep.gateway, ep.gateway6]) {
         if (gateway === undefined) continue;
+        const route = { dst: 'default', gateway, dev: FIRST_IFINDEX };
         inner.push(
-          (await local.routes.request({ dst: 'default', gateway, dev: FIRST_IFINDEX }, 'add')).buf,
+          await once(
+            `default via ${gateway}`,
+            async () => (await local.routes.request(route, 'add')).buf,
+          ),
         );
       }
     }
