@@ -9,6 +9,9 @@
 #   BENCH_REPS=3            repetitions (the table shows medians)
 #   BENCH_PEERS="..."       peers to run (default: all that can run here)
 #   BENCH_QUICK=1           N=10, 1 rep, fast peers only: a smoke run
+#   BENCH_TARGET_N=200      also the N issue 7 states its targets at: the
+#                           engine, the C floor and the port variant of
+#                           BENCH_TARGET_PEERS; empty: skipped
 #
 # Also: overlay convergence for 3 and 20 simulated hosts (bench/overlay.ts).
 #
@@ -30,6 +33,8 @@ else
   PEERS=${BENCH_PEERS:-"ip-batch ip-batch-all pyroute2-setns go-netlink go-netlink-nsdel cni netavark"}
 fi
 LARGE_PEERS=${BENCH_LARGE_PEERS:-"ip-batch go-netlink go-netlink-nsdel"}
+if [ "${BENCH_QUICK:-}" = 1 ]; then TARGET_N=${BENCH_TARGET_N:-}; else TARGET_N=${BENCH_TARGET_N-200}; fi
+TARGET_PEERS=${BENCH_TARGET_PEERS:-"go-netlink netavark cni"}
 
 bash scripts/install-bench-deps.sh || echo "bench: some peers' packages could not be installed; those peers are skipped"
 
@@ -75,6 +80,22 @@ for n in $N_LIST; do
     done
   fi
 done
+
+# The targets' own setting: one published port, N = 200, sequential and 8 in flight.
+if [ -n "$TARGET_N" ]; then
+  n=$TARGET_N
+  echo "== N=$n (the targets' N)"
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --concurrency 8 >>"$raw"
+  if [ -n "$peers" ]; then
+    for p in $TARGET_PEERS; do
+      "$peers/run.sh" "$p" "$n" --reps "$REPS" --port --out "$raw" >"$work/peer.log" 2>&1 ||
+        echo "bench: peer $p --port N=$n failed: $(tail -1 "$work/peer.log")"
+    done
+  fi
+fi
 
 echo "== micro benchmarks"
 bash bench/sandbox.sh node --expose-gc dist/bench/micro.js >>"$raw" || echo "bench: micro benchmarks failed"
