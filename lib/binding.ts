@@ -74,6 +74,18 @@ export interface NativeSequenceResult {
   results: (NativeTransaction | FsResult | { probe: string | null })[];
   /** index of the step that failed, or -1 */
   failed: number;
+  /** where the job's time went, when asked for (EnterOptions.timing) */
+  timing?: NativeTiming;
+}
+
+/** Nanoseconds, measured on the handle's thread (CLOCK_MONOTONIC). */
+export interface NativeTiming {
+  /** from the call to the thread starting the job (other jobs, or the namespace made ahead, before it) */
+  queuedNs: number;
+  /** entering the namespace (an enter's: making or adopting it, the bind mount, setns) */
+  netnsNs?: number;
+  /** each step that ran, in order (an enter's: `before`, then `steps`) */
+  stepNs: number[];
 }
 
 export interface EnterOptions {
@@ -94,6 +106,8 @@ export interface EnterOptions {
   reuse?: boolean;
   /** writes and inner transactions run in each new namespace first (with `reuse`) */
   prepare?: NativeStep[];
+  /** report where the job's time went (`timing` in the result) */
+  timing?: boolean;
   /**
    * with `reuse`, a token (1 to 2^32-1): when the steps went well, the thread
    * stays in the new namespace and runs nothing else (but a close) until
@@ -120,7 +134,11 @@ export interface HandleNative {
    * held, then the thread goes home. `held` false: that enter did not hold
    * (it failed), nothing ran.
    */
-  release(token: number, steps: NativeStep[]): Promise<NativeSequenceResult & { held: boolean }>;
+  release(
+    token: number,
+    steps: NativeStep[],
+    timing?: boolean,
+  ): Promise<NativeSequenceResult & { held: boolean }>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
   dump(
     protocol: number,

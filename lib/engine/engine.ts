@@ -100,7 +100,11 @@ export interface EngineOptions {
   resolvConf?: string;
   /**
    * called with the time each phase of a sandbox's creation or removal took,
-   * in milliseconds (for profiling: see bench/micro.ts)
+   * in milliseconds (for profiling: see bench/micro.ts). A creation's `job`
+   * phase is also reported in parts, as its builder thread measured them:
+   * `job.queued`, `job.reserve`, `job.netns`, `job.veth`, `job.ipv6`,
+   * `job.bridge`, `job.nft`, `job.eth0`, `job.files` (those that ran; what
+   * `job` has beyond their sum is hand-overs between threads)
    */
   trace?: (op: 'create' | 'remove', phase: string, ms: number) => void;
   /**
@@ -1139,9 +1143,11 @@ export class Engine {
       firewall: firewall !== undefined,
       ...(net && ep ? { endpoint: { ep, net } } : {}),
       rest,
+      ...(this.trace ? { timing: true } : {}),
     });
     if (r.failed < 0) rec.state = 'ready';
     mark('job');
+    for (const [phase, ms] of Object.entries(r.phases ?? {})) this.trace?.('create', phase, ms);
     return r;
   }
 

@@ -11,6 +11,7 @@ import {
   type HandleNative,
   type NativeSequenceResult,
   type NativeStep,
+  type NativeTiming,
   type NativeTransaction,
 } from '../binding';
 import type { Request } from '../channel';
@@ -169,6 +170,8 @@ export interface NewSandboxPlan {
    * what the first half made is taken back like any failure's.
    */
   rest: () => Promise<SandboxRest>;
+  /** measure where the builder's time goes (SandboxJobResult.phases) */
+  timing?: boolean;
 }
 
 /** The second half of a new sandbox's plan (see NewSandboxPlan.rest). */
@@ -194,6 +197,53 @@ export interface SandboxJobResult {
   nftApplied: boolean;
   /** what the failed step says (a netlink or file error; undefined for a refused reservation) */
   error?: Error;
+  /** with NewSandboxPlan.timing: milliseconds of the builder's time per part of the job (see jobPhases) */
+  phases?: Record<string, number>;
+}
+
+/**
+ * Where a sandbox job's time went on its builder thread, in milliseconds:
+ * `job.queued` waiting for the thread (finishing the namespace it made
+ * ahead, or other jobs), `job.reserve` the state steps before anything is
+ * made (the record, address and port reservations, port probes),
+ * `job.netns` the namespace (adopting it, the bind mount, setns),
+ * `job.veth` the veth pair, `job.ipv6` the IPv6 switches, `job.bridge` the
+ * host end joining its bridge, `job.nft` the DNAT elements, `job.eth0`
+ * eth0's addresses, up and routes, `job.files` the /etc/netns files, the
+ * record marked ready and the address cursor. What the job's total has
+ * beyond their sum is the hand-overs between the event loop and the thread.
+ */
+function jobPhases(
+  before: number,
+  first: NativeStep[],
+  second: NativeStep[],
+  enter: NativeTiming | undefined,
+  release: NativeTiming | undefined,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (phase: string, ns: number): void => {
+    out[phase] = (out[phase] ?? 0) + ns / 1e6;
+  };
+  const kind = (step: NativeStep | undefined, isFirst: boolean): string => {
+    if (step === undefined) return 'job.other';
+    if ('fs' in step) return 'job.files';
+    if ('probe' in step) return 'job.reserve';
+    if ('write' in step) return 'job.ipv6';
+    if (step.protocol === K.NETLINK_NETFILTER) return 'job.nft';
+    if (isFirst) return 'job.veth';
+    return step.outer ? 'job.bridge' : 'job.eth0';
+  };
+  if (enter) {
+    add('job.queued', enter.queuedNs);
+    if (enter.netnsNs !== undefined) add('job.netns', enter.netnsNs);
+    enter.stepNs.forEach((ns, i) => {
+      add(i < before ? 'job.reserve' : kind(first[i - before], true), ns);
+    });
+  }
+  release?.stepNs.forEach((ns, i) => {
+    add(kind(second[i], false), ns);
+  });
+  return out;
 }
 
 /** What a failed step says; undefined for a step that ran and found a name taken. */
@@ -288,6 +338,7 @@ export async function runSandboxJob(
         steps: first,
         reuse: true,
         hold: token,
+        ...(plan.timing ? { timing: true } : {}),
       });
       // While the thread works: the second half. Whatever happens here, the
       // thread gets its release (with nothing to run after an error).
@@ -302,7 +353,7 @@ export async function runSandboxJob(
       }
       let released;
       try {
-        released = handle.release(token, second?.steps ?? []);
+        released = handle.release(token, second?.steps ?? [], plan.timing);
       } catch (err) {
         // Steps the binding refuses: still let the thread go home.
         restError = asError(err);
@@ -345,6 +396,9 @@ export async function runSandboxJob(
     failed: -1,
     before: results.slice(0, nb),
     nftApplied: nftStep >= 0 && results.length > nb + nftStep && failedAt !== nb + nftStep,
+    ...(plan.timing
+      ? { phases: jobPhases(nb, first, second?.steps ?? [], a.timing, b.timing) }
+      : {}),
   };
   if (failedAt < 0) return out;
   // The namespace takes eth0 and, with it, the host end of the pair.

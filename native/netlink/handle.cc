@@ -187,13 +187,27 @@ void WriteFileHere(const Worker& w, const std::string& path, const std::string& 
   if (::write(fd.Get(), data.data(), data.size()) < 0) ThrowErrno("write", path);
 }
 
+int64_t NowNs() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
 // Runs steps in order, stopping after the first that a request of failed.
-// Returns the index of that step, or -1.
-int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out) {
+// Returns the index of that step, or -1. With `ns`, appends how long each
+// step that ran took (EnterOptions.timing).
+int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out, std::vector<int64_t>* ns = nullptr) {
   out->reserve(steps.size());
   for (size_t i = 0; i < steps.size(); i++) {
     Step& st = steps[i];
     out->emplace_back();
+    struct Lap {
+      std::vector<int64_t>* ns;
+      int64_t start;
+      ~Lap() {
+        if (ns != nullptr) ns->push_back(NowNs() - start);
+      }
+    } lap{ns, ns != nullptr ? NowNs() : 0};
     if (!st.write_path.empty()) {
       WriteFileHere(w, st.write_path, st.write_data, st.outer);
       continue;
@@ -321,6 +335,33 @@ class Job {
   virtual uint32_t Releases() const { return 0; }
 
   std::optional<SysError> error;
+  // When it was queued (CLOCK_MONOTONIC ns; see HandleShared::Push).
+  int64_t queued_at = 0;
+};
+
+// Where a job's time went, when asked (EnterOptions.timing): how long it
+// waited for the thread (behind other jobs, or the namespace made ahead),
+// entering the new namespace, and each step.
+struct Timing {
+  bool on = false;
+  int64_t queued_ns = 0;
+  int64_t netns_ns = -1;
+  std::vector<int64_t> step_ns;
+
+  std::vector<int64_t>* Steps() { return on ? &step_ns : nullptr; }
+  void Started(const Job& job) {
+    if (on) queued_ns = NowNs() - job.queued_at;
+  }
+  void Set(Napi::Env env, Napi::Object result) const {
+    if (!on) return;
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("queuedNs", static_cast<double>(queued_ns));
+    if (netns_ns >= 0) t.Set("netnsNs", static_cast<double>(netns_ns));
+    Napi::Array a = Napi::Array::New(env, step_ns.size());
+    for (size_t i = 0; i < step_ns.size(); i++) a.Set(static_cast<uint32_t>(i), static_cast<double>(step_ns[i]));
+    t.Set("stepNs", a);
+    result.Set("timing", t);
+  }
 };
 
 bool HandleShared::ReleaseQueued(uint32_t token) {
@@ -336,6 +377,7 @@ void HandleShared::Push(Job* job) {
     delete job;
     return;
   }
+  job->queued_at = NowNs();
   {
     std::lock_guard<std::mutex> lock(mu);
     queue.push_back(job);
@@ -441,7 +483,7 @@ class EnterJob : public PromiseJob {
  public:
   EnterJob(Napi::Env env, UniqueFd target, std::string create, UniqueFd outer_ns, std::vector<int> outer,
            std::vector<Step> before, std::optional<std::vector<Step>> steps, bool close_after, bool reuse,
-           uint32_t hold, std::vector<Step> prepare)
+           uint32_t hold, std::vector<Step> prepare, bool timing)
       : PromiseJob(env),
         target_(std::move(target)),
         create_(std::move(create)),
@@ -452,7 +494,9 @@ class EnterJob : public PromiseJob {
         close_after_(close_after),
         reuse_(reuse),
         hold_(hold),
-        prepare_(std::move(prepare)) {}
+        prepare_(std::move(prepare)) {
+    timing_.on = timing;
+  }
 
   bool Closes() const override { return close_after_; }
 
@@ -478,12 +522,14 @@ class EnterJob : public PromiseJob {
         }
       }
     } stop_after{w, close_after_};
+    timing_.Started(*this);
     // Steps to run before entering (a record written before any kernel
     // object exists); if one fails, nothing is entered or created.
     if (!before_.empty()) {
-      failed_ = RunSteps(w, before_, &results_);
+      failed_ = RunSteps(w, before_, &results_, timing_.Steps());
       if (failed_ >= 0) return;
     }
+    const int64_t entering = NowNs();
     try {
       if (target_.Valid()) {
         if (::setns(target_.Get(), CLONE_NEWNET) != 0) ThrowErrno("setns");
@@ -502,9 +548,10 @@ class EnterJob : public PromiseJob {
     }
     self_.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!self_.Valid()) ThrowErrno("open", "/proc/thread-self/ns/net");
+    timing_.netns_ns = NowNs() - entering;
     if (steps_) {
       std::vector<Transaction> after;
-      int failed = RunSteps(w, *steps_, &after);
+      int failed = RunSteps(w, *steps_, &after, timing_.Steps());
       if (failed >= 0) failed_ = static_cast<int>(before_.size()) + failed;
       for (Transaction& t : after) results_.push_back(std::move(t));
     }
@@ -519,6 +566,7 @@ class EnterJob : public PromiseJob {
       for (Step& st : *steps_) all.push_back(std::move(st));
     }
     Napi::Object o = StepResults(env, all, results_, failed_).As<Napi::Object>();
+    timing_.Set(env, o);
     if (self_.Valid()) o.Set("ns", NsFd::New(env, std::move(self_)));
     if (enter_error_) o.Set("enterError", MakeSystemError(env, *enter_error_).Value());
     return o;
@@ -546,6 +594,7 @@ class EnterJob : public PromiseJob {
   // made ahead when it was prepared the same way, else unshared here and
   // prepared now), the steps, and back home, where the next job starts.
   void RunAndReturn(Worker& w) {
+    timing_.Started(*this);
     // Home is where the first job found the outer namespace.
     if (w.home.Valid()) outer_ns_.Reset();
     OpenOuter(w);
@@ -571,9 +620,10 @@ class EnterJob : public PromiseJob {
     } go_home{w, *this};
     w.recipe = prepare_;
     if (!before_.empty()) {
-      failed_ = RunSteps(w, before_, &results_);
+      failed_ = RunSteps(w, before_, &results_, timing_.Steps());
       if (failed_ >= 0) return;
     }
+    const int64_t entering = NowNs();
     try {
       std::optional<Worker::Spare> spare = std::move(w.spare);
       w.spare.reset();
@@ -592,8 +642,9 @@ class EnterJob : public PromiseJob {
       failed_ = static_cast<int>(before_.size());
       return;
     }
+    timing_.netns_ns = NowNs() - entering;
     std::vector<Transaction> after;
-    int failed = RunSteps(w, *steps_, &after);
+    int failed = RunSteps(w, *steps_, &after, timing_.Steps());
     if (failed >= 0) failed_ = static_cast<int>(before_.size()) + failed;
     for (Transaction& t : after) results_.push_back(std::move(t));
   }
@@ -612,6 +663,7 @@ class EnterJob : public PromiseJob {
   int failed_ = -1;
   std::optional<SysError> enter_error_;
   UniqueFd self_;
+  Timing timing_;
 };
 
 // The second half of a builder's job entered with `hold`: its steps run in
@@ -619,23 +671,27 @@ class EnterJob : public PromiseJob {
 // did not hold (it failed, or the handle never held), nothing runs.
 class ReleaseJob : public PromiseJob {
  public:
-  ReleaseJob(Napi::Env env, uint32_t token, std::vector<Step> steps)
-      : PromiseJob(env), token_(token), steps_(std::move(steps)) {}
+  ReleaseJob(Napi::Env env, uint32_t token, std::vector<Step> steps, bool timing)
+      : PromiseJob(env), token_(token), steps_(std::move(steps)) {
+    timing_.on = timing;
+  }
   uint32_t Releases() const override { return token_; }
   void Run(Worker& w) override {
+    timing_.Started(*this);
     if (w.held == 0 || w.held != token_) return;
     held_ = true;
     struct Return {
       Worker& w;
       ~Return() { GoHome(w); }
     } go_home{w};
-    failed_ = RunSteps(w, steps_, &results_);
+    failed_ = RunSteps(w, steps_, &results_, timing_.Steps());
   }
 
  protected:
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = StepResults(env, steps_, results_, failed_).As<Napi::Object>();
     o.Set("held", held_);
+    timing_.Set(env, o);
     return o;
   }
 
@@ -645,6 +701,7 @@ class ReleaseJob : public PromiseJob {
   std::vector<Transaction> results_;
   int failed_ = -1;
   bool held_ = false;
+  Timing timing_;
 };
 
 class SequenceJob : public PromiseJob {
@@ -1182,7 +1239,7 @@ Napi::Value Handle::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) ThrowTypeError(env, "token must be a number");
   uint32_t token = info[0].As<Napi::Number>().Uint32Value();
-  return Submit(env, *shared_, *main_, new ReleaseJob(env, token, StepsArg(env, info[1])));
+  return Submit(env, *shared_, *main_, new ReleaseJob(env, token, StepsArg(env, info[1]), info[2].ToBoolean().Value()));
 }
 
 Napi::Value Handle::Sequence(const Napi::CallbackInfo& info) {
@@ -1199,6 +1256,7 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   std::optional<std::vector<Step>> steps;
   bool close_after = false;
   bool reuse = false;
+  bool timing = false;
   uint32_t hold = 0;
   std::vector<Step> before;
   std::vector<Step> prepare;
@@ -1231,6 +1289,7 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
     Napi::Value bf = opts.Get("before");
     if (!bf.IsUndefined() && !bf.IsNull()) before = StepsArg(env, bf);
     reuse = opts.Get("reuse").ToBoolean().Value();
+    timing = opts.Get("timing").ToBoolean().Value();
     Napi::Value hv = opts.Get("hold");
     if (!hv.IsUndefined()) {
       if (!hv.IsNumber() || hv.As<Napi::Number>().DoubleValue() < 1 || hv.As<Napi::Number>().DoubleValue() > 0xffffffff)
@@ -1246,7 +1305,7 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
   Napi::Value p =
       Submit(env, *shared_, *main_,
              new EnterJob(env, std::move(target), std::move(create), std::move(outer_ns), std::move(outer),
-                          std::move(before), std::move(steps), close_after, reuse, hold, std::move(prepare)));
+                          std::move(before), std::move(steps), close_after, reuse, hold, std::move(prepare), timing));
   // The handle takes no more work after a job that closes it.
   if (close_after) main_->closed = true;
   return p;

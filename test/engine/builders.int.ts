@@ -131,6 +131,63 @@ describe('engine: sandbox builders reuse their threads and make namespaces ahead
     assert.deepEqual(await mounts(), before);
   });
 
+  it('with the trace option a creation reports its job in parts, measured on the builder thread', async () => {
+    const seen: { phase: string; ms: number }[][] = [];
+    let current: { phase: string; ms: number }[] = [];
+    const traced = await openEngine({
+      trace: (op, phase, ms) => {
+        if (op === 'create') current.push({ phase, ms });
+      },
+    });
+    cleanup.add('dispose the traced engine', () => traced.dispose());
+    await traced.engine.createNetwork({ name: 'bt', subnet: '10.215.0.0/24' });
+    for (let i = 0; i < 4; i++) {
+      current = [];
+      await traced.engine.createSandbox({
+        name: `bt${i}`,
+        network: 'bt',
+        publish: [`${18200 + i}:80`],
+      });
+      seen.push(current);
+    }
+    current = [];
+    await traced.engine.createSandbox({ name: 'bt-none', network: 'none' });
+    const none = current;
+    const parts = ['queued', 'reserve', 'netns', 'veth', 'ipv6', 'bridge', 'nft', 'eth0', 'files'];
+    for (const phases of seen) {
+      const names = phases.map((p) => p.phase);
+      for (const part of parts)
+        assert.equal(
+          names.filter((n) => n === `job.${part}`).length,
+          1,
+          `job.${part} once in ${names.join(' ')}`,
+        );
+      for (const p of phases) assert.ok(Number.isFinite(p.ms) && p.ms >= 0, `${p.phase}: ${p.ms}`);
+      const ms = (name: string): number => phases.find((p) => p.phase === name)!.ms;
+      // Kernel work takes time: a clock that was not read would give 0.
+      for (const part of ['veth', 'bridge', 'netns'])
+        assert.ok(ms(`job.${part}`) > 0, `job.${part} > 0`);
+      // Disjoint stretches of the builder's time, all inside the job.
+      const sum = phases.filter((p) => p.phase.startsWith('job.')).reduce((a, p) => a + p.ms, 0);
+      assert.ok(
+        sum <= ms('job') + 0.01,
+        `parts ${sum.toFixed(3)} ms within the job's ${ms('job').toFixed(3)} ms`,
+      );
+    }
+    // No endpoint: no veth, bridge port, eth0 or DNAT to measure.
+    const noneNames = none.map((p) => p.phase).filter((n) => n.startsWith('job.'));
+    assert.deepEqual(
+      noneNames.filter((n) =>
+        ['job.veth', 'job.bridge', 'job.eth0', 'job.nft', 'job.ipv6'].includes(n),
+      ),
+      [],
+    );
+    assert.ok(
+      noneNames.includes('job.netns') && noneNames.includes('job.reserve'),
+      noneNames.join(' '),
+    );
+  });
+
   it('12 creations in flight: each sandbox in its own namespace, none mode too, all reachable', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `bp${i}`);
     const made = await Promise.all([
