@@ -5,6 +5,8 @@
  *
  *  lone       where the time of one createSandbox / removeSandbox goes
  *             (median per phase, from the engine's trace option)
+ *  sequential the same for 200 createSandbox calls one after the other, as
+ *             the main table's sequential run makes them
  *  publish    cost of adding the k-th published port: a map element
  *             (netplumb's way) versus a rule per port (iptables' way)
  *  elements   10,000 map elements in one batch versus one per transaction
@@ -72,6 +74,34 @@ async function lone(): Promise<void> {
       ...Object.fromEntries([...phases[op]].map(([k, v]) => [k, median(v)])),
     });
   }
+}
+
+async function sequential(): Promise<void> {
+  const phases = new Map<string, number[]>();
+  const engine = await Engine.open({
+    stateDir: '/run/np-micro',
+    trace: (op, phase, ms) => {
+      if (op === 'create') phases.set(phase, [...(phases.get(phase) ?? []), ms]);
+    },
+  });
+  await engine.createNetwork({ name: 'seq', subnet: '10.89.0.0/16' });
+  const N = 200;
+  const totals: number[] = [];
+  for (let i = 0; i < N + 20; i++) {
+    // The first 20 warm up, and are not counted.
+    if (i === 20) phases.clear();
+    const t0 = performance.now();
+    await engine.createSandbox({ name: `s${i}`, network: 'seq', publish: [`${30000 + i}:80`] });
+    if (i >= 20) totals.push(performance.now() - t0);
+  }
+  await Promise.all(Array.from({ length: N + 20 }, (_, i) => engine.removeSandbox(`s${i}`)));
+  await engine.removeNetwork('seq');
+  await engine.close();
+  emit({
+    bench: `sequential create (ms, median of ${N} made one after the other)`,
+    total: median(totals),
+    ...Object.fromEntries([...phases].map(([k, v]) => [k, median(v)])),
+  });
 }
 
 async function publish(): Promise<void> {
@@ -360,6 +390,7 @@ async function handoff(): Promise<void> {
 
 const all: Record<string, () => Promise<void>> = {
   lone,
+  sequential,
   publish,
   elements,
   dns,
