@@ -377,7 +377,7 @@ void HandleShared::Push(Job* job) {
     delete job;
     return;
   }
-  job->queued_at = NowNs();
+  if (job != nullptr) job->queued_at = NowNs();  // nullptr: only a wakeup (see CleanupHook)
   {
     std::lock_guard<std::mutex> lock(mu);
     queue.push_back(job);
