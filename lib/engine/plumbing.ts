@@ -224,8 +224,7 @@ function jobPhases(
   const add = (phase: string, ns: number): void => {
     out[phase] = (out[phase] ?? 0) + ns / 1e6;
   };
-  const kind = (step: NativeStep | undefined, isFirst: boolean): string => {
-    if (step === undefined) return 'job.other';
+  const kind = (step: NativeStep, isFirst: boolean): string => {
     if ('fs' in step) return 'job.files';
     if ('probe' in step) return 'job.reserve';
     if ('write' in step) return 'job.ipv6';
@@ -237,11 +236,11 @@ function jobPhases(
     add('job.queued', enter.queuedNs);
     if (enter.netnsNs !== undefined) add('job.netns', enter.netnsNs);
     enter.stepNs.forEach((ns, i) => {
-      add(i < before ? 'job.reserve' : kind(first[i - before], true), ns);
+      add(i < before ? 'job.reserve' : kind(first[i - before]!, true), ns);
     });
   }
   release?.stepNs.forEach((ns, i) => {
-    add(kind(second[i], false), ns);
+    add(kind(second[i]!, false), ns);
   });
   return out;
 }
@@ -434,7 +433,6 @@ interface SecondHalf {
   afterAt: number;
 }
 
-/** The steps after the veth: the host end joins the bridge, the firewall, eth0's address, up, routes, files. */
 /** Messages about eth0 that are the same for every sandbox (up, announce, a default route), encoded once. */
 const encodedOnce = new Map<string, Buffer>();
 
@@ -449,6 +447,7 @@ async function once(key: string, encode: () => Promise<Buffer>): Promise<Buffer>
   return buf;
 }
 
+/** The steps after the veth: the host end joins the bridge, the firewall, eth0's address, up, routes, files. */
 async function secondHalf(
   host: Rtnl,
   local: Rtnl,

@@ -20,10 +20,6 @@ export interface ParsedCidr extends ParsedIp {
   prefixlen: number;
 }
 
-function ipv4Bytes(text: string): Buffer {
-  return Buffer.from(text.split('.').map((p) => Number(p)));
-}
-
 /**
  * The four bytes of a dotted quad as node:net's isIPv4 accepts it (decimal
  * 0-255, no leading zeros), else undefined. The engine parses a few
@@ -62,7 +58,8 @@ function ipv6Bytes(text: string): Buffer {
   let v4tail: Buffer | null = null;
   const lastColon = head.lastIndexOf(':');
   if (head.includes('.', lastColon)) {
-    v4tail = ipv4Bytes(head.slice(lastColon + 1));
+    // isIPv6 has checked the tail with isIPv4's grammar, dottedQuad's.
+    v4tail = dottedQuad(head.slice(lastColon + 1))!;
     head = head.slice(0, lastColon + 1) + '0:0';
   }
   const halves = head.split('::');
