@@ -40,7 +40,11 @@ const gc = (): void => {
   (globalThis as { gc?: () => void }).gc?.();
 };
 
-async function lone(): Promise<void> {
+/** An engine whose trace option collects each phase's times, by operation. */
+async function tracedEngine(): Promise<{
+  engine: Engine;
+  phases: Record<'create' | 'remove', Map<string, number[]>>;
+}> {
   const phases = { create: new Map<string, number[]>(), remove: new Map<string, number[]>() };
   const engine = await Engine.open({
     stateDir: '/run/np-micro',
@@ -49,6 +53,15 @@ async function lone(): Promise<void> {
       m.set(phase, [...(m.get(phase) ?? []), ms]);
     },
   });
+  return { engine, phases };
+}
+
+/** Median of each phase. */
+const medians = (m: Map<string, number[]>): Record<string, number> =>
+  Object.fromEntries([...m].map(([k, v]) => [k, median(v)]));
+
+async function lone(): Promise<void> {
+  const { engine, phases } = await tracedEngine();
   await engine.createNetwork({ name: 'lone', subnet: '10.89.0.0/24' });
   const totals = { create: [] as number[], remove: [] as number[] };
   for (let i = 0; i < 30; i++) {
@@ -71,25 +84,19 @@ async function lone(): Promise<void> {
     emit({
       bench: `lone ${op} (ms, median of 25)`,
       total: median(totals[op]),
-      ...Object.fromEntries([...phases[op]].map(([k, v]) => [k, median(v)])),
+      ...medians(phases[op]),
     });
   }
 }
 
 async function sequential(): Promise<void> {
-  const phases = new Map<string, number[]>();
-  const engine = await Engine.open({
-    stateDir: '/run/np-micro',
-    trace: (op, phase, ms) => {
-      if (op === 'create') phases.set(phase, [...(phases.get(phase) ?? []), ms]);
-    },
-  });
+  const { engine, phases } = await tracedEngine();
   await engine.createNetwork({ name: 'seq', subnet: '10.89.0.0/16' });
   const N = 200;
   const totals: number[] = [];
   for (let i = 0; i < N + 20; i++) {
     // The first 20 warm up, and are not counted.
-    if (i === 20) phases.clear();
+    if (i === 20) phases.create.clear();
     const t0 = performance.now();
     await engine.createSandbox({ name: `s${i}`, network: 'seq', publish: [`${30000 + i}:80`] });
     if (i >= 20) totals.push(performance.now() - t0);
@@ -100,7 +107,7 @@ async function sequential(): Promise<void> {
   emit({
     bench: `sequential create (ms, median of ${N} made one after the other)`,
     total: median(totals),
-    ...Object.fromEntries([...phases].map(([k, v]) => [k, median(v)])),
+    ...medians(phases.create),
   });
 }
 
