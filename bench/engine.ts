@@ -2,7 +2,7 @@
  * The engine as an orchestrator uses it: N sandboxes on a bridge network,
  * one published port each. Must run inside the bench sandbox.
  *
- *   node dist/bench/engine.js N REPS [--concurrency C]
+ *   node dist/bench/engine.js N REPS [--concurrency C] [--warmup W]
  *
  * setup: createSandbox N times (C at a time; 1 = sequential), wall time.
  * teardown: removeSandbox for all of them at once, until the kernel has
@@ -10,6 +10,12 @@
  * setup, and the cost of the first and last tenth of the sandboxes (does the
  * 1,000th cost what the 10th did?). Prints JSON lines. Each phase starts
  * once the machine is idle, as the peers' harness does (see idle.ts).
+ *
+ * --warmup W: first make and remove W sandboxes (C at a time, 200 at most
+ * alive), as a long-running orchestrator has: V8 compiles a function called
+ * once per sandbox only after many calls (about 1,500 creations here), and
+ * until then its compiler threads share the CPUs with the builder. The rows
+ * are then peer "netplumb-warm" ("netplumb-cC-warm").
  */
 import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -22,9 +28,36 @@ const N = Number(args[0] ?? 100);
 const REPS = Number(args[1] ?? 3);
 const ci = args.indexOf('--concurrency');
 const C = ci >= 0 ? Number(args[ci + 1]) : 1;
+const wi = args.indexOf('--warmup');
+const WARMUP = wi >= 0 ? Number(args[wi + 1]) : 0;
 
 function hostEnds(): number {
   return readdirSync('/sys/class/net').filter((l) => l.startsWith('npv')).length;
+}
+
+/** Makes `names` (C at a time); each one's time in `each` when given. */
+async function createAll(engine: Engine, names: string[], each?: number[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (next < names.length) {
+        const i = next++;
+        const s = process.hrtime.bigint();
+        await engine.createSandbox({
+          name: names[i]!,
+          network: 'bench',
+          publish: [`${20000 + i}:80`],
+        });
+        if (each) each[i] = Number(process.hrtime.bigint() - s) / 1e6;
+      }
+    }),
+  );
+}
+
+/** Removes `names` at once, until the kernel has destroyed every veth. */
+async function removeAll(engine: Engine, names: string[]): Promise<void> {
+  await Promise.all(names.map((n) => engine.removeSandbox(n)));
+  while (hostEnds() > 0) await new Promise((r) => setTimeout(r, 1));
 }
 
 async function main(): Promise<void> {
@@ -34,6 +67,11 @@ async function main(): Promise<void> {
   // One sandbox made and removed first: warm caches (first-use costs are not per sandbox).
   await engine.createSandbox({ name: 'warm', network: 'bench', publish: ['19999:80'] });
   await engine.removeSandbox('warm');
+  for (let made = 0; made < WARMUP; made += 200) {
+    const names = Array.from({ length: Math.min(200, WARMUP - made) }, (_, i) => `w${made + i}`);
+    await createAll(engine, names);
+    await removeAll(engine, names);
+  }
   for (let rep = 1; rep <= REPS; rep++) {
     await waitIdle();
     const names = Array.from({ length: N }, (_, i) => `b${rep}x${i}`);
@@ -42,34 +80,19 @@ async function main(): Promise<void> {
     lag.enable();
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: C }, async () => {
-        while (next < N) {
-          const i = next++;
-          const s = process.hrtime.bigint();
-          await engine.createSandbox({
-            name: names[i]!,
-            network: 'bench',
-            publish: [`${20000 + i}:80`],
-          });
-          each[i] = Number(process.hrtime.bigint() - s) / 1e6;
-        }
-      }),
-    );
+    await createAll(engine, names, each);
     const setupEnd = process.hrtime.bigint();
     lag.disable();
     const c1 = process.cpuUsage();
     await waitIdle();
     const t1 = process.hrtime.bigint();
-    await Promise.all(names.map((n) => engine.removeSandbox(n)));
-    while (hostEnds() > 0) await new Promise((r) => setTimeout(r, 1));
+    await removeAll(engine, names);
     const t2 = process.hrtime.bigint();
     const tenth = Math.max(1, Math.floor(N / 10));
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
     console.log(
       JSON.stringify({
-        peer: C === 1 ? 'netplumb' : `netplumb-c${C}`,
+        peer: `${C === 1 ? 'netplumb' : `netplumb-c${C}`}${WARMUP > 0 ? '-warm' : ''}`,
         variant: 'port',
         n: N,
         rep,

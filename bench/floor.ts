@@ -3,9 +3,11 @@
  * port each: prepares the bridge and the nftables map with netplumb, encodes
  * every message the floor sends with netplumb's encoders, then times the C
  * program. Inside the bench sandbox:
- *   node dist/bench/floor.js FLOOR_BINARY N REPS [--concurrency C]
+ *   node dist/bench/floor.js FLOOR_BINARY N REPS [--concurrency C] [--warmup W]
  * prints JSON lines; with C > 1 the floor makes the sandboxes on C threads at
- * once (peer "c-floor-cC"), beside the engine's C calls in flight.
+ * once (peer "c-floor-cC"), beside the engine's C calls in flight. With
+ * --warmup it first makes and removes W sandboxes, as engine.ts does (peer
+ * "c-floor-warm").
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +19,8 @@ import { waitIdle } from './idle';
 const args = process.argv.slice(2);
 const ci = args.indexOf('--concurrency');
 const C = ci >= 0 ? Number(args.splice(ci, 2)[1]) : 1;
+const wi = args.indexOf('--warmup');
+const WARMUP = wi >= 0 ? Number(args.splice(wi, 2)[1]) : 0;
 const [floorBin, nText = '100', repsText = '3'] = args;
 const N = Number(nText);
 const REPS = Number(repsText);
@@ -35,7 +39,8 @@ function chunk(buf: Buffer): Buffer {
 async function main(): Promise<void> {
   const rt = await Rtnl.open();
   const nft = await Nft.open();
-  for (let rep = 1; rep <= REPS; rep++) {
+  /** One setup and teardown of n sandboxes: the floor's outputs. */
+  const round = async (n: number): Promise<{ setup: string; teardown: string }> => {
     // With a MAC of its own, as the engine makes bridges (see bridgeMac).
     const br = await rt.links.add({
       kind: 'bridge',
@@ -51,7 +56,7 @@ async function main(): Promise<void> {
       .addSet({ ...map, key: ['inet_proto', 'inet_service'], map: ['ipv4_addr', 'inet_service'] })
       .commit();
     const parts: Buffer[] = [];
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < n; i++) {
       // MTU and one queue each way on both ends, and eth0's MAC, as the
       // engine sends them.
       const veth = await rt.links.addWire({
@@ -110,20 +115,26 @@ async function main(): Promise<void> {
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
     await waitIdle();
-    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(N), String(C)], {
+    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(n), String(C)], {
       encoding: 'utf8',
     });
     await waitIdle();
-    const teardown = execFileSync(floorBin!, ['teardown', String(N)], { encoding: 'utf8' });
+    const teardown = execFileSync(floorBin!, ['teardown', String(n)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
+    return { setup, teardown };
+  };
+  // The same churn as the engine's warm-up: the kernel's caches, not a JIT's.
+  for (let made = 0; made < WARMUP; made += 200) await round(Math.min(200, WARMUP - made));
+  for (let rep = 1; rep <= REPS; rep++) {
+    const { setup, teardown } = await round(N);
     const ns = (s: string, key: string): number =>
       Number(new RegExp(`${key} (\\d+)`).exec(s)![1]) / 1e9;
     // per sandbox, as bench/engine.ts reports them
     const tenth = Math.max(1, Math.floor(N / 10));
     console.log(
       JSON.stringify({
-        peer: C === 1 ? 'c-floor' : `c-floor-c${C}`,
+        peer: `${C === 1 ? 'c-floor' : `c-floor-c${C}`}${WARMUP > 0 ? '-warm' : ''}`,
         variant: 'port',
         n: N,
         rep,

@@ -98,13 +98,15 @@ out.push(
   `Measured ${date} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Linux ${release()}, Node ${process.version}.`,
 );
 out.push(
-  'ms per sandbox, median of the repetitions (min-max); ×: how many times longer the peer took than netplumb in the same run.',
+  'ms per sandbox, median of the repetitions (min-max); ×: how many times longer the peer took than netplumb in the same run (× warm: than netplumb-warm, measured in a process that had made and removed sandboxes before: see bench/engine.ts --warmup).',
 );
 for (const variant of ['port', 'plain']) {
   const vs = aggs.filter((a) => a.variant === variant);
   if (vs.length === 0) continue;
   const ns = [...new Set(vs.map((a) => a.n))].sort((a, b) => a - b);
-  const base = variant === 'port' ? 'netplumb' : 'netplumb';
+  const base = 'netplumb';
+  const warmBase = 'netplumb-warm';
+  const anyWarm = vs.some((a) => a.peer === warmBase);
   out.push('');
   out.push(
     variant === 'port'
@@ -112,15 +114,19 @@ for (const variant of ['port', 'plain']) {
       : '### Plain plumbing (netns, veth, bridge port, address, route; netplumb: the low-level Rtnl API)',
   );
   out.push('');
-  out.push('| peer | N | setup ms | teardown ms | setup × | teardown × |');
-  out.push('|---|---:|---:|---:|---:|---:|');
+  out.push(
+    `| peer | N | setup ms | teardown ms | setup × | teardown × |${anyWarm ? ' setup × warm |' : ''}`,
+  );
+  out.push(`|---|---:|---:|---:|---:|---:|${anyWarm ? '---:|' : ''}`);
   for (const n of ns) {
     const ref = vs.find((a) => a.n === n && a.peer === base);
+    const warm = vs.find((a) => a.n === n && a.peer === warmBase);
     for (const a of vs.filter((x) => x.n === n).sort((x, y) => x.setup.median - y.setup.median)) {
       const ratio = (x: number, r: number | undefined): string =>
         r ? `${(x / r).toFixed(1)}×` : '';
+      const warmCell = anyWarm ? ` ${ratio(a.setup.median, warm?.setup.median)} |` : '';
       out.push(
-        `| ${a.peer} | ${n} | ${f2(a.setup.median)} (${f2(a.setup.min)}-${f2(a.setup.max)}) | ${f2(a.teardown.median)} (${f2(a.teardown.min)}-${f2(a.teardown.max)}) | ${a.peer === base ? '1.0×' : ratio(a.setup.median, ref?.setup.median)} | ${a.peer === base ? '1.0×' : ratio(a.teardown.median, ref?.teardown.median)} |`,
+        `| ${a.peer} | ${n} | ${f2(a.setup.median)} (${f2(a.setup.min)}-${f2(a.setup.max)}) | ${f2(a.teardown.median)} (${f2(a.teardown.min)}-${f2(a.teardown.max)}) | ${a.peer === base ? '1.0×' : ratio(a.setup.median, ref?.setup.median)} | ${a.peer === base ? '1.0×' : ratio(a.teardown.median, ref?.teardown.median)} |${warmCell}`,
       );
     }
   }

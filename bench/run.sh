@@ -12,6 +12,8 @@
 #   BENCH_TARGET_N=200      also the N issue 7 states its targets at: the
 #                           engine, the C floor and the port variant of
 #                           BENCH_TARGET_PEERS; empty: skipped
+#   BENCH_WARMUP=2000       sandboxes a process makes and removes before the
+#                           "-warm" rows at the targets' N
 #
 # Also: overlay convergence for 3 and 20 simulated hosts (bench/overlay.ts).
 #
@@ -35,6 +37,7 @@ fi
 LARGE_PEERS=${BENCH_LARGE_PEERS:-"ip-batch go-netlink go-netlink-nsdel"}
 if [ "${BENCH_QUICK:-}" = 1 ]; then TARGET_N=${BENCH_TARGET_N:-}; else TARGET_N=${BENCH_TARGET_N-200}; fi
 TARGET_PEERS=${BENCH_TARGET_PEERS:-"go-netlink netavark cni"}
+WARMUP=${BENCH_WARMUP:-2000}
 
 bash scripts/install-bench-deps.sh || echo "bench: some peers' packages could not be installed; those peers are skipped"
 
@@ -89,6 +92,11 @@ if [ -n "$TARGET_N" ]; then
   bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --concurrency 8 >>"$raw"
+  # In a process that has made sandboxes before (the JIT warm, see
+  # engine.ts); the floor the same way, to show the kernel's share (none).
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --warmup "$WARMUP" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 --warmup "$WARMUP" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --warmup "$WARMUP" >>"$raw"
   if [ -n "$peers" ]; then
     for p in $TARGET_PEERS; do
       "$peers/run.sh" "$p" "$n" --reps "$REPS" --port --out "$raw" >"$work/peer.log" 2>&1 ||
