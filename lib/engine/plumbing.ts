@@ -414,7 +414,24 @@ export async function runSandboxJob(
   out.error = a.enterError
     ? fromSystemError(a.enterError, `netns add ${plan.name}`)
     : (restError ?? stepError(plan.name, at, results[at]));
+  if (e && second && at === nb + first.length + second.bridgeAt)
+    out.error = bridgeError(e.ep, e.net, out.error);
   return out;
+}
+
+/**
+ * A host end the bridge refused: EXFULL says the bridge has all the ports
+ * Linux gives one (BR_MAX_PORTS, 1,024 port numbers, 0 reserved).
+ */
+function bridgeError<E>(ep: EndpointRecord, net: NetworkRecord, err: E): E | NetlinkError {
+  if (!(err instanceof NetlinkError) || err.code !== 'EXFULL') return err;
+  return new NetlinkError({
+    code: err.code,
+    errno: err.errno,
+    op: `ip link set ${ep.hostIfname} master ${net.bridge}`,
+    extack: err.extack,
+    message: `network ${net.name} is full: its bridge ${net.bridge} has the 1,023 ports a Linux bridge can have (EXFULL)`,
+  });
 }
 
 let holdToken = 0;
@@ -427,6 +444,8 @@ function nextHoldToken(): number {
 
 interface SecondHalf {
   steps: NativeStep[];
+  /** index in `steps` of the host end's joining its bridge, or -1 */
+  bridgeAt: number;
   /** index in `steps` of the nftables batch, or -1 */
   nftAt: number;
   /** index in `steps` of the first state-directory operation */
@@ -512,13 +531,14 @@ async function secondHalf(
       }
     }
   }
+  const bridgeAt = outer.length > 0 ? steps.length : -1;
   if (outer.length > 0) steps.push({ protocol: ROUTE, outer: true, batch: Buffer.concat(outer) });
   const nftAt = rest.nft ? steps.length : -1;
   if (rest.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: rest.nft });
   if (inner.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner) });
   const afterAt = steps.length;
   for (const op of rest.after) steps.push({ fs: op });
-  return { steps, nftAt, afterAt };
+  return { steps, bridgeAt, nftAt, afterAt };
 }
 
 /**
@@ -626,7 +646,7 @@ export async function attachEndpoint(
   wire.master = plan.bridgeIndex;
   const quiet = await ipv6Quiet(ep);
   const port = portSettings(plan);
-  await host.channel.send([
+  const joined = [
     { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },
     {
       buf: native.encode(
@@ -635,7 +655,12 @@ export async function attachEndpoint(
       ),
       op: `RTM_NEWLINK ${ep.hostIfname} alias${port ? ' bridge_slave' : ''}`,
     },
-  ]);
+  ];
+  try {
+    await host.channel.send(joined);
+  } catch (err) {
+    throw bridgeError(ep, net, err);
+  }
   // Before the peer comes up, the host end has no carrier: no address or
   // route made yet. The two ends' writes go to two threads at once.
   await Promise.all([

@@ -279,6 +279,57 @@ describe('engine: user-defined networks, IPAM, state', () => {
     await engine.createSandbox({ name: 'sfail', network: 'nb' });
   });
 
+  it('a network whose bridge has all 1,023 ports refuses the next sandbox and connect, saying so, and leaves nothing of them', async function () {
+    this.timeout(180000);
+    await engine.createNetwork({ name: 'nfull', subnet: '10.104.0.0/21' });
+    await engine.createNetwork({ name: 'nother', subnet: '10.105.0.0/24' });
+    await engine.createSandbox({ name: 'sout', network: 'nother' });
+    const names = Array.from({ length: 1023 }, (_, i) => `sf${i}`);
+    // All at once when the test ends: one by one, each removal would wait for its veth.
+    cleanup.add("remove the full network's sandboxes", () =>
+      Promise.all(names.map((n) => engine.removeSandbox(n).catch(() => undefined))),
+    );
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < names.length)
+          await engine.createSandbox({ name: names[next++]!, network: 'nfull' });
+      }),
+    );
+    const bridge = (await engine.inspectNetwork('nfull')).bridge;
+    const ports = await ipJson<unknown[]>(['link', 'show', 'master', bridge]);
+    assert.equal(ports.length, 1023);
+    const linksBefore = await rootLinks();
+    const nsBefore = await netnsNames();
+    const full = (e: unknown): boolean => {
+      const err = e as { code?: string; message?: string };
+      return (
+        err.code === 'EXFULL' &&
+        /network nfull is full: its bridge .* 1,023 ports/.test(err.message ?? '')
+      );
+    };
+    await assert.rejects(engine.createSandbox({ name: 'sover', network: 'nfull' }), full);
+    await assert.rejects(engine.connect('sout', 'nfull'), full);
+    assert.deepEqual(await rootLinks(), linksBefore);
+    assert.deepEqual(await netnsNames(), nsBefore);
+    assert.deepEqual(
+      (await addrsIn('sout')).has('eth1'),
+      false,
+      'the refused connect left no eth1 in the sandbox',
+    );
+    const records = await readdir(`${stateDir}/sandboxes`);
+    assert.ok(!records.includes('sover.json'), 'no record of the refused sandbox');
+    assert.deepEqual(
+      (await engine.inspectSandbox('sout')).endpoints.map((e) => e.network),
+      ['nother'],
+    );
+    assert.equal(
+      (await readdir(`${stateDir}/ipam/nfull`)).filter((f) => !f.startsWith('.')).length,
+      1023,
+      'no address kept for the refused sandbox or connect',
+    );
+  });
+
   it('bad input is refused with the field named, before anything is made', async () => {
     const before = await rootLinks();
     const cases: [Promise<unknown>, string][] = [
