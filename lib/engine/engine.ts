@@ -243,6 +243,9 @@ export class Engine {
       if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
         throw new ValidationError(k, 'must be an absolute path');
     }
+    // Sandboxes' paths are these with a slash and a name (see StateStore.root).
+    full.netnsDir = path.resolve(full.netnsDir);
+    full.etcDir = path.resolve(full.etcDir);
     const { ns: hostNs, foreign } = await openHostNetns(opts.hostNetns);
     let host: Rtnl | undefined;
     let firewall: Firewall | undefined;

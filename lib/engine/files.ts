@@ -4,7 +4,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
-import path from 'node:path';
 
 import type { FsOp } from '../binding';
 
@@ -33,7 +32,8 @@ export function hostsText(entries: [string, string[]][], marker: string): string
 const FILES = ['hostname', 'hosts', 'resolv.conf'] as const;
 
 /**
- * File operations writing a sandbox's files (for one FsBatch). `marker`
+ * File operations writing a sandbox's files (for one FsBatch). `etcDir` is
+ * resolved (no trailing slash); `name` a validated sandbox name. `marker`
  * heads the hosts file, so prune can tell the directories it may remove.
  */
 export function sandboxFileOps(
@@ -42,7 +42,7 @@ export function sandboxFileOps(
   f: SandboxFiles,
   marker: string,
 ): FsOp[] {
-  const dir = path.join(etcDir, name);
+  const dir = `${etcDir}/${name}`;
   const data: Record<(typeof FILES)[number], string> = {
     hostname: `${f.hostname}\n`,
     hosts: hostsText(f.hosts, marker),
@@ -53,7 +53,7 @@ export function sandboxFileOps(
     { op: 'mkdir', path: dir, mode: 0o755 },
     ...FILES.map((file): FsOp => ({
       op: 'replace',
-      path: path.join(dir, file),
+      path: `${dir}/${file}`,
       data: data[file],
       mode: 0o644,
     })),
@@ -62,9 +62,9 @@ export function sandboxFileOps(
 
 /** File operations removing what sandboxFileOps wrote (a directory others added to stays). */
 export function removeSandboxFileOps(etcDir: string, name: string): FsOp[] {
-  const dir = path.join(etcDir, name);
+  const dir = `${etcDir}/${name}`;
   return [
-    ...FILES.map((file): FsOp => ({ op: 'unlink', path: path.join(dir, file) })),
+    ...FILES.map((file): FsOp => ({ op: 'unlink', path: `${dir}/${file}` })),
     { op: 'rmdir', path: dir },
   ];
 }

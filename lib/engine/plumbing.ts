@@ -151,6 +151,7 @@ export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string
 
 export interface NewSandboxPlan {
   name: string;
+  /** where named namespaces are mounted (resolved: the namespace is DIR/NAME) */
   dir: string;
   /** the host namespace, where the veth's host end is born */
   hostNs: NetNS;
@@ -298,7 +299,7 @@ export async function runSandboxJob(
   builders: SandboxBuilders,
   plan: NewSandboxPlan,
 ): Promise<SandboxJobResult> {
-  const file = path.join(plan.dir, plan.name);
+  const file = `${plan.dir}/${plan.name}`;
   const ROUTE = K.NETLINK_ROUTE;
   const local = builders.encoder;
   const first: NativeStep[] = [];

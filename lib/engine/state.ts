@@ -88,7 +88,17 @@ export class FsBatch {
 }
 
 export class StateStore {
-  constructor(readonly dir: string) {}
+  /**
+   * `dir` as the paths below start with it: resolved (init() refuses a
+   * relative one, or one reached through a symlink), so names are appended
+   * with a slash and path.join's normalizing pass, costlier than the rest of
+   * a sandbox's path building, is not needed.
+   */
+  private readonly root: string;
+
+  constructor(readonly dir: string) {
+    this.root = path.resolve(dir);
+  }
 
   /**
    * Creates the directory tree, private to this user (0700). Refuses a state
@@ -126,23 +136,19 @@ export class StateStore {
   // ---- paths ----
 
   recordPath(kind: RecordKind, name: string): string {
-    return path.join(
-      this.dir,
-      kind,
-      `${component(name, kind === 'networks' ? 'network' : 'sandbox')}.json`,
-    );
+    return `${this.root}/${kind}/${component(name, kind === 'networks' ? 'network' : 'sandbox')}.json`;
   }
 
   ipamDir(network: string): string {
-    return path.join(this.dir, 'ipam', component(network, 'network'));
+    return `${this.root}/ipam/${component(network, 'network')}`;
   }
 
   addressPath(network: string, addr: string): string {
-    return path.join(this.ipamDir(network), fileOf(addr));
+    return `${this.ipamDir(network)}/${fileOf(addr)}`;
   }
 
   cursorPath(network: string, family: 4 | 6): string {
-    return path.join(this.ipamDir(network), `.cursor${family}`);
+    return `${this.ipamDir(network)}/.cursor${family}`;
   }
 
   /**
@@ -176,7 +182,7 @@ export class StateStore {
   private portDir(protocol: string, port: number): string {
     if ((protocol !== 'tcp' && protocol !== 'udp') || !Number.isInteger(port))
       throw new ValidationError('publish', `${protocol}/${port} is not a port`);
-    return path.join(this.dir, 'ports', `${protocol}_${port}`);
+    return `${this.root}/ports/${protocol}_${port}`;
   }
 
   // ---- files of the state directory itself (dns.pid, ...) ----
@@ -338,14 +344,14 @@ export class StateStore {
     return [
       { step: { op: 'mkdir', path: dir }, undo: { op: 'rmdir', path: dir } },
       {
-        step: { op: 'create', path: path.join(dir, mine), data: owner },
-        undo: { op: 'unlink', path: path.join(dir, mine) },
+        step: { op: 'create', path: `${dir}/${mine}`, data: owner },
+        undo: { op: 'unlink', path: `${dir}/${mine}` },
       },
       {
         step:
           hostIp === wildcard
             ? { op: 'onlyEntry', path: dir, data: mine }
-            : { op: 'absent', path: path.join(dir, fileOf(wildcard)) },
+            : { op: 'absent', path: `${dir}/${fileOf(wildcard)}` },
       },
     ];
   }
