@@ -415,7 +415,7 @@ export async function runSandboxJob(
   out.error = a.enterError
     ? fromSystemError(a.enterError, `netns add ${plan.name}`)
     : (restError ?? stepError(plan.name, at, results[at]));
-  if (e && second && at === nb + first.length + second.bridgeAt)
+  if (e && second && second.bridgeAt >= 0 && at === nb + first.length + second.bridgeAt)
     out.error = bridgeError(e.ep, e.net, out.error);
   return out;
 }
