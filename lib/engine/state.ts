@@ -89,10 +89,10 @@ export class FsBatch {
 
 export class StateStore {
   /**
-   * `dir` as the paths below start with it: resolved (init() refuses a
-   * relative one, or one reached through a symlink), so names are appended
-   * with a slash and path.join's normalizing pass, costlier than the rest of
-   * a sandbox's path building, is not needed.
+   * `dir` as every path of the state starts with it: resolved (init()
+   * refuses a relative one, or one reached through a symlink), so validated
+   * names are appended with a slash; path.join's normalizing pass cost more
+   * than the rest of a sandbox's path building.
    */
   private readonly root: string;
 
@@ -111,7 +111,7 @@ export class StateStore {
       throw new ValidationError('stateDir', 'must be an absolute path');
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const real = await realpath(this.dir);
-    if (real !== path.resolve(this.dir))
+    if (real !== this.root)
       throw new ValidationError(
         'stateDir',
         `${this.dir} is reached through a symlink; give its real path, ${real}`,
@@ -119,8 +119,8 @@ export class StateStore {
     const uid = process.geteuid?.() ?? 0;
     for (const p of [
       this.dir,
-      ...['networks', 'sandboxes', 'ipam', 'ports', 'locks', 'joins'].map((d) =>
-        path.join(this.dir, d),
+      ...['networks', 'sandboxes', 'ipam', 'ports', 'locks', 'joins'].map(
+        (d) => `${this.root}/${d}`,
       ),
     ]) {
       await mkdir(p, { recursive: true, mode: 0o700 });
@@ -156,7 +156,7 @@ export class StateStore {
    * namespace, so a removal finds them without reading every record.
    */
   joinDir(owner: string): string {
-    return path.join(this.dir, 'joins', component(owner, 'sandbox'));
+    return `${this.root}/joins/${component(owner, 'sandbox')}`;
   }
 
   /** Operations recording that `member` shares `owner`'s namespace. */
@@ -165,7 +165,7 @@ export class StateStore {
       { op: 'mkdir', path: this.joinDir(owner) },
       {
         op: 'create',
-        path: path.join(this.joinDir(owner), component(member, 'sandbox')),
+        path: `${this.joinDir(owner)}/${component(member, 'sandbox')}`,
         data: '',
       },
     ];
@@ -174,7 +174,7 @@ export class StateStore {
   /** Operations forgetting that `member` shares `owner`'s namespace. */
   leaveOps(owner: string, member: string): FsOp[] {
     return [
-      { op: 'unlink', path: path.join(this.joinDir(owner), component(member, 'sandbox')) },
+      { op: 'unlink', path: `${this.joinDir(owner)}/${component(member, 'sandbox')}` },
       { op: 'rmdir', path: this.joinDir(owner) },
     ];
   }
@@ -189,7 +189,7 @@ export class StateStore {
 
   /** A file at the top of the state directory; undefined when missing. Never follows a symlink. */
   async readFile(name: string): Promise<string | undefined> {
-    const r = await FsBatch.one({ op: 'read', path: path.join(this.dir, component(name, 'file')) });
+    const r = await FsBatch.one({ op: 'read', path: `${this.root}/${component(name, 'file')}` });
     return r.ok ? r.text : undefined;
   }
 
@@ -197,13 +197,13 @@ export class StateStore {
   async writeFile(name: string, text: string): Promise<void> {
     await FsBatch.one({
       op: 'replace',
-      path: path.join(this.dir, component(name, 'file')),
+      path: `${this.root}/${component(name, 'file')}`,
       data: text,
     });
   }
 
   async removeFile(name: string): Promise<void> {
-    await FsBatch.one({ op: 'unlink', path: path.join(this.dir, component(name, 'file')) });
+    await FsBatch.one({ op: 'unlink', path: `${this.root}/${component(name, 'file')}` });
   }
 
   // ---- records ----
@@ -238,7 +238,7 @@ export class StateStore {
 
   async names(kind: RecordKind): Promise<string[]> {
     const entries =
-      (await FsBatch.one({ op: 'readdir', path: path.join(this.dir, kind) })).entries ?? [];
+      (await FsBatch.one({ op: 'readdir', path: `${this.root}/${kind}` })).entries ?? [];
     return entries
       .filter((e) => e.endsWith('.json'))
       .map((e) => e.slice(0, -5))
@@ -275,7 +275,7 @@ export class StateStore {
       (await FsBatch.one({ op: 'readdir', path: this.ipamDir(network) })).entries ?? []
     ).filter((e) => !e.startsWith('.'));
     const b = new FsBatch();
-    for (const f of files) b.add({ op: 'read', path: path.join(this.ipamDir(network), f) });
+    for (const f of files) b.add({ op: 'read', path: `${this.ipamDir(network)}/${f}` });
     const out = new Map<string, string>();
     (await b.run()).forEach((r, i) => {
       if (r.ok) out.set(addrOf(files[i]!), r.text!);
@@ -293,7 +293,7 @@ export class StateStore {
     list.add({ op: 'readdir', path: this.ipamDir(network) });
     const b = new FsBatch();
     for (const f of (await list.run())[0]!.entries ?? [])
-      b.add({ op: 'unlink', path: path.join(this.ipamDir(network), f) });
+      b.add({ op: 'unlink', path: `${this.ipamDir(network)}/${f}` });
     b.add({ op: 'rmdir', path: this.ipamDir(network) });
     await b.run();
   }
@@ -316,7 +316,7 @@ export class StateStore {
     const mine = fileOf(hostIp);
     const b = new FsBatch();
     b.add({ op: 'mkdir', path: dir });
-    b.add({ op: 'create', path: path.join(dir, mine), data: owner });
+    b.add({ op: 'create', path: `${dir}/${mine}`, data: owner });
     b.add({ op: 'readdir', path: dir });
     const r = await b.run();
     const others = (r[2]!.entries ?? [])
@@ -365,7 +365,7 @@ export class StateStore {
   releasePortOps(protocol: string, port: number, hostIp: string): FsOp[] {
     const dir = this.portDir(protocol, port);
     return [
-      { op: 'unlink', path: path.join(dir, fileOf(hostIp)) },
+      { op: 'unlink', path: `${dir}/${fileOf(hostIp)}` },
       { op: 'rmdir', path: dir },
     ];
   }
@@ -377,7 +377,7 @@ export class StateStore {
       (f) => !f.startsWith('.'),
     );
     const b = new FsBatch();
-    for (const f of files) b.add({ op: 'read', path: path.join(dir, f) });
+    for (const f of files) b.add({ op: 'read', path: `${dir}/${f}` });
     const out = new Map<string, string>();
     (await b.run()).forEach((r, i) => {
       if (r.ok) out.set(addrOf(files[i]!), r.text!);
@@ -388,7 +388,7 @@ export class StateStore {
   /** Every reservation: [protocol, port, hostIp, owner]. */
   async allPorts(): Promise<[string, number, string, string][]> {
     const list = new FsBatch();
-    list.add({ op: 'readdir', path: path.join(this.dir, 'ports') });
+    list.add({ op: 'readdir', path: `${this.root}/ports` });
     const out: [string, number, string, string][] = [];
     for (const d of (await list.run())[0]!.entries ?? []) {
       const [protocol, port] = d.split('_');
@@ -405,7 +405,7 @@ export class StateStore {
    * another holder has it. The kernel releases it if this process dies.
    */
   async lock(name: string, exclusive: boolean, timeoutMs = 60_000): Promise<() => void> {
-    const file = path.join(this.dir, 'locks', component(name, 'lock'));
+    const file = `${this.root}/locks/${component(name, 'lock')}`;
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       let held: FileLockNative | null;
@@ -429,11 +429,11 @@ export class StateStore {
    * extra ones, like the /etc/netns directories of sandboxes).
    */
   async sweepTemporaries(extra: string[] = []): Promise<number> {
-    const dirs = [path.join(this.dir, 'networks'), path.join(this.dir, 'sandboxes'), ...extra];
+    const dirs = [`${this.root}/networks`, `${this.root}/sandboxes`, ...extra];
     for (const parent of ['ipam', 'ports']) {
-      for (const e of (await FsBatch.one({ op: 'readdir', path: path.join(this.dir, parent) }))
+      for (const e of (await FsBatch.one({ op: 'readdir', path: `${this.root}/${parent}` }))
         .entries ?? [])
-        dirs.push(path.join(this.dir, parent, e));
+        dirs.push(`${this.root}/${parent}/${e}`);
     }
     // One directory at a time: one that is not a plain directory (a planted
     // symlink, a file) is skipped, not followed, and does not stop the sweep.
@@ -447,7 +447,7 @@ export class StateStore {
       );
       for (const e of entries) {
         const m = /^\.tmp\.(\d+)\./.exec(e);
-        if (m && !processAlive(Number(m[1]))) b.add({ op: 'unlink', path: path.join(d, e) });
+        if (m && !processAlive(Number(m[1]))) b.add({ op: 'unlink', path: `${d}/${e}` });
       }
     }
     await b.run();
