@@ -47,6 +47,15 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
+// Gives a file just made `mode` when the umask narrowed it (world-readable
+// /etc files): fstat first, as a chmod is an inode change that every
+// inotify watch on the directory hears (the DNS view's, for records).
+bool KeepMode(int fd, mode_t mode) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  return (st.st_mode & 07777) == mode || ::fchmod(fd, mode) == 0;
+}
+
 // Writes a new file under a temporary name in directory `dir`.
 bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, int* err) {
   *tmp = ".tmp." + std::to_string(Pid()) + "." + std::to_string(++g_tmp);
@@ -55,8 +64,7 @@ bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, 
     *err = errno;
     return false;
   }
-  // The umask must not narrow what the caller asked for (world-readable /etc files).
-  if (::fchmod(fd.Get(), mode) != 0 || !WriteAll(fd.Get(), data)) {
+  if (!KeepMode(fd.Get(), mode) || !WriteAll(fd.Get(), data)) {
     *err = errno;
     ::unlinkat(dir, tmp->c_str(), 0);
     return false;
@@ -74,8 +82,7 @@ bool WriteTemp(int dir, const std::string& data, mode_t mode, std::string* tmp, 
 bool CreateExclusive(int dir, const std::string& name, const std::string& data, int* err, mode_t mode = 0600) {
   UniqueFd unnamed(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
   if (unnamed.Valid()) {
-    // The umask must not narrow what the caller asked for (world-readable /etc files).
-    if (::fchmod(unnamed.Get(), mode) != 0 || !WriteAll(unnamed.Get(), data)) {
+    if (!KeepMode(unnamed.Get(), mode) || !WriteAll(unnamed.Get(), data)) {
       *err = errno;
       return false;
     }
