@@ -7,10 +7,12 @@
  * prints JSON lines; with C > 1 the floor makes the sandboxes on C threads at
  * once (peer "c-floor-cC"), beside the engine's C calls in flight. With
  * --warmup it first makes and removes W sandboxes, as engine.ts does (peer
- * "c-floor-warm").
+ * "c-floor-warm"). With --files the floor also makes the engine's file
+ * operations for each sandbox (state records, reservations, /etc/netns;
+ * see floor.c), peer "c-floor-files...".
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 
 import { Nft, Rtnl } from '../lib';
 import { native } from '../lib/binding';
@@ -21,6 +23,30 @@ const ci = args.indexOf('--concurrency');
 const C = ci >= 0 ? Number(args.splice(ci, 2)[1]) : 1;
 const wi = args.indexOf('--warmup');
 const WARMUP = wi >= 0 ? Number(args.splice(wi, 2)[1]) : 0;
+const fi = args.indexOf('--files');
+const FILES = fi >= 0 && args.splice(fi, 1).length > 0;
+/** The floor's state directory with --files, laid out as the engine's. */
+const STATE = '/run/floor-state';
+
+/** A fresh state directory for a round: the network's record, no sandbox yet. */
+function resetState(): void {
+  rmSync(STATE, { recursive: true, force: true });
+  for (const f of readdirSync('/etc/netns')) {
+    if (f.startsWith('floor')) rmSync(`/etc/netns/${f}`, { recursive: true, force: true });
+  }
+  if (!FILES) return;
+  for (const dir of ['ipam/floor', 'sandboxes', 'ports', 'networks'])
+    mkdirSync(`${STATE}/${dir}`, { recursive: true, mode: 0o700 });
+  const network = {
+    name: 'floor',
+    id: 'f1005000',
+    state: 'ready',
+    subnet: '10.88.0.0/16',
+    gateway: '10.88.0.1',
+    bridge: 'flbr0',
+  };
+  writeFileSync(`${STATE}/networks/floor.json`, JSON.stringify(network), { mode: 0o600 });
+}
 const [floorBin, nText = '100', repsText = '3'] = args;
 const N = Number(nText);
 const REPS = Number(repsText);
@@ -114,14 +140,18 @@ async function main(): Promise<void> {
       parts.push(chunk((await tx.build()).batch));
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
+    resetState();
     await waitIdle();
-    const setup = execFileSync(floorBin!, ['setup', '/run/floor.msgs', String(n), String(C)], {
-      encoding: 'utf8',
-    });
+    const setup = execFileSync(
+      floorBin!,
+      ['setup', '/run/floor.msgs', String(n), String(C), ...(FILES ? [STATE] : [])],
+      { encoding: 'utf8' },
+    );
     await waitIdle();
     const teardown = execFileSync(floorBin!, ['teardown', String(n)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
+    resetState();
     return { setup, teardown };
   };
   // The same churn as the engine's warm-up: the kernel's caches, not a JIT's.
@@ -134,7 +164,7 @@ async function main(): Promise<void> {
     const tenth = Math.max(1, Math.floor(N / 10));
     console.log(
       JSON.stringify({
-        peer: `${C === 1 ? 'c-floor' : `c-floor-c${C}`}${WARMUP > 0 ? '-warm' : ''}`,
+        peer: `c-floor${FILES ? '-files' : ''}${C === 1 ? '' : `-c${C}`}${WARMUP > 0 ? '-warm' : ''}`,
         variant: 'port',
         n: N,
         rep,

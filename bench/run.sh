@@ -10,8 +10,9 @@
 #   BENCH_PEERS="..."       peers to run (default: all that can run here)
 #   BENCH_QUICK=1           N=10, 1 rep, fast peers only: a smoke run
 #   BENCH_TARGET_N=200      also the N issue 7 states its targets at: the
-#                           engine, the C floor and the port variant of
-#                           BENCH_TARGET_PEERS; empty: skipped
+#                           engine, the C floor (also with the engine's file
+#                           operations: "c-floor-files") and the port
+#                           variant of BENCH_TARGET_PEERS; empty: skipped
 #   BENCH_WARMUP=2000       sandboxes a process makes and removes before the
 #                           "-warm" rows at the targets' N
 #
@@ -92,11 +93,16 @@ if [ -n "$TARGET_N" ]; then
   bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --concurrency 8 >>"$raw"
+  # The floor making the engine's file operations too (state, /etc/netns):
+  # what keeping state on disk costs the kernel, apart from the plumbing.
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --files >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --files --concurrency 8 >>"$raw"
   # In a process that has made sandboxes before (the JIT warm, see
   # engine.ts); the floor the same way, to show the kernel's share (none).
   bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --warmup "$WARMUP" >>"$raw"
   bash bench/sandbox.sh node dist/bench/engine.js "$n" "$REPS" --concurrency 8 --warmup "$WARMUP" >>"$raw"
   bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --warmup "$WARMUP" >>"$raw"
+  bash bench/sandbox.sh node dist/bench/floor.js "$work/floor" "$n" "$REPS" --files --warmup "$WARMUP" >>"$raw"
   if [ -n "$peers" ]; then
     for p in $TARGET_PEERS; do
       "$peers/run.sh" "$p" "$n" --reps "$REPS" --port --out "$raw" >"$work/peer.log" 2>&1 ||

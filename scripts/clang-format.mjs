@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// clang-format over native/ and fuzz/targets/ (the C++ formatter); --check fails on a diff.
+// clang-format over native/, fuzz/targets/ and bench/floor/ (the C and C++ formatter); --check fails on a diff.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +16,7 @@ function walk(dir) {
 }
 walk(path.join(root, 'native'));
 walk(path.join(root, 'fuzz', 'targets'));
+walk(path.join(root, 'bench', 'floor'));
 const check = process.argv.includes('--check');
 const probe = spawnSync('clang-format', ['--version']);
 if (probe.error) {

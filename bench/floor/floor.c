@@ -21,10 +21,29 @@
  *   [address, eth0 up, default route];
  *   [nft: one DNAT map element] on a host nf_tables socket; setns back.
  *
+ * With a state directory (STATE below), also the file operations the engine
+ * makes for a sandbox, the way native/fsops.cc makes them: each opens its
+ * parent directory with openat2(RESOLVE_NO_SYMLINKS); a new file is written
+ * unnamed (O_TMPFILE) and linked, a replaced one written under a temporary
+ * name and renamed over it.
+ *   before the namespace: the address reservation (ipam/floor/IP), the
+ *   record (sandboxes/floorI.json), the port (mkdir ports/tcp_P, its owner
+ *   file, the directory read: the only entry), a bind probe of the port,
+ *   the network's record read;
+ *   after the nftables element: /etc/netns and /etc/netns/floorI made,
+ *   hostname, hosts and resolv.conf written, the record replaced (ready),
+ *   the address cursor replaced.
+ * Sizes as the engine writes them. The difference between the two floors is
+ * what keeping state on disk costs the kernel.
+ *
  *   floor SETUP  FILE N     -> prints "setup_ns <total>", and the time of the
  *                              first and of the last tenth of the sandboxes
  *                              ("first_tenth_ns", "last_tenth_ns": does the
  *                              kernel's own cost grow with N?)
+ *   floor SETUP  FILE N T STATE -> the same, with the engine's file
+ *                              operations under the directory STATE (which
+ *                              holds ipam/floor, sandboxes, ports and
+ *                              networks/floor.json) and /etc/netns
  *   floor SETUP  FILE N T   -> the same sandboxes made by T threads at once
  *                              (each takes the next one when done), as the
  *                              engine runs with T calls in flight; prints
@@ -41,6 +60,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -50,6 +71,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +131,151 @@ static uint8_t *read_chunk(FILE *f, uint32_t *len) {
   return b;
 }
 
+/* ---- the engine's file operations (with a state directory) ---- */
+
+static const char *state_dir; /* NULL: the kernel calls of the plumbing alone */
+static atomic_long tmp_seq;
+
+static int open_dir(const char *path) {
+  struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+  if (fd < 0) die(path);
+  return fd;
+}
+
+/* The mode asked for, whatever the umask (chmod only when it narrowed it). */
+static void keep_mode(int fd, mode_t mode) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) die("fstat");
+  if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0) die("fchmod");
+}
+
+static void write_all(int fd, const char *data) {
+  size_t len = strlen(data);
+  if (write(fd, data, len) != (ssize_t)len) die("write");
+}
+
+static void file_create(const char *dir, const char *name, const char *data, mode_t mode) {
+  int d = open_dir(dir);
+  int f = openat(d, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+  if (f < 0) die("O_TMPFILE");
+  keep_mode(f, mode);
+  write_all(f, data);
+  if (linkat(f, "", d, name, AT_EMPTY_PATH) < 0) die("linkat");
+  close(f);
+  close(d);
+}
+
+static void file_replace(const char *dir, const char *name, const char *data, mode_t mode) {
+  int d = open_dir(dir);
+  char tmp[64];
+  snprintf(tmp, sizeof(tmp), ".tmp.%d.%ld", getpid(), atomic_fetch_add(&tmp_seq, 1));
+  int f = openat(d, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (f < 0) die("create temporary");
+  keep_mode(f, mode);
+  write_all(f, data);
+  close(f);
+  if (renameat(d, tmp, d, name) < 0) die("rename");
+  close(d);
+}
+
+static void make_dir(const char *dir, const char *name, mode_t mode) {
+  int d = open_dir(dir);
+  if (mkdirat(d, name, mode) < 0) {
+    struct stat st;
+    if (errno != EEXIST || fstatat(d, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) die("mkdir");
+  }
+  close(d);
+}
+
+static void read_file(const char *dir, const char *name) {
+  int d = open_dir(dir);
+  int f = openat(d, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (f < 0) die("read");
+  char buf[8192];
+  while (read(f, buf, sizeof(buf)) > 0) {
+  }
+  close(f);
+  close(d);
+}
+
+static void only_entry(const char *path) {
+  DIR *d = fdopendir(open_dir(path));
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+  closedir(d);
+  if (n != 1) die("port directory");
+}
+
+static void probe_port(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("probe");
+  close(fd);
+}
+
+/* A record the size of the engine's (537 bytes for such a sandbox). */
+static void record_text(char *out, size_t size, int i, const char *state) {
+  int n =
+      snprintf(out, size, "{\"name\":\"floor%d\",\"state\":\"%s\",\"netns\":\"floor%d\",\"endpoints\":[", i, state, i);
+  while (n < 535 && (size_t)n + 1 < size) out[n++] = ' ';
+  snprintf(out + n, size - (size_t)n, "]}");
+}
+
+static void files_before(int i, const char *ip) {
+  char dir[256], name[64], rec[600];
+  snprintf(dir, sizeof(dir), "%s/ipam/floor", state_dir);
+  snprintf(name, sizeof(name), "floor%d", i);
+  file_create(dir, ip, name, 0600);
+  snprintf(dir, sizeof(dir), "%s/sandboxes", state_dir);
+  snprintf(name, sizeof(name), "floor%d.json", i);
+  record_text(rec, sizeof(rec), i, "creating");
+  file_create(dir, name, rec, 0600);
+  snprintf(dir, sizeof(dir), "%s/ports", state_dir);
+  snprintf(name, sizeof(name), "tcp_%d", 20000 + i);
+  make_dir(dir, name, 0700);
+  snprintf(dir, sizeof(dir), "%s/ports/tcp_%d", state_dir, 20000 + i);
+  snprintf(name, sizeof(name), "floor%d", i);
+  file_create(dir, "0.0.0.0", name, 0600);
+  only_entry(dir);
+  probe_port(20000 + i);
+  snprintf(dir, sizeof(dir), "%s/networks", state_dir);
+  read_file(dir, "floor.json");
+}
+
+static void files_after(int i, const char *ip) {
+  char dir[256], name[64], text[600];
+  make_dir("/etc", "netns", 0755);
+  snprintf(name, sizeof(name), "floor%d", i);
+  make_dir("/etc/netns", name, 0755);
+  snprintf(dir, sizeof(dir), "/etc/netns/floor%d", i);
+  snprintf(text, sizeof(text), "floor%d\n", i);
+  file_replace(dir, "hostname", text, 0644);
+  snprintf(
+      text, sizeof(text),
+      "# managed by netplumb (00000000)\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+      "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n%s\tfloor%d\n",
+      ip, i);
+  file_replace(dir, "hosts", text, 0644);
+  file_replace(dir, "resolv.conf", "nameserver 10.88.0.1\noptions ndots:0\n", 0644);
+  snprintf(dir, sizeof(dir), "%s/sandboxes", state_dir);
+  snprintf(name, sizeof(name), "floor%d.json", i);
+  record_text(text, sizeof(text), i, "ready");
+  file_replace(dir, name, text, 0600);
+  snprintf(dir, sizeof(dir), "%s/ipam/floor", state_dir);
+  file_replace(dir, ".cursor4", ip, 0600);
+}
+
+/* The address of sandbox i, as bench/floor.ts gives it (10.88.0.2 on). */
+static void address_of(int i, char *out, size_t size) {
+  int h = i + 2;
+  snprintf(out, size, "10.88.%d.%d", h >> 8, h & 255);
+}
+
 /* The sandboxes to make: four prepared batches each (see the top). */
 static uint8_t **msgs;
 static uint32_t *lens;
@@ -145,6 +312,9 @@ static void *make_sandboxes(void *unused) {
     if (i == n - tenth) last_start = now_ns();
     uint8_t **m = &msgs[i * 4];
     uint32_t *l = &lens[i * 4];
+    char ip[32];
+    address_of(i, ip, sizeof(ip));
+    if (state_dir) files_before(i, ip);
     snprintf(path, sizeof(path), "/run/netns/floor%d", i);
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
     if (fd < 0) die("create netns file");
@@ -168,6 +338,7 @@ static void *make_sandboxes(void *unused) {
     nl_talk(rt_host, m[1], l[1]);
     nl_talk(rt, m[2], l[2]);
     nl_talk(nft_host, m[3], l[3]);
+    if (state_dir) files_after(i, ip);
     close(rt);
     if (setns(3, CLONE_NEWNET) < 0) die("setns");
   }
@@ -180,7 +351,7 @@ static void *make_sandboxes(void *unused) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: floor setup FILE N [THREADS] | floor teardown N\n");
+    fprintf(stderr, "usage: floor setup FILE N [THREADS [STATE]] | floor teardown N\n");
     return 2;
   }
   if (strcmp(argv[1], "teardown") == 0) {
@@ -216,6 +387,7 @@ int main(int argc, char **argv) {
   n = atoi(argv[3]);
   int threads = argc > 4 ? atoi(argv[4]) : 1;
   if (threads < 1) threads = 1;
+  if (argc > 5) state_dir = argv[5];
   /* Read everything first: file I/O is not part of the floor. */
   msgs = calloc((size_t)n * 4, sizeof(*msgs));
   lens = calloc((size_t)n * 4, sizeof(*lens));
