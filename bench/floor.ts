@@ -24,7 +24,8 @@ const C = ci >= 0 ? Number(args.splice(ci, 2)[1]) : 1;
 const wi = args.indexOf('--warmup');
 const WARMUP = wi >= 0 ? Number(args.splice(wi, 2)[1]) : 0;
 const fi = args.indexOf('--files');
-const FILES = fi >= 0 && args.splice(fi, 1).length > 0;
+if (fi >= 0) args.splice(fi, 1);
+const FILES = fi >= 0;
 /** The floor's state directory with --files, laid out as the engine's. */
 const STATE = '/run/floor-state';
 

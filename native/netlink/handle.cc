@@ -167,7 +167,9 @@ constexpr unsigned kSparesPerProc = 32;
 // Closes a procfs instance on a pooled thread: its unmount waits for an
 // RCU grace period (synchronize_rcu_expedited, ~0.5 ms here), which a
 // builder should not wait out between two sandboxes. Inline if no thread
-// can be had.
+// can be had. A pooled thread this creates starts in the builder's current
+// namespace; it only closes the fd there, and the pool puts it back in the
+// process's namespace before it serves anything else.
 void CloseElsewhere(UniqueFd fd) {
   auto owned = std::make_shared<UniqueFd>(std::move(fd));
   try {
