@@ -29,12 +29,16 @@ const FILES = fi >= 0;
 /** The floor's state directory with --files, laid out as the engine's. */
 const STATE = '/run/floor-state';
 
-/** A fresh state directory for a round: the network's record, no sandbox yet. */
-function resetState(): void {
+/** Removes what a round's file operations made. */
+function clearState(): void {
   rmSync(STATE, { recursive: true, force: true });
   for (const f of readdirSync('/etc/netns')) {
     if (f.startsWith('floor')) rmSync(`/etc/netns/${f}`, { recursive: true, force: true });
   }
+}
+
+/** With --files, the state directory a round starts from: the network's record, no sandbox yet. */
+function prepareState(): void {
   if (!FILES) return;
   for (const dir of ['ipam/floor', 'sandboxes', 'ports', 'networks'])
     mkdirSync(`${STATE}/${dir}`, { recursive: true, mode: 0o700 });
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
       parts.push(chunk((await tx.build()).batch));
     }
     writeFileSync('/run/floor.msgs', Buffer.concat(parts));
-    resetState();
+    prepareState();
     await waitIdle();
     const setup = execFileSync(
       floorBin!,
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
     const teardown = execFileSync(floorBin!, ['teardown', String(n)], { encoding: 'utf8' });
     await nft.transaction().deleteTable({ family: 'inet', name: 'floor' }).commit();
     await rt.links.del('flbr0');
-    resetState();
+    clearState();
     return { setup, teardown };
   };
   // The same churn as the engine's warm-up: the kernel's caches, not a JIT's.

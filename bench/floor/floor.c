@@ -211,10 +211,11 @@ static void only_entry(const char *path) {
 
 static void probe_port(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("probe socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("probe");
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("probe");
   close(fd);
 }
 

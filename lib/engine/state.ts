@@ -118,7 +118,7 @@ export class StateStore {
       );
     const uid = process.geteuid?.() ?? 0;
     for (const p of [
-      this.dir,
+      this.root,
       ...['networks', 'sandboxes', 'ipam', 'ports', 'locks', 'joins'].map(
         (d) => `${this.root}/${d}`,
       ),
