@@ -140,10 +140,14 @@ size_t NetlinkSocket::Receive(bool block) {
 void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
   // Which messages expect a completion (ACK, error or NLMSG_DONE)?
   std::vector<bool> expects;
+  bool all_ack = true;
   {
     MessageIterator it(batch.data(), batch.size());
     MessageView m;
-    while (it.Next(&m)) expects.push_back((m.header.nlmsg_flags & NLM_F_ACK) != 0);
+    while (it.Next(&m)) {
+      expects.push_back((m.header.nlmsg_flags & NLM_F_ACK) != 0);
+      all_ack = all_ack && expects.back();
+    }
   }
   const uint32_t count = static_cast<uint32_t>(expects.size());
   out->completions.assign(count, Completion{});
@@ -184,6 +188,16 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
     }
     block = false;
     CollectReplies(rbuf_.data(), n, base, portid_, out, &multi);
+    // Every message asked for an ACK and got it: the kernel answers a
+    // batch in order, so nothing of this one is still queued (an echo comes
+    // before its ACK), and reading on to EAGAIN is one syscall per request
+    // for nothing. Batches with silent messages (nf_tables' begin and end,
+    // whose errors come after the others' ACKs) read on.
+    if (all_ack) {
+      bool open = false;
+      for (uint32_t i = 0; i < count && !open; i++) open = !out->completions[i].done || multi[i];
+      if (!open) return;
+    }
   }
 }
 
