@@ -9,7 +9,9 @@
  * --warmup it first makes and removes W sandboxes, as engine.ts does (peer
  * "c-floor-warm"). With --files the floor also makes the engine's file
  * operations for each sandbox (state records, reservations, /etc/netns;
- * see floor.c), peer "c-floor-files...".
+ * see floor.c), peer "c-floor-files...". A warmed-up run on one thread also
+ * prints where the floor's time went, per phase (a micro line beside the
+ * engine's "sequential create" phases).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -161,15 +163,22 @@ async function main(): Promise<void> {
   };
   // The same churn as the engine's warm-up: the kernel's caches, not a JIT's.
   for (let made = 0; made < WARMUP; made += 200) await round(Math.min(200, WARMUP - made));
+  const peer = `c-floor${FILES ? '-files' : ''}${C === 1 ? '' : `-c${C}`}${WARMUP > 0 ? '-warm' : ''}`;
+  /** ms per sandbox of each phase (floor.c's PHASES), one entry per rep. */
+  const phases = new Map<string, number[]>();
+  const totals: number[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
     const { setup, teardown } = await round(N);
     const ns = (s: string, key: string): number =>
       Number(new RegExp(`${key} (\\d+)`).exec(s)![1]) / 1e9;
+    totals.push((ns(setup, 'setup_ns') * 1000) / N);
+    for (const [, name, total] of setup.matchAll(/^phase_(\w+)_ns (\d+)$/gm))
+      phases.set(name!, [...(phases.get(name!) ?? []), Number(total) / 1e6 / N]);
     // per sandbox, as bench/engine.ts reports them
     const tenth = Math.max(1, Math.floor(N / 10));
     console.log(
       JSON.stringify({
-        peer: `c-floor${FILES ? '-files' : ''}${C === 1 ? '' : `-c${C}`}${WARMUP > 0 ? '-warm' : ''}`,
+        peer,
         variant: 'port',
         n: N,
         rep,
@@ -183,6 +192,16 @@ async function main(): Promise<void> {
             }
           : {}),
         ok: true,
+      }),
+    );
+  }
+  if (C === 1 && WARMUP > 0 && phases.size > 0) {
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    console.log(
+      JSON.stringify({
+        bench: `${peer} phases (ms per sandbox, median of ${REPS} runs of ${N})`,
+        total: median(totals),
+        ...Object.fromEntries([...phases].map(([k, v]) => [k, median(v)])),
       }),
     );
   }

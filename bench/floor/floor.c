@@ -39,7 +39,10 @@
  *   floor SETUP  FILE N     -> prints "setup_ns <total>", and the time of the
  *                              first and of the last tenth of the sandboxes
  *                              ("first_tenth_ns", "last_tenth_ns": does the
- *                              kernel's own cost grow with N?)
+ *                              kernel's own cost grow with N?), and where
+ *                              the time went, as totals per phase
+ *                              ("phase_<name>_ns", names as the engine's
+ *                              job phases where they match: see PHASES)
  *   floor SETUP  FILE N T STATE -> the same, with the engine's file
  *                              operations under the directory STATE (which
  *                              holds ipam/floor, sandboxes, ports and
@@ -284,6 +287,23 @@ static int n, tenth;
 static atomic_int next_sandbox;
 static int64_t t0, first_end, last_start;
 
+/* Where one thread's time went (single-threaded runs print it). reserve:
+ * the state files before the namespace (the engine's job.reserve); netns:
+ * its file, unshare and the bind mount (the engine makes the namespace
+ * ahead, between jobs); veth: a socket in it, lo up and the pair; ipv6: both
+ * ends' disable_ipv6; bridge: the host end's message; eth0: address, up,
+ * route; nft: the map element; files: /etc/netns and the records after;
+ * home: the socket closed and setns back. */
+enum { P_RESERVE, P_NETNS, P_VETH, P_IPV6, P_BRIDGE, P_ETH0, P_NFT, P_FILES, P_HOME, PHASES };
+static const char *const phase_names[PHASES] = {"reserve", "netns", "veth",  "ipv6", "bridge",
+                                                "eth0",    "nft",   "files", "home"};
+static _Thread_local int64_t phase_ns[PHASES], phase_mark;
+static void phase_end(int p) {
+  int64_t t = now_ns();
+  phase_ns[p] += t - phase_mark;
+  phase_mark = t;
+}
+
 /* A procfs instance mounted nowhere (-1 where the kernel refuses). */
 static int private_proc(void) {
   int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
@@ -315,15 +335,19 @@ static void *make_sandboxes(void *unused) {
     uint32_t *l = &lens[i * 4];
     char ip[32];
     address_of(i, ip, sizeof(ip));
+    phase_mark = now_ns();
     if (state_dir) files_before(i, ip);
+    phase_end(P_RESERVE);
     snprintf(path, sizeof(path), "/run/netns/floor%d", i);
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
     if (fd < 0) die("create netns file");
     close(fd);
     if (unshare(CLONE_NEWNET) < 0) die("unshare");
     if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) die("mount");
+    phase_end(P_NETNS);
     int rt = nl_open(NETLINK_ROUTE);
     nl_talk(rt, m[0], l[0]);
+    phase_end(P_VETH);
     if (made++ % 32 == 0) {
       if (proc >= 0) close(proc);
       proc = private_proc();
@@ -336,12 +360,18 @@ static void *make_sandboxes(void *unused) {
     int hv6 = openat(host_conf, path, O_WRONLY);
     if (hv6 < 0 || write(hv6, "1", 1) != 1) die("host end disable_ipv6");
     close(hv6);
+    phase_end(P_IPV6);
     nl_talk(rt_host, m[1], l[1]);
+    phase_end(P_BRIDGE);
     nl_talk(rt, m[2], l[2]);
+    phase_end(P_ETH0);
     nl_talk(nft_host, m[3], l[3]);
+    phase_end(P_NFT);
     if (state_dir) files_after(i, ip);
+    phase_end(P_FILES);
     close(rt);
     if (setns(3, CLONE_NEWNET) < 0) die("setns");
+    phase_end(P_HOME);
   }
   if (proc >= 0) close(proc);
   close(host_conf);
@@ -410,5 +440,6 @@ int main(int argc, char **argv) {
   if (threads > 1) return 0; /* sandboxes overlap: no per-tenth times */
   printf("first_tenth_ns %lld\n", (long long)(first_end - t0));
   printf("last_tenth_ns %lld\n", (long long)(end - last_start));
+  for (int p = 0; p < PHASES; p++) printf("phase_%s_ns %lld\n", phase_names[p], (long long)phase_ns[p]);
   return 0;
 }
