@@ -64,8 +64,18 @@ export type NativeStep =
    * /proc/sys/net/ipv6/conf/ of the namespace the thread started in
    */
   | { write: string; data: string; outer?: boolean }
-  /** a state-directory operation; a `create` or `reserveFirst` that finds the name taken fails the step */
-  | { fs: FsOp }
+  /**
+   * a state-directory operation; a `create` or `reserveFirst` that finds the
+   * name taken fails the step. With `aside`, it runs on a helper thread from
+   * the start of the sequence, beside the steps before it, in order with the
+   * other aside steps; the next step that is a file operation without
+   * `aside`, and the end of the sequence, wait for them. One that fails
+   * fails the sequence at its index unless an earlier step failed first
+   * (aside steps after a failed step may have run: the caller takes them
+   * back). For writes that need nothing the sequence makes. When other
+   * jobs wait for the thread, they run in order like any step.
+   */
+  | { fs: FsOp; aside?: boolean }
   /** a bind test of a port as the thread's namespace sees it; fails the step when it is in use */
   | { probe: { protocol: 'tcp' | 'udp'; addr?: Buffer; port: number } };
 
