@@ -1124,16 +1124,18 @@ export class Engine {
     const rest = async (): Promise<SandboxRest> => {
       const nft = firewall && ep ? await firewall.publishBatch(rec, ep) : undefined;
       const ready: SandboxRecord = { ...rec, state: 'ready' };
+      // The files and the cursors need only the name, reserved in the first
+      // half: they are written beside the kernel steps; the record is marked
+      // ready once everything else is done.
+      const aside: FsOp[] = [...(await this.fileOps(ready, undefined, net)), ...this.cursorOps()];
       const after: FsOp[] = [
-        ...(await this.fileOps(ready, undefined, net)),
         {
           op: 'replace',
           path: this.state.recordPath('sandboxes', rec.name),
           data: JSON.stringify(ready),
         },
-        ...this.cursorOps(),
       ];
-      const out: SandboxRest = { after, ...(nft ? { nft } : {}) };
+      const out: SandboxRest = { aside, after, ...(nft ? { nft } : {}) };
       if (net && ep) out.link = await this.linkPlan(rec, net, ep, !net.internal);
       return out;
     };
@@ -1195,9 +1197,11 @@ export class Engine {
     try {
       if (r.nftApplied && ep) await this.firewall?.unpublish(rec, ep);
       if (r.failed < 0) await deleteNetns(this.netnsDir, rec.name);
-      // Files are written last: a job that failed before that wrote none, and
-      // /etc/netns/NAME may be another namespace's (a name clash: EEXIST).
-      if (r.failed < 0 || r.phase === 'after')
+      // Files are written in the second half: a job that failed before it
+      // wrote none, and /etc/netns/NAME may be another namespace's (a name
+      // clash: EEXIST). Once it ran they may be there, even after a failure
+      // of its kernel steps, as they are written beside them.
+      if (r.failed < 0 || r.phase === 'after' || r.asideRan)
         await this.runOps(removeSandboxFileOps(this.etcDir, rec.name));
     } catch {
       // Best effort: the record stays, so prune finishes the job.

@@ -181,7 +181,13 @@ export interface SandboxRest {
   link?: Omit<EndpointPlan, 'ep' | 'net' | 'index'>;
   /** an nftables batch for the host's firewall (DNAT of published ports), sent after the veth */
   nft?: Buffer;
-  /** state-directory operations once everything is made (files, record ready) */
+  /**
+   * state-directory operations that need nothing the job makes (the
+   * sandbox's /etc/netns files, the address cursor): written on a helper
+   * thread beside the second half's kernel steps (NativeStep `aside`)
+   */
+  aside?: FsOp[];
+  /** state-directory operations once everything is made and `aside` written (the record marked ready) */
   after: FsOp[];
 }
 
@@ -196,6 +202,8 @@ export interface SandboxJobResult {
   before: StepResult[];
   /** whether the nftables batch was applied */
   nftApplied: boolean;
+  /** whether the second half ran, and with it SandboxRest.aside (which a failure then takes back) */
+  asideRan: boolean;
   /** what the failed step says (a netlink or file error; undefined for a refused reservation) */
   error?: Error;
   /** with NewSandboxPlan.timing: milliseconds of the builder's time per part of the job (see jobPhases) */
@@ -210,9 +218,12 @@ export interface SandboxJobResult {
  * `job.netns` the namespace (adopting it, the bind mount, setns),
  * `job.veth` the veth pair, `job.ipv6` the IPv6 switches, `job.bridge` the
  * host end joining its bridge, `job.nft` the DNAT elements, `job.eth0`
- * eth0's addresses, up and routes, `job.files` the /etc/netns files, the
- * record marked ready and the address cursor. What the job's total has
- * beyond their sum is the hand-overs between the event loop and the thread.
+ * eth0's addresses, up and routes, `job.files` the record marked ready
+ * (with any wait for the aside steps). What the job's total has beyond
+ * their sum is the hand-overs between the event loop and the thread. Apart
+ * from those: `job.aside`, the /etc/netns files and the address cursor,
+ * written on a helper thread beside the second half's kernel steps (its
+ * time, not the builder's).
  */
 function jobPhases(
   before: number,
@@ -226,7 +237,7 @@ function jobPhases(
     out[phase] = (out[phase] ?? 0) + ns / 1e6;
   };
   const kind = (step: NativeStep, isFirst: boolean): string => {
-    if ('fs' in step) return 'job.files';
+    if ('fs' in step) return step.aside ? 'job.aside' : 'job.files';
     if ('probe' in step) return 'job.reserve';
     if ('write' in step) return 'job.ipv6';
     if (step.protocol === K.NETLINK_NETFILTER) return 'job.nft';
@@ -396,6 +407,7 @@ export async function runSandboxJob(
     failed: -1,
     before: results.slice(0, nb),
     nftApplied: nftStep >= 0 && results.length > nb + nftStep && failedAt !== nb + nftStep,
+    asideRan: b.held && second !== undefined && second.steps.some((s) => 'aside' in s && s.aside),
     ...(plan.timing
       ? { phases: jobPhases(nb, first, second?.steps ?? [], a.timing, b.timing) }
       : {}),
@@ -538,6 +550,7 @@ async function secondHalf(
   if (rest.nft) steps.push({ protocol: K.NETLINK_NETFILTER, outer: true, batch: rest.nft });
   if (inner.length > 0) steps.push({ protocol: ROUTE, batch: Buffer.concat(inner) });
   const afterAt = steps.length;
+  for (const op of rest.aside ?? []) steps.push({ fs: op, aside: true });
   for (const op of rest.after) steps.push({ fs: op });
   return { steps, bridgeAt, nftAt, afterAt };
 }

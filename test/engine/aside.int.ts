@@ -4,15 +4,18 @@
  * steps of the job's second half. What a caller relies on: the next file
  * step without `aside` (the record marked ready) and the end of the job come
  * after every aside step; a failing aside step fails the job at its index
- * and stops what follows.
+ * and stops what follows; and an engine whose second half fails takes the
+ * files back, though they were written beside the step that failed.
  */
 import assert from 'node:assert/strict';
 import { access, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { NetlinkError } from '../../lib';
 import { native, type FsResult, type HandleNative, type NativeStep } from '../../lib/binding';
-import { Cleanup, requireSandbox } from '../helpers';
+import { Cleanup, requireSandbox, run } from '../helpers';
+import { netnsNames, openEngine } from './helpers';
 
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
@@ -92,6 +95,35 @@ describe('builders: file steps aside, beside the kernel steps', function () {
     assert.throws(
       () => handle.sequence(bad),
       (e: Error) => e instanceof TypeError && /steps\[1\]\.aside/.test(e.message),
+    );
+  });
+
+  it("a sandbox whose second half fails takes back the files written beside it: its bridge deleted behind the engine's back", async () => {
+    const e = await openEngine();
+    cleanup.add('dispose the engine', () => e.dispose());
+    const { engine, stateDir } = e;
+    await engine.createNetwork({ name: 'asd', subnet: '10.217.0.0/24' });
+    await engine.createSandbox({ name: 'asd0', network: 'asd' });
+    assert.equal(await exists('/etc/netns/asd0/hosts'), true);
+    const { bridge } = await engine.inspectNetwork('asd');
+    await run('ip', ['link', 'del', bridge]);
+    await assert.rejects(
+      engine.createSandbox({ name: 'asd1', network: 'asd', publish: ['18301:80'] }),
+      // The kernel refuses a master that is gone (EINVAL).
+      (err: Error) => err instanceof NetlinkError && /asd1/.test(err.message),
+    );
+    assert.equal(await exists('/etc/netns/asd1'), false, 'no /etc/netns/asd1 left');
+    assert.ok(!(await netnsNames()).includes('asd1'), 'the namespace was taken back');
+    assert.ok(!(await readdir(`${stateDir}/sandboxes`)).includes('asd1.json'), 'no record left');
+    const ports = await readdir(`${stateDir}/ports`);
+    assert.ok(
+      !ports.some((p) => p.endsWith('_18301')),
+      `no port reservation left: ${ports.join(' ')}`,
+    );
+    assert.deepEqual(
+      (await readdir(`${stateDir}/ipam/asd`)).filter((f) => !f.startsWith('.')),
+      ['10.217.0.2'],
+      "only asd0's address is held",
     );
   });
 });

@@ -153,7 +153,18 @@ describe('engine: sandbox builders reuse their threads and make namespaces ahead
     current = [];
     await traced.engine.createSandbox({ name: 'bt-none', network: 'none' });
     const none = current;
-    const parts = ['queued', 'reserve', 'netns', 'veth', 'ipv6', 'bridge', 'nft', 'eth0', 'files'];
+    const parts = [
+      'queued',
+      'reserve',
+      'netns',
+      'veth',
+      'ipv6',
+      'bridge',
+      'nft',
+      'eth0',
+      'aside',
+      'files',
+    ];
     for (const phases of seen) {
       const names = phases.map((p) => p.phase);
       for (const part of parts)
@@ -164,15 +175,19 @@ describe('engine: sandbox builders reuse their threads and make namespaces ahead
         );
       for (const p of phases) assert.ok(Number.isFinite(p.ms) && p.ms >= 0, `${p.phase}: ${p.ms}`);
       const ms = (name: string): number => phases.find((p) => p.phase === name)!.ms;
-      // Kernel work takes time: a clock that was not read would give 0.
-      for (const part of ['veth', 'bridge', 'netns'])
+      // Kernel work and file writes take time: a clock that was not read would give 0.
+      for (const part of ['veth', 'bridge', 'netns', 'aside'])
         assert.ok(ms(`job.${part}`) > 0, `job.${part} > 0`);
-      // Disjoint stretches of the builder's time, all inside the job.
-      const sum = phases.filter((p) => p.phase.startsWith('job.')).reduce((a, p) => a + p.ms, 0);
+      // Disjoint stretches of the builder's time, all inside the job; the
+      // aside files were written on another thread within it.
+      const sum = phases
+        .filter((p) => p.phase.startsWith('job.') && p.phase !== 'job.aside')
+        .reduce((a, p) => a + p.ms, 0);
       assert.ok(
         sum <= ms('job') + 0.01,
         `parts ${sum.toFixed(3)} ms within the job's ${ms('job').toFixed(3)} ms`,
       );
+      assert.ok(ms('job.aside') <= ms('job'), 'the aside files within the job');
     }
     // No endpoint: no veth, bridge port, eth0 or DNAT to measure.
     const noneNames = none.map((p) => p.phase).filter((n) => n.startsWith('job.'));
