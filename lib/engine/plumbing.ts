@@ -223,7 +223,8 @@ export interface SandboxJobResult {
  * their sum is the hand-overs between the event loop and the thread. Apart
  * from those: `job.aside`, the /etc/netns files and the address cursor,
  * written on a helper thread beside the second half's kernel steps (its
- * time, not the builder's).
+ * time, not the builder's; the builder's own when other jobs waited for it
+ * and it wrote them in order, see NativeStep).
  */
 function jobPhases(
   before: number,
