@@ -97,7 +97,7 @@ struct Step {
   std::string write_data;
   std::optional<FsOp> fs;  // a state-directory operation (see fsops.h)
   std::optional<PortProbe> probe;
-  bool aside;  // fs only: may run on a helper thread beside the steps before it (see AsideSteps)
+  bool aside = false;  // fs only: may run on a helper thread beside the steps before it (see AsideSteps)
 };
 
 // Worker-thread side. Only the thread touches sockets and the namespace.
