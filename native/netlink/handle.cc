@@ -238,7 +238,6 @@ class AsideSteps {
     }
     if (state_->index.empty()) return;
     state_->ns.assign(state_->index.size(), 0);
-    first_ = state_->index.front();
     done_ = state_->done.get_future();
     std::shared_ptr<State> st = state_;
     std::vector<Step>* all = &steps;  // outlives the helper: Join() runs before steps go
@@ -269,15 +268,15 @@ class AsideSteps {
   AsideSteps& operator=(const AsideSteps&) = delete;
   ~AsideSteps() { Join(); }
 
-  // Whether step i has to wait for the aside steps: an unmarked file step after one.
-  bool Waits(size_t i) const { return !joined_ && done_.valid() && i > first_ && steps_[i].fs && !steps_[i].aside; }
+  // Whether step i has to wait for the aside steps: an unmarked file step
+  // after one, while they may still run (a valid future: not joined yet).
+  bool Waits(size_t i) const { return done_.valid() && i > state_->index.front() && steps_[i].fs && !steps_[i].aside; }
 
   // Waits for the helper; returns the index of the aside step that failed, or -1.
   int Join() {
     if (done_.valid()) {
       done_.wait();
       done_ = std::future<void>();
-      joined_ = true;
     }
     return state_->failed;
   }
@@ -300,9 +299,7 @@ class AsideSteps {
   };
   std::vector<Step>& steps_;
   std::shared_ptr<State> state_ = std::make_shared<State>();
-  std::future<void> done_;
-  size_t first_ = 0;
-  bool joined_ = false;
+  std::future<void> done_;  // valid from the start of the helper until Join()
 };
 
 // Runs steps in order, stopping after the first that a request of failed.
