@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 
 import { Engine, NetNS, Nft, Rtnl } from '../lib';
 import type { Request } from '../lib/channel';
-import type { RuleSpec, SetElement, SetSpec } from '../lib/nft/types';
+import type { ChainSpec, RuleSpec, SetElement, SetSpec } from '../lib/nft/types';
 
 const run = promisify(execFile);
 const median = (xs: number[]): number => {
@@ -126,20 +126,31 @@ async function publish(): Promise<void> {
   const ruleTable = { family: 'inet' as const, name: 'micro_rules' };
   const map: SetSpec = {
     family: 'inet',
-    table: 'micro_map',
+    table: mapTable.name,
     name: 'ports',
     key: ['inet_proto', 'inet_service'],
     map: ['ipv4_addr', 'inet_service'],
   };
-  const nat = { type: 'nat' as const, hook: 'prerouting' as const, priority: -100 };
-  const rule = { family: 'inet' as const, table: 'micro_rules', chain: 'pre' };
-  const perPort = (port: number): RuleSpec => ({
-    ...rule,
-    expr: [
+  // A prerouting NAT chain "pre" in `table`, and a rule in it.
+  const chain = (table: string): ChainSpec => ({
+    family: 'inet',
+    table,
+    name: 'pre',
+    type: 'nat',
+    hook: 'prerouting',
+    priority: -100,
+  });
+  const ruleIn = (table: string, expr: RuleSpec['expr']): RuleSpec => ({
+    family: 'inet',
+    table,
+    chain: 'pre',
+    expr,
+  });
+  const perPort = (port: number): RuleSpec =>
+    ruleIn(ruleTable.name, [
       { match: 'tcp dport', value: port },
       { nat: 'dnat', family: 'ip', addr: '10.89.0.2', port: 80 },
-    ],
-  });
+    ]);
   const element = (port: number): SetElement => ({
     key: ['tcp', port],
     value: ['10.89.0.2', 80],
@@ -148,19 +159,16 @@ async function publish(): Promise<void> {
     .transaction()
     .addTable(mapTable)
     .addSet(map)
-    .addChain({ family: 'inet', table: 'micro_map', name: 'pre', ...nat })
-    .addRule({
-      family: 'inet',
-      table: 'micro_map',
-      chain: 'pre',
-      expr: [
+    .addChain(chain(mapTable.name))
+    .addRule(
+      ruleIn(mapTable.name, [
         { match: 'meta nfproto', value: 'ipv4' },
         { match: 'meta l4proto', value: 'tcp' },
-        { nat: 'dnat', family: 'ip', map: { key: ['meta l4proto', 'th dport'], set: 'ports' } },
-      ],
-    })
+        { nat: 'dnat', family: 'ip', map: { key: ['meta l4proto', 'th dport'], set: map.name } },
+      ]),
+    )
     .addTable(ruleTable)
-    .addChain({ family: 'inet', table: 'micro_rules', name: 'pre', ...nat })
+    .addChain(chain(ruleTable.name))
     .commit();
   const SPARE = 9999;
   for (let i = 0; i < 50; i++) {
