@@ -7,6 +7,8 @@
  *             (median per phase, from the engine's trace option)
  *  sequential the same for 200 createSandbox calls one after the other, as
  *             the main table's sequential run makes them
+ *  scale      each phase of a creation among the first and the last 100 of
+ *             1,000 made one after the other (does the 1,000th cost more?)
  *  publish    cost of adding the k-th published port: a map element
  *             (netplumb's way) versus a rule per port (iptables' way)
  *  elements   10,000 map elements in one batch versus one per transaction
@@ -108,6 +110,50 @@ async function sequential(): Promise<void> {
     bench: `sequential create (ms, median of ${N} made one after the other)`,
     total: median(totals),
     ...medians(phases.create),
+  });
+}
+
+/**
+ * Does the 1,000th sandbox (and its published port, `job.nft`) cost what the
+ * 10th did? 1,000 made one after the other on one network, each phase timed
+ * by the trace option: the median of the first hundred against that of the
+ * last hundred (medians: about one creation in ten waits milliseconds for a
+ * CPU, see bench/engine.ts). Phases of the engine's own work should stay
+ * flat; the kernel's (the veth, the bridge port) grow with the links there.
+ */
+async function scale(): Promise<void> {
+  const N = 1000;
+  const WARM = 20;
+  const runs: Record<string, number>[] = [];
+  let current: Record<string, number> = {};
+  const engine = await Engine.open({
+    stateDir: '/run/np-micro',
+    trace: (op, phase, ms) => {
+      if (op === 'create') current[phase] = (current[phase] ?? 0) + ms;
+    },
+  });
+  await engine.createNetwork({ name: 'scale', subnet: '10.89.0.0/16' });
+  for (let i = 0; i < N + WARM; i++) {
+    current = {};
+    const t0 = performance.now();
+    await engine.createSandbox({ name: `k${i}`, network: 'scale', publish: [`${30000 + i}:80`] });
+    current.total = performance.now() - t0;
+    if (i >= WARM) runs.push(current);
+  }
+  await Promise.all(Array.from({ length: N + WARM }, (_, i) => engine.removeSandbox(`k${i}`)));
+  await engine.removeNetwork('scale');
+  await engine.close();
+  const part = (from: number, phase: string): number =>
+    median(runs.slice(from, from + 100).map((r) => r[phase] ?? 0));
+  const out: Record<string, string> = {};
+  for (const phase of Object.keys(runs[0]!)) {
+    const first = part(0, phase);
+    const last = part(N - 100, phase);
+    out[phase] = `${first.toFixed(3)} → ${last.toFixed(3)} (${(last / first).toFixed(2)}×)`;
+  }
+  emit({
+    bench: `scale: a sandbox among the first and the last 100 of ${N} (ms, medians, first → last)`,
+    ...out,
   });
 }
 
@@ -439,6 +485,7 @@ async function handoff(): Promise<void> {
 const all: Record<string, () => Promise<void>> = {
   lone,
   sequential,
+  scale,
   publish,
   elements,
   dns,

@@ -172,7 +172,10 @@ if (micro.length > 0) {
     const { bench, ...rest } = m;
     out.push(
       `- **${bench}**: ${Object.entries(rest)
-        .map(([k, v]) => `${k} ${typeof v === 'number' ? f2(v) : JSON.stringify(v)}`)
+        .map(
+          ([k, v]) =>
+            `${k} ${typeof v === 'number' ? f2(v) : typeof v === 'string' ? v : JSON.stringify(v)}`,
+        )
         .join(', ')}`,
     );
   }
