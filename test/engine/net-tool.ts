@@ -1,6 +1,7 @@
 /**
  * Traffic for the engine tests, run inside namespaces:
  *   node net-tool.js serve tcp|udp PORT [ADDRESS]   echo "from <peer address>", prints "ready"
+ *     (udp with a multicast ADDRESS: joins that group and answers what is sent to it)
  *   node net-tool.js connect tcp|udp HOST PORT MS [LOCALPORT]   prints { ok, reply } or { ok: false, error }
  */
 import { createSocket } from 'node:dgram';
@@ -20,7 +21,9 @@ if (mode === 'serve') {
     s.on('message', (_m, r) => {
       s.send(`from ${r.address}`, r.port, r.address);
     });
-    s.bind(port, host, () => {
+    const group = /^2(2[4-9]|3[0-9])\./.test(host) ? host : undefined;
+    s.bind(port, group ? '0.0.0.0' : host, () => {
+      if (group) s.addMembership(group);
       console.log('ready');
     });
   } else {

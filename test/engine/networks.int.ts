@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 
 import { ConflictError, Engine, NetNS, ValidationError } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
-import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
+import { addrsIn, attempt, netnsNames, openEngine, ping, rootLinks, serve } from './helpers';
 
 describe('engine: user-defined networks, IPAM, state', () => {
   before(requireSandbox);
@@ -47,6 +47,25 @@ describe('engine: user-defined networks, IPAM, state', () => {
     assert.equal(hostEnd[0]!.mtu, 1400);
     assert.equal((await addrsIn('smtu')).get('eth0')!.mtu, 1400);
     assert.ok(await ping('smtu', '10.91.0.1'));
+  });
+
+  it('multicast reaches the sandboxes of a network: one sends to a group another joined (the bridge does no snooping)', async () => {
+    const n = await engine.createNetwork({ name: 'nmc', subnet: '10.97.7.0/24' });
+    const br = await ipJson<{ linkinfo: { info_data: { mcast_snooping: number } } }[]>([
+      'link',
+      'show',
+      'dev',
+      n.bridge,
+    ]);
+    assert.equal(br[0]!.linkinfo.info_data.mcast_snooping, 0);
+    await engine.createSandbox({ name: 'smc1', network: 'nmc' });
+    const sender = await engine.createSandbox({ name: 'smc2', network: 'nmc' });
+    const member = await serve('smc1', 'udp', 7007, '239.255.7.7');
+    cleanup.add('stop the group member', () => Promise.resolve(member.kill()));
+    assert.deepEqual(await attempt('smc2', 'udp', '239.255.7.7', 7007), {
+      ok: true,
+      reply: `from ${sender.endpoints[0]!.ip}`,
+    });
   });
 
   it('connect and disconnect a running sandbox: eth1 comes and goes, the first network keeps working', async () => {
