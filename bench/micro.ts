@@ -119,7 +119,7 @@ async function sequential(): Promise<void> {
  * by the trace option: the median of the first hundred against that of the
  * last hundred (medians: about one creation in ten waits milliseconds for a
  * CPU, see bench/engine.ts). Phases of the engine's own work should stay
- * flat; the kernel's (the veth, the bridge port) grow with the links there.
+ * flat; the kernel's bridge step grows with the bridge's ports.
  */
 async function scale(): Promise<void> {
   const N = 1000;
