@@ -52,7 +52,9 @@ async function tracedEngine(): Promise<{
     stateDir: '/run/np-micro',
     trace: (op, phase, ms) => {
       const m = phases[op];
-      m.set(phase, [...(m.get(phase) ?? []), ms]);
+      const times = m.get(phase);
+      if (times) times.push(ms);
+      else m.set(phase, [ms]);
     },
   });
   return { engine, phases };
@@ -91,25 +93,36 @@ async function lone(): Promise<void> {
   }
 }
 
-async function sequential(): Promise<void> {
+/**
+ * `n` sandboxes with one published port each, made one after the other on a
+ * network of their own after 20 that warm up (not counted), then removed:
+ * each creation's time and each phase's times, in creation order.
+ */
+async function createInTurn(
+  n: number,
+): Promise<{ totals: number[]; phases: Map<string, number[]> }> {
   const { engine, phases } = await tracedEngine();
-  await engine.createNetwork({ name: 'seq', subnet: '10.89.0.0/16' });
-  const N = 200;
+  await engine.createNetwork({ name: 'turns', subnet: '10.89.0.0/16' });
   const totals: number[] = [];
-  for (let i = 0; i < N + 20; i++) {
-    // The first 20 warm up, and are not counted.
+  for (let i = 0; i < n + 20; i++) {
     if (i === 20) phases.create.clear();
     const t0 = performance.now();
-    await engine.createSandbox({ name: `s${i}`, network: 'seq', publish: [`${30000 + i}:80`] });
+    await engine.createSandbox({ name: `s${i}`, network: 'turns', publish: [`${30000 + i}:80`] });
     if (i >= 20) totals.push(performance.now() - t0);
   }
-  await Promise.all(Array.from({ length: N + 20 }, (_, i) => engine.removeSandbox(`s${i}`)));
-  await engine.removeNetwork('seq');
+  await Promise.all(Array.from({ length: n + 20 }, (_, i) => engine.removeSandbox(`s${i}`)));
+  await engine.removeNetwork('turns');
   await engine.close();
+  return { totals, phases: phases.create };
+}
+
+async function sequential(): Promise<void> {
+  const N = 200;
+  const { totals, phases } = await createInTurn(N);
   emit({
     bench: `sequential create (ms, median of ${N} made one after the other)`,
     total: median(totals),
-    ...medians(phases.create),
+    ...medians(phases),
   });
 }
 
@@ -123,32 +136,11 @@ async function sequential(): Promise<void> {
  */
 async function scale(): Promise<void> {
   const N = 1000;
-  const WARM = 20;
-  const runs: Record<string, number>[] = [];
-  let current: Record<string, number> = {};
-  const engine = await Engine.open({
-    stateDir: '/run/np-micro',
-    trace: (op, phase, ms) => {
-      if (op === 'create') current[phase] = (current[phase] ?? 0) + ms;
-    },
-  });
-  await engine.createNetwork({ name: 'scale', subnet: '10.89.0.0/16' });
-  for (let i = 0; i < N + WARM; i++) {
-    current = {};
-    const t0 = performance.now();
-    await engine.createSandbox({ name: `k${i}`, network: 'scale', publish: [`${30000 + i}:80`] });
-    current.total = performance.now() - t0;
-    if (i >= WARM) runs.push(current);
-  }
-  await Promise.all(Array.from({ length: N + WARM }, (_, i) => engine.removeSandbox(`k${i}`)));
-  await engine.removeNetwork('scale');
-  await engine.close();
-  const part = (from: number, phase: string): number =>
-    median(runs.slice(from, from + 100).map((r) => r[phase] ?? 0));
+  const { totals, phases } = await createInTurn(N);
   const out: Record<string, string> = {};
-  for (const phase of Object.keys(runs[0]!)) {
-    const first = part(0, phase);
-    const last = part(N - 100, phase);
+  for (const [phase, times] of [...phases, ['total', totals] as const]) {
+    const first = median(times.slice(0, 100));
+    const last = median(times.slice(-100));
     out[phase] = `${first.toFixed(3)} → ${last.toFixed(3)} (${(last / first).toFixed(2)}×)`;
   }
   emit({
