@@ -13,7 +13,6 @@ import path from 'node:path';
 import { native } from '../binding';
 import type { NetworkRecord } from '../engine/records';
 import { StateStore } from '../engine/state';
-import { DnsService } from './service';
 import { hasDns } from './view';
 
 const IDLE_EXIT_MS = 1000;
@@ -35,6 +34,10 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
   await state.init();
   const lock = await native.tryLock(path.join(stateDir, 'locks', 'dns'), true);
   if (!lock) return; // another daemon serves this state directory
+  // Loaded here, not at the top: every CLI command loads this module (for
+  // ensureDaemon), only the daemon serves DNS.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DnsService } = require('./service') as typeof import('./service');
   const service = new DnsService(state, { ...(resolvConf ? { resolvConf } : {}) });
   let idleSince = Date.now();
   let stopping = false;
