@@ -20,9 +20,14 @@
  *  handoff    round trip of one small request awaited from JS, beside two C
  *             threads handing work back and forth (bench/floor/handoff.c,
  *             NETPLUMB_BENCH_HANDOFF); each also pinned to one CPU
+ *  cli        the netplumb command, one process per sandbox as a script (or
+ *             a runtime that spawns netavark or a CNI plugin) would use it:
+ *             `sandbox create` with one published port and `sandbox rm`,
+ *             beside the start of a bare `node -e 0`
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 
@@ -474,6 +479,53 @@ async function handoff(): Promise<void> {
   emit({ bench: 'handoff round trip (µs): one request awaited from JS; two C threads', ...out });
 }
 
+/**
+ * The CLI, one process per command: `sandbox create NAME --net NET -p P:80`
+ * and `sandbox rm NAME` for 20 sandboxes in turn, each timed from spawn to
+ * exit, on a user-defined network (so each command also has the resolver
+ * daemon reload, as in use). `node -e 0` is the runtime's own start.
+ */
+async function cli(): Promise<void> {
+  const main = path.join(__dirname, '../lib/cli/main.js');
+  const stateDir = '/run/np-micro-cli';
+  const netplumb = (...args: string[]): Promise<unknown> =>
+    run(process.execPath, [main, '--state-dir', stateDir, ...args]);
+  const timed = async (cmd: () => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now();
+    await cmd();
+    return performance.now() - t0;
+  };
+  const n = 20;
+  await netplumb('network', 'create', 'clinet', '--subnet', '10.92.0.0/24');
+  try {
+    // The first command also starts the daemon: not counted.
+    await netplumb('sandbox', 'create', 'cwarm', '--net', 'clinet');
+    await netplumb('sandbox', 'rm', 'cwarm');
+    const create: number[] = [];
+    const remove: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < n; i++) {
+      create.push(
+        await timed(() =>
+          netplumb('sandbox', 'create', `c${i}`, '--net', 'clinet', '-p', `${32000 + i}:80`),
+        ),
+      );
+    }
+    for (let i = 0; i < n; i++) remove.push(await timed(() => netplumb('sandbox', 'rm', `c${i}`)));
+    for (let i = 0; i < n; i++) bare.push(await timed(() => run(process.execPath, ['-e', '0'])));
+    emit({
+      bench: `cli: one process per command (ms, median of ${n})`,
+      'sandbox create -p': median(create),
+      'sandbox rm': median(remove),
+      'node -e 0': median(bare),
+    });
+  } finally {
+    await netplumb('network', 'rm', 'clinet');
+    // Stops the resolver daemon, which has nothing left to serve.
+    await netplumb('prune');
+  }
+}
+
 const all: Record<string, () => Promise<void>> = {
   lone,
   sequential,
@@ -484,6 +536,7 @@ const all: Record<string, () => Promise<void>> = {
   routes,
   rss,
   handoff,
+  cli,
 };
 
 async function main(): Promise<void> {
