@@ -488,7 +488,7 @@ async function handoff(): Promise<void> {
 async function cli(): Promise<void> {
   const main = path.join(__dirname, '../lib/cli/main.js');
   const stateDir = '/run/np-micro-cli';
-  const netplumb = (...args: string[]): Promise<unknown> =>
+  const netplumb = (...args: string[]): Promise<{ stdout: string }> =>
     run(process.execPath, [main, '--state-dir', stateDir, ...args]);
   const timed = async (cmd: () => Promise<unknown>): Promise<number> => {
     const t0 = performance.now();
@@ -520,6 +520,12 @@ async function cli(): Promise<void> {
       'node -e 0': median(bare),
     });
   } finally {
+    // What a failure above left too: the daemon outlives this process while
+    // a network needs it.
+    const left = JSON.parse((await netplumb('sandbox', 'ls', '--json')).stdout) as {
+      name: string;
+    }[];
+    for (const { name } of left) await netplumb('sandbox', 'rm', name);
     await netplumb('network', 'rm', 'clinet');
     // Stops the resolver daemon, which has nothing left to serve.
     await netplumb('prune');
