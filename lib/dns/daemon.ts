@@ -19,8 +19,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { native } from '../binding';
+import { Coalescer } from '../engine/coalescer';
 import type { NetworkRecord } from '../engine/records';
 import { StateStore } from '../engine/state';
+import { loadDnsService } from './load';
 import { hasDns } from './view';
 
 const IDLE_EXIT_MS = 1000;
@@ -69,10 +71,7 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
   await state.init();
   const lock = await native.tryLock(path.join(stateDir, 'locks', 'dns'), true);
   if (!lock) return; // another daemon serves this state directory
-  // Loaded here, not at the top: every CLI command loads this module (for
-  // ensureDaemon), only the daemon serves DNS.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { DnsService } = require('./service') as typeof import('./service');
+  const DnsService = loadDnsService();
   const service = new DnsService(state, { ...(resolvConf ? { resolvConf } : {}) });
   let idleSince = Date.now();
   let stopping = false;
@@ -105,23 +104,12 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
     if ((await dnsNetworks(state)).length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince > IDLE_EXIT_MS) await stop();
   };
-  // One look at a time; a request that comes during one gets another.
-  let looking = false;
-  let again = false;
+  // One look at a time; the requests that come during one share the next.
+  const looks = new Coalescer<void>(async () => {
+    if (!stopping) await look().catch(() => undefined);
+  });
   const check = (): void => {
-    if (stopping) return;
-    if (looking) {
-      again = true;
-      return;
-    }
-    looking = true;
-    void (async () => {
-      do {
-        again = false;
-        await look().catch(() => undefined);
-      } while (again && !stopping);
-      looking = false;
-    })();
+    if (!stopping) void looks.submit();
   };
   const unwatch = watchFile(stateDir, RELOAD, check);
   const timer = setInterval(check, DAEMON_POLL_MS);

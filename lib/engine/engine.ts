@@ -58,6 +58,7 @@ import {
   type NetworkRecord,
   type SandboxRecord,
 } from './records';
+import { loadDnsService } from '../dns/load';
 import type { DnsService } from '../dns/service';
 import { HOSTS_MARKER, prune } from './prune';
 import { FsBatch, StateStore } from './state';
@@ -130,16 +131,6 @@ const DEFAULT_SUBNET = '172.17.0.0/16';
 const REAP_TIMEOUT_MS = 1000;
 
 const newId = (): string => randomHex(16);
-
-/**
- * The embedded resolver's module, loaded when an engine runs one: the CLI's
- * engines never do (its daemon does), and loading it (with dns-packet) was
- * ~6 ms of every CLI command's start.
- */
-function loadDnsService(): typeof DnsService {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../dns/service') as typeof import('../dns/service')).DnsService;
-}
 
 /** The address space a network claims on this host: an overlay claims its whole cluster CIDR. */
 function subnetsOf(n: NetworkRecord): Subnet[] {
