@@ -17,6 +17,10 @@ import { answer } from './resolver';
 import { applySandbox, buildView, hasDns, type DnsView } from './view';
 
 const RELOAD_DEBOUNCE_MS = 20;
+/** How often the directories are looked at when they cannot be watched. */
+const POLL_MS = 1000;
+/** A directory changed this recently may change again within the same clock tick. */
+const POLL_SETTLE_MS = 100;
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_BUFFER = 65_537;
 
@@ -48,6 +52,7 @@ export class DnsService {
   /** networks whose port 53 another process holds (a resolver daemon) */
   private readonly servedElsewhere = new Set<string>();
   private watchers: FSWatcher[] = [];
+  private pollTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private upstreamCache: { checked: number; mtimeMs: number; list: string[]; search: string[] } = {
@@ -70,24 +75,61 @@ export class DnsService {
 
   async start(): Promise<void> {
     await this.reload();
-    if (this.opts.watch !== false) {
-      for (const dir of ['networks', 'sandboxes'] as const) {
-        const w = watch(path.join(this.state.dir, dir), (_event, file) => {
-          // Temporaries come and go with every atomic write: named .tmp.PID...,
-          // or unnamed (O_TMPFILE), which inotify reports as "#INODE" until
-          // linkat gives it its name. Reacting to those would re-read every
-          // record once per sandbox.
-          if (typeof file === 'string' && (file.startsWith('.') || file.startsWith('#'))) return;
-          // A sandbox record: re-read just that one; anything else: everything.
-          if (dir === 'sandboxes' && typeof file === 'string' && file.endsWith('.json'))
-            this.changed.add(file.slice(0, -5));
-          else this.fullReload = true;
-          this.scheduleReload();
-        });
-        w.unref();
-        this.watchers.push(w);
-      }
+    if (this.opts.watch === false) return;
+    try {
+      for (const dir of ['networks', 'sandboxes'] as const) this.watchers.push(this.watchDir(dir));
+    } catch {
+      // No inotify watch to be had (the user's fs.inotify.max_user_watches
+      // spent, most often): look at the directories instead. The engine's
+      // own changes reach the view directly either way.
+      this.pollInstead();
     }
+  }
+
+  private watchDir(dir: 'networks' | 'sandboxes'): FSWatcher {
+    const w = watch(path.join(this.state.dir, dir), { persistent: false }, (_event, file) => {
+      // Temporaries come and go with every atomic write: named .tmp.PID...,
+      // or unnamed (O_TMPFILE), which inotify reports as "#INODE" until
+      // linkat gives it its name. Reacting to those would re-read every
+      // record once per sandbox.
+      if (typeof file === 'string' && (file.startsWith('.') || file.startsWith('#'))) return;
+      // A sandbox record: re-read just that one; anything else: everything.
+      if (dir === 'sandboxes' && typeof file === 'string' && file.endsWith('.json'))
+        this.changed.add(file.slice(0, -5));
+      else this.fullReload = true;
+      this.scheduleReload();
+    });
+    // An emitter's unhandled 'error' would end the user's process.
+    w.on('error', () => {
+      this.pollInstead();
+    });
+    return w;
+  }
+
+  /**
+   * Without watchers: every POLL_MS, a full reload when either directory
+   * changed (its mtime, ctime and size, as one stat sees them). A change
+   * within the same coarse clock tick as the stat could leave the times
+   * as they were, so a directory changed that recently is looked at again.
+   */
+  private pollInstead(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.closed || this.pollTimer) return;
+    let last = '';
+    this.pollTimer = setInterval(() => {
+      const dirs = ['networks', 'sandboxes'].map((d) => path.join(this.state.dir, d));
+      void Promise.all(dirs.map((d) => stat(d).catch(() => undefined))).then((stats) => {
+        const now = Date.now();
+        const key = stats.map((s) => (s ? `${s.mtimeMs}/${s.ctimeMs}/${s.size}` : '-')).join(' ');
+        const recent = stats.some((s) => s !== undefined && now - s.mtimeMs < POLL_SETTLE_MS);
+        if (key === last) return;
+        last = recent ? '' : key;
+        this.fullReload = true;
+        this.scheduleReload();
+      });
+    }, POLL_MS);
+    this.pollTimer.unref();
   }
 
   /**
@@ -325,6 +367,7 @@ export class DnsService {
   async close(): Promise<void> {
     this.closed = true;
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
     for (const w of this.watchers) w.close();
     await this.reloading.catch(() => undefined);
     for (const ls of this.listeners.values()) for (const l of ls) this.closeListener(l);

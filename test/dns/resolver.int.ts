@@ -1,6 +1,7 @@
 /** The embedded resolver, as sandboxes use it: getent, real TCP by name, forwarding, isolation, load, fuzz. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -167,6 +168,46 @@ describe('embedded DNS on user-defined networks', function () {
     }
     assert.equal(await getent('ddb', 'dn2'), (await engine.inspectSandbox('dn2')).endpoints[0]!.ip);
     assert.equal(dns.fullReads, fullReads, 'no sandbox change re-read every record');
+  });
+
+  it('without inotify watches (ENOSPC) the resolver looks at the state directory instead', async () => {
+    // fs.watch fails as it does when fs.inotify.max_user_watches is spent.
+    const realWatch = fs.watch;
+    let refused = 0;
+    fs.watch = ((file: string) => {
+      refused++;
+      throw Object.assign(
+        new Error(`ENOSPC: System limit for number of file watchers reached, watch '${file}'`),
+        {
+          code: 'ENOSPC',
+        },
+      );
+    }) as typeof fs.watch;
+    let polled: Awaited<ReturnType<typeof openEngine>>;
+    try {
+      polled = await openEngine({ resolvConf: path.join(confDir, 'resolv.conf') });
+    } finally {
+      fs.watch = realWatch;
+    }
+    cleanup.add('dispose polled engine', polled.dispose);
+    assert.ok(refused > 0, 'the service asked for a watcher');
+    await polled.engine.createNetwork({ name: 'dpoll', subnet: '10.93.0.0/24' });
+    await polled.engine.createSandbox({ name: 'dpa', network: 'dpoll' });
+    const other = await Engine.open({ stateDir: polled.stateDir, dns: false });
+    try {
+      await other.createSandbox({ name: 'dpfar', network: 'dpoll' });
+    } finally {
+      await other.close();
+    }
+    const far = (await polled.engine.inspectSandbox('dpfar')).endpoints[0]!.ip;
+    const deadline = Date.now() + 5000;
+    while ((await getent('dpa', 'dpfar')) !== far) {
+      assert.ok(
+        Date.now() < deadline,
+        'the resolver never learned the name written by the other engine',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 
   it('a sandbox on another network does not learn the names; after connect it does, after disconnect not', async () => {
