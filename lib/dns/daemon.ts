@@ -98,7 +98,7 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
     const token = (await state.readFile(RELOAD)) ?? '';
     if (token && token !== answered) {
       answered = token;
-      await service.reload();
+      await service.catchUp();
       await state.writeFile(ACK, token);
     }
     if ((await dnsNetworks(state)).length > 0) idleSince = Date.now();

@@ -156,13 +156,38 @@ export class DnsService {
     if (this.closed || this.reloadTimer) return;
     this.reloadTimer = setTimeout(() => {
       this.reloadTimer = undefined;
-      const full = this.fullReload;
-      const names = [...this.changed];
-      this.fullReload = false;
-      this.changed.clear();
-      void (full ? this.reload() : this.reloadSandboxes(names)).catch(() => undefined);
+      this.readReported();
     }, RELOAD_DEBOUNCE_MS);
     this.reloadTimer.unref();
+  }
+
+  /** Reads what the watchers (or the poll) reported since the last read. */
+  private readReported(): void {
+    const full = this.fullReload;
+    const names = [...this.changed];
+    this.fullReload = false;
+    this.changed.clear();
+    void (full ? this.reload() : this.reloadSandboxes(names)).catch(() => undefined);
+  }
+
+  /**
+   * Brings the view up to date with changes made before this call: the
+   * resolver daemon's answer to a CLI command's reload request. With
+   * watchers, only what they reported is read, at once rather than after
+   * the debounce: the command's writes came before its request, and one
+   * inotify descriptor (libuv has one per loop) reports events in order, so
+   * by the next turn of the loop they have been reported. Without
+   * watchers, every record is read.
+   */
+  async catchUp(): Promise<void> {
+    if (this.watchers.length === 0) return this.reload();
+    await new Promise((resolve) => setImmediate(resolve)); // past the loop's I/O phase
+    if (this.reloadTimer) {
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = undefined;
+      this.readReported();
+    }
+    return this.reloading;
   }
 
   /**

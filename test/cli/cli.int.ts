@@ -151,6 +151,34 @@ describe('netplumb CLI', function () {
     );
   });
 
+  it('every sandbox a command made or removed is answered for by the daemon when the command returns', async () => {
+    await cli(state, ['network', 'create', 'cn3', '--subnet', '10.123.0.0/24']);
+    await cli(state, ['sandbox', 'create', 'asker', '--net', 'cn3']);
+    const lookup = async (name: string): Promise<string | undefined> =>
+      (
+        await run('ip', ['netns', 'exec', 'asker', 'getent', 'hosts', name]).catch(() => undefined)
+      )?.stdout
+        .trim()
+        .split(/\s+/)[0];
+    // The daemon reads only the records its watchers saw change: those
+    // writes must have reached its view before it acknowledges a command.
+    for (let i = 0; i < 15; i++) {
+      const made = await cli(state, ['sandbox', 'create', `dyn${i}`, '--net', 'cn3']);
+      assert.equal(made.code, 0, made.stderr);
+      // Its address, from the kernel (another CLI command would give the daemon time).
+      const ip = (
+        JSON.parse(
+          (await run('ip', ['-j', '-n', `dyn${i}`, '-4', 'addr', 'show', 'eth0'])).stdout,
+        ) as {
+          addr_info: { local: string }[];
+        }[]
+      )[0]!.addr_info[0]!.local;
+      assert.equal(await lookup(`dyn${i}`), ip, `dyn${i} answered once created`);
+      assert.equal((await cli(state, ['sandbox', 'rm', `dyn${i}`])).code, 0);
+      assert.equal(await lookup(`dyn${i}`), undefined, `dyn${i} gone once removed`);
+    }
+  });
+
   it('the resolver daemon never writes again into a state directory being removed, and prune returns once it has exited', async () => {
     await cli(state, ['network', 'create', 'cd1', '--subnet', '10.124.0.0/24']);
     const pid = Number((await run('cat', [`${state}/dns.pid`])).stdout);
