@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// clang-format over native/, fuzz/targets/ and bench/floor/ (the C and C++ formatter); --check fails on a diff.
+// clang-format over native/, fuzz/targets/, bench/floor/ and test/native/ (the C and C++ formatter); --check fails on a diff.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,7 @@ function walk(dir) {
 walk(path.join(root, 'native'));
 walk(path.join(root, 'fuzz', 'targets'));
 walk(path.join(root, 'bench', 'floor'));
+walk(path.join(root, 'test', 'native'));
 const check = process.argv.includes('--check');
 const probe = spawnSync('clang-format', ['--version']);
 if (probe.error) {

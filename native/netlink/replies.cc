@@ -96,6 +96,9 @@ void CollectReplies(const uint8_t* buf, size_t len, uint32_t base, uint32_t port
       case NLMSG_DONE:
         ParseDone(m, &c);
         c.done = true;
+        // The kernel checks a dump's consistency once more when it ends:
+        // a change after the last data message is flagged on DONE alone.
+        if ((m.header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) out->interrupted = true;
         break;
       case NLMSG_NOOP:
       case NLMSG_OVERRUN:
@@ -122,6 +125,7 @@ bool CollectDump(const uint8_t* buf, size_t len, uint32_t seq, uint32_t portid, 
       ParseDone(m, &c);
       c.done = true;
       ended = true;
+      if ((m.header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) out->interrupted = true;
     } else if (m.header.nlmsg_type >= NLMSG_MIN_TYPE) {
       AppendData(m, 0, out);
     }
