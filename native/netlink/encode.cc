@@ -88,6 +88,7 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   if (found == nullptr) ThrowTypeError(env, "unknown operation " + op);
   MessageWriter w;
   found->encode(w, found->type, spec);
+  if (w.TooLong()) ThrowTypeError(env, op + ": an attribute is longer than netlink's 65,535 bytes");
   return Napi::Buffer<uint8_t>::Copy(env, w.Bytes().data(), w.Bytes().size());
 }
 

@@ -24,9 +24,14 @@ void MessageWriter::End() {
   count_++;
 }
 
+uint16_t MessageWriter::AttrLen(size_t len) {
+  if (len > UINT16_MAX) too_long_ = true;
+  return static_cast<uint16_t>(len);
+}
+
 void MessageWriter::Attr(uint16_t type, const void* data, size_t len) {
   nlattr a{};
-  a.nla_len = static_cast<uint16_t>(NLA_HDRLEN + len);
+  a.nla_len = AttrLen(NLA_HDRLEN + len);
   a.nla_type = type;
   size_t at = buf_.size();
   buf_.resize(at + NLA_HDRLEN + NLA_ALIGN(len), 0);
@@ -53,7 +58,7 @@ void MessageWriter::AttrString(uint16_t type, std::string_view s) {
   size_t at = buf_.size();
   size_t len = s.size() + 1;
   nlattr a{};
-  a.nla_len = static_cast<uint16_t>(NLA_HDRLEN + len);
+  a.nla_len = AttrLen(NLA_HDRLEN + len);
   a.nla_type = type;
   buf_.resize(at + NLA_HDRLEN + NLA_ALIGN(len), 0);
   std::memcpy(buf_.data() + at, &a, sizeof(a));
@@ -67,7 +72,7 @@ size_t MessageWriter::BeginNested(uint16_t type, bool flag_nested) {
 }
 
 void MessageWriter::EndNested(size_t token) {
-  uint16_t len = static_cast<uint16_t>(buf_.size() - token);
+  uint16_t len = AttrLen(buf_.size() - token);
   std::memcpy(buf_.data() + token, &len, sizeof(len));
 }
 

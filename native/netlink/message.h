@@ -41,13 +41,23 @@ class MessageWriter {
 
   std::vector<uint8_t>& Bytes() { return buf_; }
   size_t MessageCount() const { return count_; }
+  // Whether an attribute outgrew nla_len's 16 bits: the bytes are then not
+  // to be sent (its length would wrap and its tail read as attributes).
+  bool TooLong() const { return too_long_; }
+  // Appends what `other` wrote (whole attributes), and whether it was too long.
+  void Splice(const MessageWriter& other) {
+    buf_.insert(buf_.end(), other.buf_.begin(), other.buf_.end());
+    too_long_ = too_long_ || other.too_long_;
+  }
 
  private:
   void Append(const void* data, size_t len);
+  uint16_t AttrLen(size_t len);
 
   std::vector<uint8_t> buf_;
   size_t msg_start_ = 0;
   size_t count_ = 0;
+  bool too_long_ = false;
 };
 
 // A view of one attribute.

@@ -71,7 +71,7 @@ void EncodeSetElems(MessageWriter& w, uint16_t msg, const Spec& s) {
     in_message++;
     uint16_t type = static_cast<uint16_t>(in_message | NLA_F_NESTED);
     std::memcpy(bytes.data() + 2, &type, sizeof(type));
-    w.Bytes().insert(w.Bytes().end(), bytes.begin(), bytes.end());
+    w.Splice(scratch);
     list_bytes += bytes.size();
   }
   w.EndNested(list);

@@ -351,3 +351,23 @@ describe('rtnetlink requests match iproute2 byte for byte', () => {
     );
   });
 });
+
+describe('the message writer', () => {
+  it('refuses an attribute longer than nla_len can say, rather than wrapping it', () => {
+    // 16 bits of nla_len: a 70,000-byte name would be sent as 4,468 bytes
+    // long, and the rest read by the kernel as further attributes.
+    assert.throws(
+      () =>
+        native.encode('newtable', { flags: 0, family: K.NFPROTO_IPV4, name: 'x'.repeat(70_000) }),
+      {
+        name: 'TypeError',
+        message: /newtable: an attribute is longer than netlink's 65,535 bytes/,
+      },
+    );
+    assert.equal(
+      native.encode('newtable', { flags: 0, family: K.NFPROTO_IPV4, name: 'x'.repeat(60_000) })
+        .length,
+      16 + 4 + 4 + 60_004, // nlmsghdr, nfgenmsg, the name's header and its bytes + NUL, aligned
+    );
+  });
+});
