@@ -26,6 +26,7 @@ async function openFds(): Promise<string[]> {
 async function child(
   body: string,
   nodeArgs: string[] = [],
+  wrap: string[] = [],
 ): Promise<{ stdout: string; ms: number }> {
   const script = `const lib = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib'))});
 const fs = require('node:fs');
@@ -34,9 +35,8 @@ const fds = () => fs.readdirSync('/proc/self/fd').length;
 ${body}
 })().catch((e) => { console.error(e); process.exit(1); });`;
   const t0 = performance.now();
-  const { stdout } = await execFileP(process.execPath, [...nodeArgs, '-e', script], {
-    timeout: 20000,
-  });
+  const argv = [...wrap, process.execPath, ...nodeArgs, '-e', script];
+  const { stdout } = await execFileP(argv[0]!, argv.slice(1), { timeout: 20000 });
   return { stdout, ms: performance.now() - t0 };
 }
 
@@ -54,6 +54,10 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
     const warm = await Engine.open({ stateDir });
     await warm.listNetworks();
     await warm.close();
+    // (the pool keeps one fd for good: its threads' home namespace)
+    const warmRt = await Rtnl.open();
+    await warmRt.links.list();
+    await warmRt.close();
     const before = await openFds();
     for (let i = 0; i < 30; i++) {
       const ns = await NetNS.create(`np-fd-${i}`);
@@ -68,7 +72,7 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
       const engine = await Engine.open({ stateDir });
       await engine.listNetworks();
       await engine.close();
-      // A handle closed before any use: its thread starts only to close.
+      // A handle closed before any use: no thread starts at all.
       await (await Rtnl.open()).close();
       await mon.return();
       await ct.close();
@@ -106,6 +110,41 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
     // Exiting is bounded by the child timeout; under a second when nothing
     // holds the loop (recorded, not asserted: timing flakes on a shared machine).
     console.log(`      forgetful child exited after ${ms.toFixed(0)} ms`);
+  });
+
+  it('a handle that cannot get a thread fails its call with EAGAIN; the process carries on', async () => {
+    // A user with a small process limit (RLIMIT_NPROC counts threads, as a
+    // cgroup's pids.max does): some handle's first call finds no thread.
+    const { stdout } = await child(
+      `
+      const served = [];
+      let failed;
+      for (let i = 0; i < 200 && !failed; i++) {
+        const rt = await lib.Rtnl.open();
+        try {
+          await rt.links.list();
+          served.push(rt);
+        } catch (e) {
+          failed = { code: e.code, syscall: e.syscall, closed: await rt.close().then(() => true) };
+        }
+      }
+      for (const rt of served) await rt.close();
+      // With the threads given back, a new handle is served again.
+      const again = await lib.Rtnl.open();
+      const links = (await again.links.list()).length;
+      await again.close();
+      console.log(JSON.stringify({ served: served.length, failed, links }));`,
+      [],
+      ['prlimit', '--nproc=40', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+    );
+    const r = JSON.parse(stdout) as {
+      served: number;
+      failed?: { code: string; syscall: string; closed: boolean };
+      links: number;
+    };
+    assert.ok(r.served > 0, `some handles were served before the limit (${r.served})`);
+    assert.deepEqual(r.failed, { code: 'EAGAIN', syscall: 'pthread_create', closed: true });
+    assert.ok(r.links >= 1, 'a handle opened after closing the others works');
   });
 
   it('forgotten handles are collected: their sockets and eventfds are closed', async () => {

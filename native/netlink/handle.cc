@@ -410,8 +410,13 @@ struct HandleMain {
   std::unique_ptr<Job> closing;  // the close job, until Finalize
 
   static void CleanupHook(void* arg);
-  // Starts the handle's thread, once; on the main thread.
-  void Start();
+  // Starts the handle's thread, once; on the main thread. False when no
+  // thread can be had (RLIMIT_NPROC, a cgroup's pids.max).
+  bool Start();
+  // A handle no thread ever served lets go of the thread-safe function
+  // itself, as its thread would have on the way out. Once.
+  void ReleaseUnserved();
+  bool released_unserved = false;
   static void Finalize(Napi::Env env, void*, std::shared_ptr<HandleMain>* ctx);
 
   // The thread keeps the process alive only while someone awaits it.
@@ -1089,9 +1094,12 @@ void HandleMain::CleanupHook(void* arg) {
   auto* main = static_cast<HandleMain*>(arg);
   main->hooked = false;
   main->tearing_down = true;
+  if (!main->started) {
+    main->ReleaseUnserved();
+    return;
+  }
   main->shared->stop_requested = true;
   main->shared->Push(nullptr);
-  main->Start();
   main->shared->WaitReleased();
 }
 
@@ -1275,20 +1283,35 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   if (napi_add_env_cleanup_hook(env, HandleMain::CleanupHook, main_.get()) == napi_ok) main_->hooked = true;
 }
 
-void HandleMain::Start() {
-  if (started) return;
-  started = true;
+bool HandleMain::Start() {
+  if (started) return true;
   std::shared_ptr<HandleShared> s = shared;
   Tsfn t = tsfn;
-  RunOnPooledThread([s, t] { ServeHandle(s, t); });
+  try {
+    RunOnPooledThread([s, t] { ServeHandle(s, t); });
+  } catch (const std::system_error&) {
+    return false;
+  }
+  started = true;
+  return true;
+}
+
+void HandleMain::ReleaseUnserved() {
+  if (started || released_unserved) return;
+  released_unserved = true;
+  tsfn.Release();
+  shared->MarkReleased();
 }
 
 Handle::~Handle() {
   // Collected without close(): stop the thread; it closes its sockets itself.
   if (!main_->closed) {
     main_->closed = true;
-    shared_->Push(new SilentCloseJob());
-    main_->Start();
+    if (main_->started) {
+      shared_->Push(new SilentCloseJob());
+    } else {
+      main_->ReleaseUnserved();
+    }
   }
   main_->monitor_cb.Reset();
 }
@@ -1306,8 +1329,17 @@ Napi::Value Submit(Napi::Env env, HandleShared& shared, HandleMain& main, J* job
   Napi::Promise p = job->Promise();
   main.pending++;
   main.UpdateRef(env);
-  shared.Push(job);
-  main.Start();
+  shared.Push(job);  // before the thread starts: its first look finds the job
+  if (!main.Start()) {
+    // No thread to be had: nothing ran, and the job is the only one queued.
+    {
+      std::lock_guard<std::mutex> lock(shared.mu);
+      shared.queue.clear();
+    }
+    job->error = SysError(EAGAIN, "pthread_create", "no thread to serve the netlink handle");
+    job->Settle(env, main);
+    delete job;
+  }
   return p;
 }
 
@@ -1554,6 +1586,15 @@ Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
   }
   main_->monitoring = false;
   main_->monitor_cb.Reset();
+  if (!main_->started) {
+    // Never served: no thread to stop, no socket to close.
+    main_->closed = true;
+    main_->UpdateRef(env);
+    main_->ReleaseUnserved();
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
   auto* job = new CloseJob(env);
   Napi::Value p = Submit(env, *shared_, *main_, job);
   main_->closed = true;
