@@ -32,8 +32,9 @@ describe('native reply matching (C++, built for the test)', function () {
       '-o',
       exe,
     ]);
-    const { stdout } = await execFileP(exe).catch((err: { stdout?: string }) => {
-      assert.fail(`replies_test failed:\n${err.stdout ?? String(err)}`);
+    const { stdout } = await execFileP(exe).catch((err: unknown) => {
+      const printed = (err as { stdout?: string }).stdout;
+      return assert.fail(`replies_test failed:\n${printed ?? (err as Error).message}`);
     });
     assert.match(stdout, /^8 checks passed, 0 failed$/m);
   });
