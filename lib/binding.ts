@@ -150,11 +150,17 @@ export interface HandleNative {
     timing?: boolean,
   ): Promise<NativeSequenceResult & { held: boolean }>;
   transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
+  /**
+   * One chunk of stream `stream`'s dump (a request starts it; null goes
+   * on); each stream has a socket of its own, closed when the dump ends or
+   * with `abort`.
+   */
   dump(
     protocol: number,
     request: Buffer | null,
-    budget?: number,
-    abort?: boolean,
+    budget: number,
+    abort: boolean,
+    stream: number,
   ): Promise<NativeDumpChunk>;
   writeFile(path: string, data: string): Promise<void>;
   readFile(path: string): Promise<string>;

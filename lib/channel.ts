@@ -15,6 +15,8 @@ export interface Request {
 /** Bytes of replies gathered per native call while streaming a dump. */
 const DUMP_CHUNK_BYTES = 256 * 1024;
 const DUMP_RETRIES = 5;
+/** Streamed dumps are told apart by id: each runs on a netlink socket of its own. */
+let nextStream = 1;
 
 export class Channel {
   constructor(
@@ -85,6 +87,8 @@ export class Channel {
    * items were yielded, so it ends with a NetlinkError code EINTR.
    */
   async *dumpStream(req: Request): AsyncGenerator<NativeMessage[], void, undefined> {
+    const stream = nextStream;
+    nextStream = (nextStream + 1) >>> 0;
     let first = true;
     let finished = false;
     // The next chunk is asked for before this one is handed out, so the
@@ -95,7 +99,13 @@ export class Channel {
         let chunk;
         try {
           chunk = await (next ??
-            this.handle.dump(this.protocol, first ? req.buf : null, DUMP_CHUNK_BYTES));
+            this.handle.dump(
+              this.protocol,
+              first ? req.buf : null,
+              DUMP_CHUNK_BYTES,
+              false,
+              stream,
+            ));
         } catch (err) {
           next = undefined;
           throw fromSystemError(err, req.op);
@@ -126,20 +136,20 @@ export class Channel {
           if (chunk.messages.length > 0) yield chunk.messages;
           return;
         }
-        next = this.handle.dump(this.protocol, null, DUMP_CHUNK_BYTES);
+        next = this.handle.dump(this.protocol, null, DUMP_CHUNK_BYTES, false, stream);
         // Settled (and dropped) in `finally` if the consumer stops here.
         next.catch(() => undefined);
         if (chunk.messages.length > 0) yield chunk.messages;
       }
     } finally {
-      // A consumer that stopped early leaves the rest of the dump queued in
-      // the kernel: drain it so the socket is clean for the next request.
+      // A consumer that stopped early: the stream's socket is closed, which
+      // ends the kernel's side of the dump.
       if (next) {
         const c = await next.catch(() => undefined);
         if (c?.done === true) finished = true;
       }
       if (!finished && !first)
-        await this.handle.dump(this.protocol, null, 0, true).catch(() => undefined);
+        await this.handle.dump(this.protocol, null, 0, true, stream).catch(() => undefined);
     }
   }
 }

@@ -108,6 +108,10 @@ struct Worker {
   // (enslave its veth to the bridge) within one job.
   std::map<int, std::unique_ptr<NetlinkSocket>> outer;
   std::unique_ptr<NetlinkSocket> monitor;
+  // Streamed dumps, by the caller's stream id: each on a socket of its own,
+  // so requests made while the consumer works neither read nor are answered
+  // by its queued parts. Closed when the dump ends or is abandoned.
+  std::map<uint32_t, std::unique_ptr<NetlinkSocket>> streams;
   // A builder (jobs entered with `reuse`) goes back to `home` after each
   // sandbox; while idle it unshares the next sandbox's namespace ahead and
   // runs `recipe` in it (lo up, sysctls; maybe nothing), so a job finds it
@@ -578,6 +582,7 @@ bool SameSteps(const std::vector<Step>& a, const std::vector<Step>& b) {
 void GoHome(Worker& w) {
   w.held = 0;
   w.sockets.clear();
+  w.streams.clear();
   w.ipv6_conf.Reset();
   if (::setns(w.home.Get(), CLONE_NEWNET) != 0) {
     w.broken = true;
@@ -872,17 +877,25 @@ class TransactJob : public PromiseJob {
 
 class DumpJob : public PromiseJob {
  public:
-  DumpJob(Napi::Env env, int protocol, std::optional<std::vector<uint8_t>> request, size_t budget)
-      : PromiseJob(env), protocol_(protocol), request_(std::move(request)), budget_(budget) {}
+  DumpJob(Napi::Env env, uint32_t stream, int protocol, std::optional<std::vector<uint8_t>> request, size_t budget)
+      : PromiseJob(env), stream_(stream), protocol_(protocol), request_(std::move(request)), budget_(budget) {}
 
   void Run(Worker& w) override {
-    NetlinkSocket& s = w.Socket(protocol_);
+    auto it = w.streams.find(stream_);
     if (request_) {
-      s.DumpBegin(*request_);
-    } else if (!s.DumpActive()) {
+      if (it != w.streams.end()) w.streams.erase(it);  // a new dump under an old id: the old one is dropped
+      it = w.streams.emplace(stream_, std::make_unique<NetlinkSocket>(protocol_)).first;
+      it->second->DumpBegin(*request_);
+    } else if (it == w.streams.end() || !it->second->DumpActive()) {
       throw SysError(EINVAL, "dump", "no dump in progress");
     }
-    done_ = s.DumpRead(budget_, &txn_);
+    try {
+      done_ = it->second->DumpRead(budget_, &txn_);
+    } catch (...) {
+      w.streams.erase(stream_);
+      throw;
+    }
+    if (done_) w.streams.erase(stream_);
   }
 
  protected:
@@ -893,6 +906,7 @@ class DumpJob : public PromiseJob {
   }
 
  private:
+  uint32_t stream_;
   int protocol_;
   std::optional<std::vector<uint8_t>> request_;
   size_t budget_;
@@ -900,16 +914,15 @@ class DumpJob : public PromiseJob {
   bool done_ = false;
 };
 
+// A consumer that stopped early: closing the stream's socket ends the
+// kernel's side of the dump, with nothing to drain.
 class DumpAbortJob : public PromiseJob {
  public:
-  DumpAbortJob(Napi::Env env, int protocol) : PromiseJob(env), protocol_(protocol) {}
-  void Run(Worker& w) override {
-    auto it = w.sockets.find(protocol_);
-    if (it != w.sockets.end()) it->second->DumpAbort();
-  }
+  DumpAbortJob(Napi::Env env, uint32_t stream) : PromiseJob(env), stream_(stream) {}
+  void Run(Worker& w) override { w.streams.erase(stream_); }
 
  private:
-  int protocol_;
+  uint32_t stream_;
 };
 
 class WriteFileJob : public PromiseJob {
@@ -1051,6 +1064,7 @@ class CloseJob : public PromiseJob {
   void Run(Worker& w) override {
     w.monitor.reset();
     w.sockets.clear();
+    w.streams.clear();
     w.outer.clear();
     w.stop = true;
   }
@@ -1063,6 +1077,7 @@ class SilentCloseJob : public Job {
   void Run(Worker& w) override {
     w.monitor.reset();
     w.sockets.clear();
+    w.streams.clear();
     w.outer.clear();
     w.stop = true;
   }
@@ -1490,13 +1505,15 @@ Napi::Value Handle::Transact(const Napi::CallbackInfo& info) {
 Napi::Value Handle::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int protocol = ProtocolArg(info);
+  if (!info[4].IsNumber()) ThrowTypeError(env, "stream must be a number");
+  const uint32_t stream = info[4].As<Napi::Number>().Uint32Value();
   std::optional<std::vector<uint8_t>> request;
   if (!info[1].IsNull() && !info[1].IsUndefined()) request = BufferArg(info, 1, "request");
   size_t budget = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 256 * 1024;
   if (info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value()) {
-    return Submit(env, *shared_, *main_, new DumpAbortJob(env, protocol));
+    return Submit(env, *shared_, *main_, new DumpAbortJob(env, stream));
   }
-  return Submit(env, *shared_, *main_, new DumpJob(env, protocol, std::move(request), budget));
+  return Submit(env, *shared_, *main_, new DumpJob(env, stream, protocol, std::move(request), budget));
 }
 
 Napi::Value Handle::WriteFile(const Napi::CallbackInfo& info) {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 import { Rtnl, ValidationError } from '../../lib';
-import { Cleanup, ipJson, requireSandbox } from '../helpers';
+import { Cleanup, ipJson, requireSandbox, run } from '../helpers';
 
 interface IpAddr {
   ifname: string;
@@ -166,6 +169,38 @@ describe('addresses and routes', () => {
       break;
     }
     assert.equal((await rt.routes.list({ table: 200 })).length, 50);
+  });
+
+  it('a long stream, requests made while it is consumed, and a second stream inside it: nothing lost, nothing stalls', async function () {
+    this.timeout(60_000);
+    await rt.addrs.add('abr0', '10.42.0.1/24');
+    // Many 32 KiB parts, most still queued in the kernel while the consumer works.
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++)
+      lines.push(
+        `route add 172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 dev abr0 table 201`,
+      );
+    const file = path.join(os.tmpdir(), `np-routes-${process.pid}.batch`);
+    await writeFile(file, `${lines.join('\n')}\n`);
+    cleanup.add('rm batch file', () => rm(file, { force: true }));
+    await run('ip', ['-batch', file]);
+    cleanup.add('flush table 201', () => run('ip', ['route', 'flush', 'table', '201']));
+    let outer = 0;
+    let inner = 0;
+    for await (const r of rt.routes.stream({ table: 201 })) {
+      assert.equal(r.table, 201);
+      outer++;
+      if (outer === 1) {
+        await rt.addrs.add('abr0', '10.42.1.1/24'); // an ACKed request
+        for await (const _ of rt.routes.stream({ table: 201 })) inner++; // a stream in a stream
+      }
+      if (outer % 500 === 0) assert.equal((await rt.links.get('abr0')).name, 'abr0');
+      if (outer === 10_000) assert.ok((await rt.links.list()).length >= 2);
+    }
+    assert.equal(outer, 20_000, 'the outer stream saw every route');
+    assert.equal(inner, 20_000, 'the inner stream saw every route');
+    const ip = await ipJson<unknown[]>(['route', 'show', 'table', '201']);
+    assert.equal(ip.length, 20_000);
   });
 
   it('bad addresses and routes are refused before the kernel, naming the field', async () => {
