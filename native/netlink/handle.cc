@@ -864,7 +864,16 @@ class TransactJob : public PromiseJob {
   TransactJob(Napi::Env env, int protocol, std::vector<uint8_t> batch)
       : PromiseJob(env), protocol_(protocol), batch_(std::move(batch)) {}
 
-  void Run(Worker& w) override { w.Socket(protocol_).Transact(batch_, &txn_); }
+  void Run(Worker& w) override {
+    try {
+      w.Socket(protocol_).Transact(batch_, &txn_);
+    } catch (const SysError&) {
+      // Replies may still be queued, or a dump still running, on the socket
+      // (a receive queue overrun): the next request gets a fresh one.
+      w.sockets.erase(protocol_);
+      throw;
+    }
+  }
 
  protected:
   Napi::Value Result(Napi::Env env) override { return DecodeTransaction(env, protocol_, txn_); }
