@@ -47,6 +47,7 @@ import {
   type SandboxRest,
   deleteLink,
   deleteNetns,
+  IPV6_MIN_MTU,
   openSandboxNetns,
   replaceDefaultRoute,
   type SandboxHandle,
@@ -374,6 +375,8 @@ export class Engine {
       throw new ValidationError('gateway', 'needs a subnet');
     }
     if (spec.ipv6 === true || spec.subnet6 !== undefined) {
+      if (mtu < IPV6_MIN_MTU)
+        throw new ValidationError('mtu', `must be at least ${IPV6_MIN_MTU} on a network with IPv6`);
       const s6 = spec.subnet6 !== undefined ? parseSubnet(spec.subnet6, 'subnet6', 6) : ulaFor(id);
       rec.subnet6 = s6.text;
       rec.gateway6 = this.gatewayFor(s6, spec.gateway6, 'gateway6');

@@ -38,6 +38,8 @@ const FIRST_IFINDEX = 2;
  * is slow to answer.
  */
 const ONE_QUEUE = { numTxQueues: 1, numRxQueues: 1 } as const;
+/** The least MTU a link carrying IPv6 may have (uapi linux/ipv6.h). */
+export const IPV6_MIN_MTU = 1280;
 
 let ipv6Kernel: Promise<boolean> | undefined;
 
@@ -80,11 +82,16 @@ const ANNOUNCE = { arpNotify: true } as const;
  * 1,000 sandboxes, 1,000 routes, and the kernel walks the whole IPv6 table
  * at every change of a link without carrier, as a new host end is.
  */
-async function ipv6Quiet(ep: EndpointRecord): Promise<{
+async function ipv6Quiet(
+  ep: EndpointRecord,
+  mtu: number,
+): Promise<{
   hostEnd: { write: string; data: string }[];
   inside: { write: string; data: string }[];
 }> {
-  if (!(await kernelHasIpv6())) return { hostEnd: [], inside: [] };
+  // Below IPv6's minimum MTU the kernel gives a link no IPv6 at all (and no
+  // conf/LINK directory to write to).
+  if (mtu < IPV6_MIN_MTU || !(await kernelHasIpv6())) return { hostEnd: [], inside: [] };
   return {
     hostEnd: [{ write: `/proc/sys/net/ipv6/conf/${ep.hostIfname}/disable_ipv6`, data: '1' }],
     inside:
@@ -328,7 +335,7 @@ export async function runSandboxJob(
   const local = builders.encoder;
   const first: NativeStep[] = [];
   const e = plan.endpoint;
-  const quiet = e ? await ipv6Quiet(e.ep) : undefined;
+  const quiet = e ? await ipv6Quiet(e.ep, e.net.mtu) : undefined;
   if (e) {
     const { ep, net } = e;
     const veth = await local.links.addWire({
@@ -671,7 +678,7 @@ export async function attachEndpoint(
     },
   });
   wire.master = plan.bridgeIndex;
-  const quiet = await ipv6Quiet(ep);
+  const quiet = await ipv6Quiet(ep, net.mtu);
   const port = portSettings(plan);
   const joined = [
     { buf: native.encode('newlink', wire), op: `RTM_NEWLINK ${ep.hostIfname}` },

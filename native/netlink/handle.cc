@@ -322,7 +322,19 @@ int RunSteps(Worker& w, std::vector<Step>& steps, std::vector<Transaction>* out,
   auto run = [&](size_t i) {
     Step& st = steps[i];
     if (!st.write_path.empty()) {
-      WriteFileHere(w, st.write_path, st.write_data, st.outer);
+      // A failed write fails the sequence at its index, as a refused request
+      // does: what ran before it is then reported, so the caller can take
+      // it back (a thrown error would say nothing of it).
+      try {
+        WriteFileHere(w, st.write_path, st.write_data, st.outer);
+      } catch (const SysError& e) {
+        Completion c;
+        c.done = true;
+        c.error = e.err;
+        c.extack = e.syscall + " " + (e.detail.empty() ? st.write_path : e.detail);
+        out->back().completions.assign(1, c);
+        return false;
+      }
       return true;
     }
     if (st.fs) {

@@ -199,6 +199,34 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.ok(await ping('nph-sbx3', NET.gateway));
   });
 
+  it('a write step that fails fails its sequence there, reported like a refused request: what ran before is known', async () => {
+    const h = handleFor([]);
+    const made = path.join(stateDir, 'made-before');
+    const r = await h.sequence([
+      { fs: { op: 'create', path: made, data: 'x' } },
+      { write: '/proc/sys/net/ipv6/conf/np-no-such-link/disable_ipv6', data: '1' },
+      { fs: { op: 'create', path: path.join(stateDir, 'never'), data: 'x' } },
+    ]);
+    assert.equal(r.failed, 1);
+    const c = (r.results[1] as { completions: { code?: string; extack?: string }[] })
+      .completions[0]!;
+    assert.equal(c.code, 'ENOENT');
+    assert.match(c.extack ?? '', /np-no-such-link\/disable_ipv6/);
+    assert.equal(await readFile(made, 'utf8'), 'x', 'the step before ran');
+    await assert.rejects(stat(path.join(stateDir, 'never')), { code: 'ENOENT' });
+    assert.equal((await h.sequence([])).failed, -1, 'the handle goes on serving');
+  });
+
+  it("an endpoint below IPv6's minimum MTU (no conf directory for its links) is made, and works", async () => {
+    const low = { ...NET, mtu: 1279 };
+    const p = plan(4, () => Promise.resolve({ link: link(), after: [] }));
+    p.endpoint = { ep: endpoint(4), net: low };
+    const r = await runSandboxJob(host, builders, p);
+    assert.equal(r.failed, -1, `${r.phase} ${r.failed} ${r.error?.message}`);
+    assert.equal((await addrsIn('nph-sbx4')).get('eth0')!.mtu, 1279);
+    assert.ok(await ping('nph-sbx4', NET.gateway));
+  });
+
   it('builders closed between the halves: the job fails and takes its namespace back', async () => {
     const r = await runSandboxJob(
       host,
