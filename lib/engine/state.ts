@@ -25,6 +25,7 @@ import path from 'node:path';
 
 import { native, type FileLockNative, type FsOp, type FsResult } from '../binding';
 import { ValidationError, fromSystemError } from '../errors';
+import type { EndpointRecord } from './records';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 
@@ -177,6 +178,24 @@ export class StateStore {
       { op: 'unlink', path: `${this.joinDir(owner)}/${component(member, 'sandbox')}` },
       { op: 'rmdir', path: this.joinDir(owner) },
     ];
+  }
+
+  /**
+   * Operations handing an endpoint's reservations (its addresses, its host
+   * ports) to `owner`: the heir of a shared namespace whose owner goes.
+   * Prune frees reservations whose owner holds no such endpoint.
+   */
+  reownOps(ep: EndpointRecord, owner: string): FsOp[] {
+    const ops: FsOp[] = [];
+    for (const addr of [ep.ip, ep.ip6])
+      if (addr) ops.push({ op: 'replace', path: this.addressPath(ep.network, addr), data: owner });
+    for (const m of ep.ports)
+      ops.push({
+        op: 'replace',
+        path: `${this.portDir(m.protocol, m.hostPort)}/${fileOf(m.hostIp)}`,
+        data: owner,
+      });
+    return ops;
   }
 
   private portDir(protocol: string, port: number): string {

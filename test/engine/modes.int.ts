@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
 
-import type { Engine } from '../../lib';
+import { ConflictError, type Engine } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
 import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
 
@@ -135,6 +135,33 @@ describe('engine: network modes', () => {
       'the veth to go with the last name',
       async () => !(await rootLinks()).includes(hostEnd),
     );
+  });
+
+  it("the heir of a shared namespace keeps the owner's address and host port: prune frees neither, nobody else gets them", async () => {
+    await engine.createNetwork({ name: 'mheir', subnet: '10.97.0.0/24' });
+    const owner = await engine.createSandbox({
+      name: 'mown2',
+      network: 'mheir',
+      publish: ['18080:80'],
+    });
+    const ip = owner.endpoints[0]!.ip;
+    await engine.createSandbox({ name: 'mside', network: 'container:mown2' });
+    await engine.removeSandbox('mown2');
+    assert.equal((await engine.inspectSandbox('mside')).endpoints[0]!.ip, ip);
+    const report = await engine.prune();
+    assert.equal(report.addresses, 0, 'no address freed');
+    assert.equal(report.ports, 0, 'no port freed');
+    await assert.rejects(
+      engine.createSandbox({ name: 'mthief', network: 'mheir', ip }),
+      (e: unknown) => e instanceof ConflictError,
+    );
+    await assert.rejects(
+      engine.createSandbox({ name: 'mthief2', network: 'mheir', publish: ['18080:80'] }),
+      (e: unknown) => e instanceof ConflictError,
+    );
+    await engine.removeSandbox('mside');
+    // Once the heir goes, both are free again.
+    await engine.createSandbox({ name: 'mnext', network: 'mheir', ip, publish: ['18080:80'] });
   });
 
   it('container mode refuses publishing, aliases and static addresses, as Docker does', async () => {
