@@ -1543,7 +1543,8 @@ export class Engine {
       heir.endpoints = rec.endpoints;
       heir.mode = rec.mode;
       delete heir.container;
-      for (const ep of heir.endpoints) for (const op of this.state.reownOps(ep, heir.name)) b.add(op);
+      for (const ep of heir.endpoints)
+        for (const op of this.state.reownOps(ep, heir.name)) b.add(op);
       b.add({
         op: 'replace',
         path: this.state.recordPath('sandboxes', heir.name),
