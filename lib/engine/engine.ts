@@ -36,7 +36,7 @@ import {
   ulaFor,
   type Subnet,
 } from './ipam';
-import { validateHostname, validateLabels, validateName } from './names';
+import { listOf, validateHostname, validateLabels, validateName } from './names';
 import {
   attachEndpoint,
   createBridge,
@@ -76,7 +76,7 @@ import type {
 import { LinkWatcher } from './watcher';
 import { openHostNetns } from './hostns';
 import { OverlayDriver } from './overlay/driver';
-import { formatMac, macFromIpv4, parseMac } from '../util/ip';
+import { formatMac, macFromIpv4, parseUnicastMac } from '../util/ip';
 import { Turns } from '../util/turns';
 import { randomHex } from '../util/random';
 
@@ -853,8 +853,12 @@ export class Engine {
     if (typeof mode !== 'string') throw new ValidationError('network', 'must be a string');
     const hostname =
       spec.hostname === undefined ? name : validateHostname(spec.hostname, 'hostname');
-    const aliases = (spec.aliases ?? []).map((a, i) => validateHostname(a, `aliases[${i}]`));
+    const aliases = listOf(spec.aliases, 'aliases').map((a, i) =>
+      validateHostname(a, `aliases[${i}]`),
+    );
     const labels = validateLabels(spec.labels, 'labels');
+    listOf(spec.publish, 'publish');
+    listOf(spec.expose, 'expose');
     const publishing = (spec.publish?.length ?? 0) > 0 || spec.publishAll === true;
     const rec: SandboxRecord = {
       name,
@@ -916,7 +920,7 @@ export class Engine {
     }
     const requests = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
-    if (spec.mac !== undefined) parseMac(spec.mac, 'mac');
+    if (spec.mac !== undefined) parseUnicastMac(spec.mac, 'mac');
     let net = await this.networkCached(mode);
     if (spec.mac !== undefined) net = await this.markAnnounce(net);
     return this.buildSandbox(rec, net, spec, requests);
@@ -1227,6 +1231,11 @@ export class Engine {
         : { addr: parseIp(p.hostIp, 'hostIp').bytes }),
     }));
     const result = await this.host.handle.probePorts(probes);
+    result.forEach((r, i) => {
+      // Docker's proxy cannot bind it either: a rule for it would never match.
+      if (r === 'EADDRNOTAVAIL')
+        throw new ValidationError('publish', `${ports[i]!.hostIp} is not an address of this host`);
+    });
     return result.map((r) => r === 'EADDRINUSE');
   }
 
@@ -1279,7 +1288,7 @@ export class Engine {
     want: { ip?: string; ip6?: string; mac?: string; aliases?: string[] },
     record = false,
   ): Promise<EndpointRecord> {
-    if (want.mac !== undefined) parseMac(want.mac, 'mac');
+    if (want.mac !== undefined) parseUnicastMac(want.mac, 'mac');
     const { ip, ip6 } = await this.reserve(rec, net, want, record);
     return this.describeEndpoint(net, ifname, ip, ip6, want);
   }
@@ -1292,7 +1301,7 @@ export class Engine {
     ip6: string | undefined,
     want: { mac?: string; aliases?: string[] },
   ): EndpointRecord {
-    const mac = want.mac !== undefined ? formatMac(parseMac(want.mac, 'mac')) : undefined;
+    const mac = want.mac !== undefined ? formatMac(parseUnicastMac(want.mac, 'mac')) : undefined;
     const id = newId();
     const ep: EndpointRecord = {
       id,
@@ -1592,7 +1601,9 @@ export class Engine {
         'network',
         `sandbox "${sandbox}" is already connected to network "${net.name}"`,
       );
-    const aliases = (opts.aliases ?? []).map((a, i) => validateHostname(a, `aliases[${i}]`));
+    const aliases = listOf(opts.aliases, 'aliases').map((a, i) =>
+      validateHostname(a, `aliases[${i}]`),
+    );
     const used = new Set(rec.endpoints.map((e) => e.ifname));
     let n = 0;
     while (used.has(`eth${n}`)) n++;

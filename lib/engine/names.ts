@@ -26,6 +26,13 @@ export function validateHostname(name: unknown, field: string): string {
   return name;
 }
 
+/** An optional list (undefined: empty); anything else but an array is refused, naming `field`. */
+export function listOf(value: unknown, field: string): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ValidationError(field, 'must be an array');
+  return value as unknown[];
+}
+
 export function validateLabels(labels: unknown, field: string): Record<string, string> {
   if (labels === undefined) return {};
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {

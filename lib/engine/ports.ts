@@ -53,7 +53,7 @@ export function parsePublish(spec: unknown, field = 'publish'): PortRequest[] {
   let protocol: 'tcp' | 'udp' = 'tcp';
   const slash = rest.lastIndexOf('/');
   if (slash >= 0) {
-    const p = rest.slice(slash + 1);
+    const p = rest.slice(slash + 1).toLowerCase(); // Docker takes 80/TCP too
     if (p !== 'tcp' && p !== 'udp')
       throw new ValidationError(field, `"${spec}": protocol must be tcp or udp`);
     protocol = p;
@@ -120,7 +120,8 @@ export function parseExpose(
     const text = typeof e === 'number' ? String(e) : e;
     if (typeof text !== 'string')
       throw new ValidationError(`${field}[${i}]`, 'must be a port or port/proto');
-    const [p, proto = 'tcp'] = text.split('/');
+    const [p, given = 'tcp'] = text.split('/');
+    const proto = given.toLowerCase();
     if (proto !== 'tcp' && proto !== 'udp')
       throw new ValidationError(`${field}[${i}]`, 'protocol must be tcp or udp');
     const [lo, hi] = range(p ?? '', `${field}[${i}]`);

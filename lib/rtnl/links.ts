@@ -5,7 +5,7 @@ import { K, native, type LinkWire } from '../binding';
 import type { Request } from '../channel';
 import { ValidationError, fromSystemError } from '../errors';
 import type { NetNS } from '../netns';
-import { parseIp, parseMac } from '../util/ip';
+import { parseIp, parseUnicastMac } from '../util/ip';
 import {
   REQ_ACK,
   REQ_CREATE,
@@ -409,7 +409,7 @@ function queuesWire(
 /** Fields every link has; validated into `wire`. Refs to other links are returned for resolving. */
 function commonWire(spec: CommonFields, wire: LinkBodyWire, field: string): void {
   if (spec.mtu !== undefined) wire.mtu = validateUint(spec.mtu, `${field}.mtu`, 68, 65535);
-  if (spec.mac !== undefined) wire.address = parseMac(spec.mac, `${field}.mac`);
+  if (spec.mac !== undefined) wire.address = parseUnicastMac(spec.mac, `${field}.mac`);
   if (spec.alias !== undefined) {
     if (typeof spec.alias !== 'string' || Buffer.byteLength(spec.alias) > 255) {
       throw new ValidationError(`${field}.alias`, 'must be a string of at most 255 bytes');

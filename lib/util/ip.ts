@@ -163,6 +163,15 @@ export function parseMac(text: unknown, field: string): Buffer {
   return Buffer.from(text.split(/[:-]/).map((h) => parseInt(h, 16)));
 }
 
+/** An interface's own MAC: not multicast (nor broadcast), not all zero. */
+export function parseUnicastMac(text: unknown, field: string): Buffer {
+  const b = parseMac(text, field);
+  if ((b[0]! & 1) === 1)
+    throw new ValidationError(field, `${String(text)} is a multicast address, not an interface's`);
+  if (b.every((x) => x === 0)) throw new ValidationError(field, `${String(text)} is all zero`);
+  return b;
+}
+
 /** `02:42:ac:11:00:02` for six bytes. */
 export function formatMac(bytes: Buffer): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');

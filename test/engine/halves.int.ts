@@ -225,6 +225,8 @@ describe('engine: a sandbox job in two halves, the namespace held in between', f
     assert.equal(r.failed, -1, `${r.phase} ${r.failed} ${r.error?.message}`);
     assert.equal((await addrsIn('nph-sbx4')).get('eth0')!.mtu, 1279);
     assert.ok(await ping('nph-sbx4', NET.gateway));
+    await native.netnsDelete('/run/netns/nph-sbx4');
+    await vethGone(4);
   });
 
   it('builders closed between the halves: the job fails and takes its namespace back', async () => {

@@ -364,6 +364,12 @@ describe('engine: user-defined networks, IPAM, state', () => {
       [engine.createSandbox({ name: 'ok', hostname: '-bad-' }), 'hostname'],
       [engine.createSandbox({ name: 'ok', publish: ['99999:80'] }), 'publish[0]'],
       [engine.createSandbox({ name: 'ok', network: 'none', publish: ['80'] }), 'publish'],
+      // Not arrays, where lists are asked for (a TypeError from a spread before).
+      [engine.createSandbox({ name: 'ok', publish: {} as unknown as string[] }), 'publish'],
+      [engine.createSandbox({ name: 'ok', aliases: 'web' as unknown as string[] }), 'aliases'],
+      // An interface's MAC: not multicast, not zero (the kernel said EADDRNOTAVAIL).
+      [engine.createSandbox({ name: 'ok', mac: '01:00:5e:00:00:01' }), 'mac'],
+      [engine.createSandbox({ name: 'ok', mac: '00:00:00:00:00:00' }), 'mac'],
     ];
     for (const [p, field] of cases) {
       await assert.rejects(p, (e: unknown) => (e as { field?: string }).field === field, field);

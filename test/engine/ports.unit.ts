@@ -40,6 +40,11 @@ describe('port specs (-p, --expose)', () => {
       { protocol: 'tcp', port: 9000 },
       { protocol: 'tcp', port: 9001 },
     ]);
+    // The protocol in any case, as Docker takes it.
+    assert.deepEqual(parsePublish('8080:80/TCP'), [
+      { protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 },
+    ]);
+    assert.deepEqual(parseExpose(['53/UDP']), [{ protocol: 'udp', port: 53 }]);
   });
 
   it('refuses bad specs with the field named', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 
-import { ConflictError, type Engine } from '../../lib';
+import { ConflictError, ValidationError, type Engine } from '../../lib';
 import { Cleanup, ROOT, requireSandbox, run } from '../helpers';
 import { attempt, openEngine, serve } from './helpers';
 import { EXT_IP, HOST_IP, makeOutside } from './topology';
@@ -199,6 +199,11 @@ describe('engine: port publishing', function () {
     await assert.rejects(
       engine.createSandbox({ name: 'pthree', network: 'pb', publish: ['8091:80'] }),
       (e: unknown) => e instanceof ConflictError && /host process/.test(e.message),
+    );
+    // An address this host does not have: a rule for it would never match.
+    await assert.rejects(
+      engine.createSandbox({ name: 'pfour', network: 'pb', publish: ['192.0.2.1:8092:80'] }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'publish',
     );
     // Nothing of the refused sandboxes stayed.
     assert.deepEqual((await engine.listSandboxes()).map((s) => s.name).sort(), ['pone', 'pudp']);

@@ -48,7 +48,15 @@ function decodeOne(buf: Buffer): unknown {
 
 const ifname = fc.stringMatching(/^[a-z][a-z0-9_.-]{0,14}$/);
 const mtu = fc.integer({ min: 68, max: 65535 });
-const mac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((a) => formatMac(Buffer.from(a)));
+// An interface's own address: unicast (bit 0 of the first byte clear), not all zero.
+const mac = fc
+  .uint8Array({ minLength: 6, maxLength: 6 })
+  .map((a) => {
+    a[0] = a[0]! & 0xfe;
+    return a;
+  })
+  .filter((a) => a.some((b) => b !== 0))
+  .map((a) => formatMac(Buffer.from(a)));
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const ifindex = fc.integer({ min: 1, max: 0x7fffffff });
 
@@ -133,7 +141,15 @@ const badMtu = fc.oneof(
 );
 const badMac = fc.oneof(
   nasty,
-  fc.constantFrom('02:42:ac:11:00', '02:42:ac:11:00:02:03', 'zz:42:ac:11:00:02', 42),
+  fc.constantFrom(
+    '02:42:ac:11:00',
+    '02:42:ac:11:00:02:03',
+    'zz:42:ac:11:00:02',
+    42,
+    '01:00:5e:00:00:01', // multicast
+    'ff:ff:ff:ff:ff:ff',
+    '00:00:00:00:00:00',
+  ),
 );
 const badName = fc.oneof(
   fc.constantFrom(
