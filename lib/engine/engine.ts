@@ -1621,12 +1621,14 @@ export class Engine {
       let hasDefault = false;
       for (const e of rec.endpoints)
         if (e.id !== ep.id && (await this.givesDefault(e))) hasDefault = true;
+      // Taken back whatever part of it was made: the veth comes first, and
+      // a later step inside the sandbox can still fail.
+      undo.push(() => deleteLink(this.host, ep.hostIfname));
       await attachEndpoint(this.host, sbx, {
         ep,
         net,
         ...(await this.linkPlan(rec, net, ep, !net.internal && !hasDefault)),
       });
-      undo.push(() => deleteLink(this.host, ep.hostIfname));
       await this.writeFiles(rec);
       await this.sandboxDns(rec.name, rec);
       return toSandbox(rec).endpoints.find((e) => e.ifname === ep.ifname)!;

@@ -106,6 +106,27 @@ describe('engine: user-defined networks, IPAM, state', () => {
     );
   });
 
+  it('a connect that fails inside the sandbox takes back its veth and its address', async () => {
+    await engine.createNetwork({ name: 'nci', subnet: '10.102.0.0/24', internal: true });
+    await engine.createNetwork({ name: 'nce', subnet: '10.103.0.0/24' });
+    await engine.createSandbox({ name: 'scf', network: 'nci' });
+    // The user's own default route: the connect's own one then fails (EEXIST).
+    await run('ip', ['-n', 'scf', 'route', 'add', 'default', 'via', '10.102.0.1']);
+    const before = await rootLinks();
+    await assert.rejects(engine.connect('scf', 'nce'), { code: 'EEXIST' });
+    assert.deepEqual(await rootLinks(), before, 'no host end left on the bridge');
+    assert.deepEqual([...(await addrsIn('scf')).keys()].sort(), ['eth0', 'lo']);
+    assert.deepEqual(
+      (await readdir(`${stateDir}/ipam/nce`)).filter((f) => !f.startsWith('.')),
+      [],
+      'the address is free again',
+    );
+    assert.deepEqual(
+      (await engine.inspectSandbox('scf')).endpoints.map((e) => e.network),
+      ['nci'],
+    );
+  });
+
   it('disconnecting the network that held the default route moves it to another network', async () => {
     await engine.createNetwork({ name: 'nd1', subnet: '10.94.0.0/24' });
     await engine.createNetwork({ name: 'nd2', subnet: '10.95.0.0/24' });
