@@ -302,6 +302,25 @@ export class NftFirewall implements Firewall {
 
   async addNetwork(net: NetworkRecord): Promise<void> {
     await this.ensureTable();
+    try {
+      await this.networkChanges(net).commit();
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.code === 'ENOENT')) throw err;
+      // Another process removed its last network, and with it the table,
+      // since this one made it: make it again, once.
+      this.ready = null;
+      await this.ensureTable();
+      await this.networkChanges(net).commit();
+    }
+    await sysctl.set(
+      `net/ipv4/conf/${net.bridge}/route_localnet`,
+      '1',
+      this.netns ? { netns: this.netns } : {},
+    );
+  }
+
+  /** A network's elements and rules, as one transaction (see addNetwork). */
+  private networkChanges(net: NetworkRecord): ReturnType<Nft['transaction']> {
     const br = net.bridge;
     const tag = `net=${net.name}`;
     const tx = this.nft.transaction();
@@ -393,12 +412,7 @@ export class NftFirewall implements Firewall {
         tag,
       ),
     );
-    await tx.commit();
-    await sysctl.set(
-      `net/ipv4/conf/${br}/route_localnet`,
-      '1',
-      this.netns ? { netns: this.netns } : {},
-    );
+    return tx;
   }
 
   async removeNetwork(net: NetworkRecord): Promise<void> {

@@ -168,6 +168,28 @@ describe('engine: user-defined networks, IPAM, state', () => {
     await assert.rejects(engine.inspectNetwork('nr'), { name: 'NotFoundError' });
   });
 
+  it('another engine removing the last network, and with it the nftables table, leaves this one working', async () => {
+    await engine.createNetwork({ name: 'nlast', subnet: '10.104.0.0/24' });
+    const other = await Engine.open({ stateDir, dns: false });
+    try {
+      await other.removeNetwork('nlast');
+    } finally {
+      await other.close();
+    }
+    await assert.rejects(run('nft', ['list', 'table', 'inet', `netplumb_${engine.tag}`]));
+    await engine.createNetwork({ name: 'nnext', subnet: '10.105.0.0/24' });
+    await engine.createSandbox({ name: 'snext', network: 'nnext', publish: ['18181:80'] });
+    const { stdout } = await run('nft', [
+      '-j',
+      'list',
+      'map',
+      'inet',
+      `netplumb_${engine.tag}`,
+      'dnat4_any',
+    ]);
+    assert.match(stdout, /18181/, 'the table is back, with the published port');
+  });
+
   it('networks without subnet take the next free default pool, skipping networks and routed ranges', async () => {
     // 172.17.0.0/16 is routed here already: the default network moves on.
     await run('ip', ['link', 'add', 'nfake0', 'type', 'bridge']);
