@@ -349,6 +349,7 @@ export type FsOp =
   /** holds (and, in a step, passes) when `path` does not exist */
   | { op: 'absent'; path: string }
   /** holds when directory `path` has no entry but `data` (dot files aside; a missing one is empty) */
+  /** the directory holds no entry but those named in data ('/'-separated), dot files aside */
   | { op: 'onlyEntry'; path: string; data: string };
 
 export interface FsResult {

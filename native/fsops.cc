@@ -255,9 +255,11 @@ void RunFsOp(FsOp& o) {
         break;
       }
       o.flag = true;
+      // `data`: the names allowed, '/'-separated (no name holds a '/').
+      const std::string allowed = "/" + o.data + "/";
       for (const std::string& n : names) {
         if (n[0] == '.') continue;
-        if (n != o.data) {
+        if (allowed.find("/" + n + "/") == std::string::npos) {
           o.flag = false;
           o.entries.push_back(n);
         }

@@ -22,7 +22,7 @@ enum class FsOpKind {
   kReadDir,
   kReserveFirst,
   kAbsent,     // flag: `path` does not exist
-  kOnlyEntry,  // flag: directory `path` holds no entry but `data` (dot files aside)
+  kOnlyEntry,  // flag: directory `path` holds no entry but those in `data` ('/'-separated; dot files aside)
 };
 
 struct FsOp {

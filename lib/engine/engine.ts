@@ -996,7 +996,13 @@ export class Engine {
       containerPort: r.containerPort,
     }));
     for (const m of ports) {
-      for (const { step, undo } of this.state.portSteps(m.protocol, m.hostPort, m.hostIp, rec.name))
+      for (const { step, undo } of this.state.portSteps(
+        m.protocol,
+        m.hostPort,
+        m.hostIp,
+        rec.name,
+        ip6 !== undefined,
+      ))
         steps.push({ step: { fs: step }, ...(undo ? { undo } : {}) });
     }
     for (const m of ports) steps.push({ step: { probe: this.probeOf(m) } });
@@ -1084,8 +1090,12 @@ export class Engine {
         undo.push(() => this.releaseEndpoint(endpoint));
         rec.endpoints.push(endpoint);
         if (requests.length > 0) {
-          endpoint.ports = await reservePorts(this.state, rec, requests, (ports) =>
-            this.probePorts(ports),
+          endpoint.ports = await reservePorts(
+            this.state,
+            rec,
+            requests,
+            (ports) => this.probePorts(ports),
+            endpoint.ip6 !== undefined,
           );
           undo.push(() => releasePorts(this.state, endpoint));
         }
@@ -1512,7 +1522,12 @@ export class Engine {
       // Only now may the addresses go to another sandbox (and its MAC, derived from one).
       for (const ep of rec.endpoints) {
         for (const m of ep.ports)
-          for (const op of this.state.releasePortOps(m.protocol, m.hostPort, m.hostIp))
+          for (const op of this.state.releasePortOps(
+            m.protocol,
+            m.hostPort,
+            m.hostIp,
+            ep.ip6 !== undefined,
+          ))
             last.add(op);
         last.add({ op: 'unlink', path: this.state.addressPath(ep.network, ep.ip) });
         if (ep.ip6) last.add({ op: 'unlink', path: this.state.addressPath(ep.network, ep.ip6) });

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { ConflictError, ValidationError } from '../errors';
 import { parseIp } from '../util/ip';
 import type { EndpointRecord, SandboxRecord } from './records';
-import type { StateStore } from './state';
+import { heldAddresses, type StateStore } from './state';
 import type { PortMapping } from './types';
 
 export interface PortRequest {
@@ -185,6 +185,7 @@ export async function reservePorts(
   rec: SandboxRecord,
   requests: PortRequest[],
   probe: PortProbe,
+  dualStack = false,
 ): Promise<PortMapping[]> {
   const done: PortMapping[] = [];
   try {
@@ -235,7 +236,7 @@ export async function reservePorts(
           continue;
         }
         const m = mapping(p);
-        const conflict = await reserveOne(state, m, rec.name);
+        const conflict = await reserveHeld(state, m, rec.name, dualStack);
         if (conflict === undefined) {
           got = m;
           break;
@@ -246,7 +247,7 @@ export async function reservePorts(
         const what =
           r.hostPort === 0
             ? `a free ${r.protocol} port`
-            : `${r.hostIp || '0.0.0.0'}:${r.hostPort}${r.hostPortEnd ? `-${r.hostPortEnd}` : ''}/${r.protocol}`;
+            : `${hostAddr(r.hostIp || '0.0.0.0')}:${r.hostPort}${r.hostPortEnd ? `-${r.hostPortEnd}` : ''}/${r.protocol}`;
         throw new ConflictError(
           'publish',
           `cannot publish ${what}: it is in use by ${holder ?? 'others'}`,
@@ -256,7 +257,7 @@ export async function reservePorts(
     }
     return done;
   } catch (err) {
-    for (const m of done) await state.releasePort(m.protocol, m.hostPort, m.hostIp);
+    for (const m of done) await state.releasePort(m.protocol, m.hostPort, m.hostIp, dualStack);
     throw err;
   }
 }
@@ -287,6 +288,31 @@ async function reserveOne(
   return undefined;
 }
 
+/** An address as it goes before :PORT ([::1] for IPv6). */
+function hostAddr(ip: string): string {
+  return ip.includes(':') ? `[${ip}]` : ip;
+}
+
+/** reserveOne for each address the publication holds (see heldAddresses); all or none. */
+async function reserveHeld(
+  state: StateStore,
+  m: PortMapping,
+  owner: string,
+  dualStack: boolean,
+): Promise<string | undefined> {
+  const made: string[] = [];
+  for (const ip of heldAddresses(m.hostIp, dualStack)) {
+    const conflict = await reserveOne(state, { ...m, hostIp: ip }, owner);
+    if (conflict !== undefined) {
+      for (const got of made) await state.releasePort(m.protocol, m.hostPort, got);
+      return conflict;
+    }
+    made.push(ip);
+  }
+  return undefined;
+}
+
 export async function releasePorts(state: StateStore, ep: EndpointRecord): Promise<void> {
-  for (const m of ep.ports) await state.releasePort(m.protocol, m.hostPort, m.hostIp);
+  for (const m of ep.ports)
+    await state.releasePort(m.protocol, m.hostPort, m.hostIp, ep.ip6 !== undefined);
 }

@@ -16,7 +16,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Engine } from './engine';
-import { FsBatch, processAlive } from './state';
+import { FsBatch, heldAddresses, processAlive } from './state';
 import { deleteLink } from './plumbing';
 import type { NetworkRecord, SandboxRecord } from './records';
 import type { PruneReport } from './types';
@@ -124,7 +124,12 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     for (const [protocol, port, ip, owner] of await engine.state.allPorts()) {
       const s = byName.get(owner);
       const held = s?.endpoints.some((e) =>
-        e.ports.some((p) => p.protocol === protocol && p.hostPort === port && p.hostIp === ip),
+        e.ports.some(
+          (p) =>
+            p.protocol === protocol &&
+            p.hostPort === port &&
+            heldAddresses(p.hostIp, e.ip6 !== undefined).includes(ip),
+        ),
       );
       if (!held && !engine.busy(owner)) {
         await engine.state.releasePort(protocol, port, ip);

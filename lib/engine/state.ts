@@ -47,6 +47,14 @@ const fileOf = (addr: string): string => component(addr.replace(/:/g, '_'), 'add
 const addrOf = (file: string): string => file.replace(/_/g, ':');
 
 /**
+ * The host addresses a publication holds: 0.0.0.0 on a dual-stack endpoint
+ * holds :: too, as its IPv6 side is published as well (as Docker does).
+ */
+export function heldAddresses(hostIp: string, dualStack: boolean): string[] {
+  return hostIp === '0.0.0.0' && dualStack ? ['0.0.0.0', '::'] : [hostIp];
+}
+
+/**
  * A name used as one path component: never empty, ".", ".." or holding "/"
  * or NUL, whatever a record read back says (names are validated when given;
  * this guards the paths themselves).
@@ -190,11 +198,12 @@ export class StateStore {
     for (const addr of [ep.ip, ep.ip6])
       if (addr) ops.push({ op: 'replace', path: this.addressPath(ep.network, addr), data: owner });
     for (const m of ep.ports)
-      ops.push({
-        op: 'replace',
-        path: `${this.portDir(m.protocol, m.hostPort)}/${fileOf(m.hostIp)}`,
-        data: owner,
-      });
+      for (const ip of heldAddresses(m.hostIp, ep.ip6 !== undefined))
+        ops.push({
+          op: 'replace',
+          path: `${this.portDir(m.protocol, m.hostPort)}/${fileOf(ip)}`,
+          data: owner,
+        });
     return ops;
   }
 
@@ -356,35 +365,46 @@ export class StateStore {
     port: number,
     hostIp: string,
     owner: string,
+    dualStack = false,
   ): { step: FsOp; undo?: FsOp }[] {
     const dir = this.portDir(protocol, port);
-    const mine = fileOf(hostIp);
+    const mine = heldAddresses(hostIp, dualStack).map(fileOf);
     const wildcard = hostIp.includes(':') ? '::' : '0.0.0.0';
     return [
       { step: { op: 'mkdir', path: dir }, undo: { op: 'rmdir', path: dir } },
+      ...mine.map((f): { step: FsOp; undo: FsOp } => ({
+        step: { op: 'create', path: `${dir}/${f}`, data: owner },
+        undo: { op: 'unlink', path: `${dir}/${f}` },
+      })),
       {
-        step: { op: 'create', path: `${dir}/${mine}`, data: owner },
-        undo: { op: 'unlink', path: `${dir}/${mine}` },
-      },
-      {
+        // All files made before the check: a concurrent reservation of
+        // either family sees ours, or we see its (onlyEntry: '/'-separated).
         step:
           hostIp === wildcard
-            ? { op: 'onlyEntry', path: dir, data: mine }
+            ? { op: 'onlyEntry', path: dir, data: mine.join('/') }
             : { op: 'absent', path: `${dir}/${fileOf(wildcard)}` },
       },
     ];
   }
 
-  async releasePort(protocol: string, port: number, hostIp: string): Promise<void> {
+  async releasePort(
+    protocol: string,
+    port: number,
+    hostIp: string,
+    dualStack = false,
+  ): Promise<void> {
     const b = new FsBatch();
-    for (const op of this.releasePortOps(protocol, port, hostIp)) b.add(op);
+    for (const op of this.releasePortOps(protocol, port, hostIp, dualStack)) b.add(op);
     await b.run();
   }
 
-  releasePortOps(protocol: string, port: number, hostIp: string): FsOp[] {
+  releasePortOps(protocol: string, port: number, hostIp: string, dualStack = false): FsOp[] {
     const dir = this.portDir(protocol, port);
     return [
-      { op: 'unlink', path: `${dir}/${fileOf(hostIp)}` },
+      ...heldAddresses(hostIp, dualStack).map((ip): FsOp => ({
+        op: 'unlink',
+        path: `${dir}/${fileOf(ip)}`,
+      })),
       { op: 'rmdir', path: dir },
     ];
   }

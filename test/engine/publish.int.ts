@@ -222,6 +222,35 @@ describe('engine: port publishing', function () {
     );
   });
 
+  it('on a dual-stack network 8080:80 holds the port for IPv6 too: [::] and [::1] on it are refused, by either path, until it goes', async () => {
+    await engine.createNetwork({
+      name: 'pd6',
+      subnet: '10.106.0.0/24',
+      ipv6: true,
+      subnet6: 'fd06::/64',
+    });
+    // A fixed port (the fast path) and a range (the careful path).
+    await engine.createSandbox({ name: 'pda', network: 'pd6', publish: ['18280:80'] });
+    await engine.createSandbox({ name: 'pdb', network: 'pd6', publish: ['18290-18291:80'] });
+    for (const [name, spec] of [
+      ['pdc', '[::]:18280:80'],
+      ['pdd', '[::1]:18280:80'],
+      ['pde', '[::]:18290:80'],
+      ['pdf', '[::1]:18290:80'],
+    ] as const) {
+      await assert.rejects(
+        engine.createSandbox({ name, network: 'pd6', publish: [spec] }),
+        (e: unknown) => e instanceof ConflictError && /pd[ab]/.test(e.message),
+        spec,
+      );
+    }
+    assert.equal((await engine.prune()).ports, 0, 'prune frees none of it');
+    await engine.removeSandbox('pda');
+    await engine.removeSandbox('pdb');
+    await engine.createSandbox({ name: 'pdg', network: 'pd6', publish: ['[::]:18280:80'] });
+    await engine.createSandbox({ name: 'pdh', network: 'pd6', publish: ['[::1]:18290:80'] });
+  });
+
   it('removing a UDP publication forgets its flows: the next sandbox on that port gets the same client at once', async () => {
     await engine.createSandbox({ name: 'pu1', network: 'pa', publish: ['5400:53/udp'] });
     const s1 = await server('pu1', 'udp', 53);
