@@ -7,8 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "common/errors.h"
@@ -74,19 +76,24 @@ void NetlinkSocket::EnsureSendBuffer(size_t len) {
   ::getsockopt(fd_.Get(), SOL_SOCKET, SO_SNDBUF, &sndbuf_, &sl);
 }
 
-void NetlinkSocket::EnsureReceiveBuffer(size_t messages) {
+size_t NetlinkSocket::EnsureReceiveBuffer(size_t messages) {
   // Each queued ACK costs a whole skb (~1 KiB of truesize) against rcvbuf.
-  size_t need = messages * 1024 + 64 * 1024;
-  if (need <= static_cast<size_t>(rcvbuf_)) return;
-  int want = static_cast<int>(need);
+  constexpr size_t kAck = 1024, kSpare = 64 * 1024;
+  auto fits = [&] { return rcvbuf_ > static_cast<int>(kSpare) ? (rcvbuf_ - kSpare) / kAck : 1; };
+  if (messages * kAck + kSpare <= static_cast<size_t>(rcvbuf_)) return messages;
+  int want = static_cast<int>(std::min<size_t>(messages * kAck + kSpare, INT32_MAX / 2));
   if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0) {
     SetOpt(fd_.Get(), SOL_SOCKET, SO_RCVBUF, want);
   }
-  rcvbuf_ = want;
+  // What was granted (the kernel doubles what it grants, for its overhead).
+  int got = 0;
+  socklen_t len = sizeof(got);
+  if (::getsockopt(fd_.Get(), SOL_SOCKET, SO_RCVBUF, &got, &len) == 0) rcvbuf_ = got;
+  return std::min(messages, std::max<size_t>(1, fits()));
 }
 
-void NetlinkSocket::Send(std::vector<uint8_t>& batch, uint32_t first_seq) {
-  // Number the messages in place.
+std::vector<size_t> NetlinkSocket::Number(std::vector<uint8_t>& batch, uint32_t first_seq) {
+  std::vector<size_t> starts;
   uint32_t seq = first_seq;
   size_t off = 0;
   while (off + NLMSG_HDRLEN <= batch.size()) {
@@ -98,18 +105,28 @@ void NetlinkSocket::Send(std::vector<uint8_t>& batch, uint32_t first_seq) {
     h.nlmsg_seq = seq++;
     h.nlmsg_pid = 0;
     std::memcpy(batch.data() + off, &h, sizeof(h));
+    starts.push_back(off);
     off += NLMSG_ALIGN(h.nlmsg_len);
   }
-  EnsureSendBuffer(batch.size());
+  starts.push_back(std::min(off, batch.size()));
+  return starts;
+}
+
+void NetlinkSocket::SendBytes(const uint8_t* data, size_t len) {
+  EnsureSendBuffer(len);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   for (;;) {
-    ssize_t n =
-        ::sendto(fd_.Get(), batch.data(), batch.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+    ssize_t n = ::sendto(fd_.Get(), data, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
     if (n >= 0) return;
     if (errno == EINTR) continue;
     ThrowErrno("sendmsg");
   }
+}
+
+void NetlinkSocket::Send(std::vector<uint8_t>& batch, uint32_t first_seq) {
+  Number(batch, first_seq);
+  SendBytes(batch.data(), batch.size());
 }
 
 size_t NetlinkSocket::Receive(bool block) {
@@ -155,15 +172,33 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
   const uint32_t base = seq_;
   seq_ += count;
   std::vector<bool> multi(count, false);  // a dump in progress
-  EnsureReceiveBuffer(count);
-  Send(batch, base);
+  const size_t fit = EnsureReceiveBuffer(count);
+  const std::vector<size_t> starts = Number(batch, base);
+  // A batch whose ACKs the receive queue cannot hold goes in windows that
+  // it can, the next once the last is answered: rtnetlink handles each
+  // message on its own, so this changes nothing of what happens. Not a
+  // batch with silent messages (nf_tables: one transaction, never split).
+  const uint32_t window = all_ack ? static_cast<uint32_t>(fit) : count;
+  uint32_t sent = std::min(window, count);
+  SendBytes(batch.data() + starts[0], starts[sent] - starts[0]);
+  auto answered = [&] {
+    for (uint32_t i = 0; i < sent; i++) {
+      if (!out->completions[i].done) return false;
+    }
+    return true;
+  };
 
   bool block = false;
   for (;;) {
+    if (sent < count && answered()) {
+      const uint32_t next = std::min(sent + window, count);
+      SendBytes(batch.data() + starts[sent], starts[next] - starts[sent]);
+      sent = next;
+    }
     size_t n = Receive(block);
     if (n == 0) {
       bool dumping = false, missing = false, failed = false;
-      for (uint32_t i = 0; i < count; i++) {
+      for (uint32_t i = 0; i < sent; i++) {
         const Completion& c = out->completions[i];
         if (multi[i] && !c.done) dumping = true;
         if (expects[i] && !c.done) missing = true;
@@ -173,6 +208,7 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
         block = true;
         continue;
       }
+      if (!missing && sent < count) continue;  // the next window
       // An aborted nf_tables batch acknowledges nothing after the failure.
       if (!missing || failed) return;
       pollfd p{fd_.Get(), POLLIN, 0};

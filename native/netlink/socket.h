@@ -47,10 +47,17 @@ class NetlinkSocket {
 
  private:
   void Send(std::vector<uint8_t>& batch, uint32_t first_seq);
+  // Numbers the messages of `batch` in place from `first_seq`; returns
+  // where each starts, and the batch's end last.
+  static std::vector<size_t> Number(std::vector<uint8_t>& batch, uint32_t first_seq);
+  void SendBytes(const uint8_t* data, size_t len);
   // One recvmsg; returns bytes read, 0 on EAGAIN when `block` is false.
   size_t Receive(bool block);
   void EnsureSendBuffer(size_t len);
-  void EnsureReceiveBuffer(size_t messages);
+  // Grows the receive buffer for the ACKs of `messages`; returns how many
+  // ACKs it holds (fewer where it cannot grow: a user namespace has no
+  // SO_RCVBUFFORCE and is capped at net.core.rmem_max).
+  size_t EnsureReceiveBuffer(size_t messages);
 
   int protocol_;
   UniqueFd fd_;

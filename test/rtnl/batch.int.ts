@@ -1,8 +1,9 @@
 /** Rtnl.batch(): several changes in one sendmsg, applied in order (`ip -batch`). */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 
 import { NetlinkError, NetNS, Rtnl } from '../../lib';
-import { Cleanup, inNs, ipJson, requireSandbox } from '../helpers';
+import { Cleanup, inNs, ipJson, requireSandbox, ROOT, run } from '../helpers';
 
 interface IpAddr {
   ifname: string;
@@ -93,5 +94,42 @@ describe('rtnl batch', () => {
       lo.addr_info.some((a) => a.local === '10.9.9.9'),
       'the kernel went on with the one after it',
     );
+  });
+
+  it('a batch with more ACKs than the receive queue can hold (a user namespace: no SO_RCVBUFFORCE) goes in windows; all of it lands, a refusal in a later window is named', async () => {
+    // In a user namespace the queue is capped at net.core.rmem_max (4 MiB
+    // here: ~4,000 ACKs); 20,000 routes overran it (ENOBUFS, replies lost)
+    // although the kernel applied them.
+    const script = `
+      const { Rtnl } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib'))});
+      (async () => {
+        const rt = await Rtnl.open();
+        await rt.links.add({ kind: 'bridge', name: 'wb0', up: true });
+        const b = rt.batch();
+        for (let i = 0; i < 20000; i++)
+          b.routeAdd({ dst: '172.' + (16 + (i >> 16)) + '.' + ((i >> 8) & 255) + '.' + (i & 255) + '/32', dev: 'wb0' });
+        await b.send();
+        // A refusal far into the batch: named, and the ones after it still land.
+        const c = rt.batch();
+        for (let i = 0; i < 15000; i++)
+          c.routeAdd({ dst: '172.' + (48 + (i >> 16)) + '.' + ((i >> 8) & 255) + '.' + (i & 255) + '/32', dev: 'wb0' });
+        c.routeAdd({ dst: '172.16.0.7/32', dev: 'wb0' });
+        c.routeAdd({ dst: '172.99.0.1/32', dev: 'wb0' });
+        const refused = await c.send().then(() => 'none', (e) => e.code + ' ' + e.op);
+        const routes = (await rt.routes.list({ family: 4 })).filter((r) => r.dst.startsWith('172.')).length;
+        console.log(JSON.stringify({ refused, routes }));
+        await rt.close();
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const { stdout } = await run('unshare', [
+      '--user',
+      '--map-root-user',
+      '--net',
+      process.execPath,
+      '-e',
+      script,
+    ]);
+    const r = JSON.parse(stdout) as { refused: string; routes: number };
+    assert.match(r.refused, /^EEXIST .*172\.16\.0\.7/);
+    assert.equal(r.routes, 20000 + 15000 + 1);
   });
 });
