@@ -340,6 +340,24 @@ export interface FileLockNative {
   release(): void;
 }
 
+/**
+ * An open lock file whose locks are tried on the calling thread and never
+ * wait (LOCK_NB, F_OFD_SETLK): false when another open file of it holds a
+ * conflicting lock, in this process or another. Closing it (or the death of
+ * the process) drops every lock it holds.
+ */
+export interface LockFileNative {
+  /** flock(2) LOCK_SH, or LOCK_EX when `exclusive` (converting one already held) */
+  tryLock(exclusive: boolean): boolean;
+  /** flock(2) LOCK_UN */
+  unlock(): void;
+  /** an OFD lock (F_OFD_SETLK) on the byte at `offset` (an integer below 2^53) */
+  tryLockRange(offset: number, exclusive: boolean): boolean;
+  unlockRange(offset: number): void;
+  /** closes the file; idempotent */
+  close(): void;
+}
+
 /** One file operation of a batch (see native/fsops.cc). */
 export type FsOp =
   | { op: 'create' | 'replace'; path: string; data: string; mode?: number }
@@ -532,6 +550,8 @@ export interface NativeBinding {
   fsOps(ops: FsOp[]): Promise<FsResult[]>;
   /** LOCK_NB: resolves null when another holder has it */
   tryLock(path: string, exclusive: boolean): Promise<FileLockNative | null>;
+  /** opens (creating, following no symlink) a lock file on the libuv pool */
+  openLockFile(path: string): Promise<LockFileNative>;
 }
 
 type Loader = (dir: string) => unknown;

@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference ns_fd;
   Napi::FunctionReference handle;
   Napi::FunctionReference file_lock;
+  Napi::FunctionReference lock_file;
 
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };

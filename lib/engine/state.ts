@@ -23,7 +23,13 @@
 import { chmod, lstat, mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
-import { native, type FileLockNative, type FsOp, type FsResult } from '../binding';
+import {
+  native,
+  type FileLockNative,
+  type FsOp,
+  type FsResult,
+  type LockFileNative,
+} from '../binding';
 import { ValidationError, fromSystemError } from '../errors';
 import type { EndpointRecord } from './records';
 
@@ -439,24 +445,45 @@ export class StateStore {
 
   // ---- locks ----
 
+  lockPath(name: string): string {
+    return `${this.root}/locks/${component(name, 'lock')}`;
+  }
+
+  /** Opens (creating) locks/NAME to take its locks from the event loop's thread (see OperationLocks). */
+  async openLockFile(name: string): Promise<LockFileNative> {
+    const file = this.lockPath(name);
+    try {
+      return await native.openLockFile(file);
+    } catch (err) {
+      throw fromSystemError(err, `lock ${file}`);
+    }
+  }
+
+  /** Tries once to take an flock on locks/NAME: what releases it, or undefined when another holder has it. */
+  async tryLock(name: string, exclusive: boolean): Promise<(() => void) | undefined> {
+    const file = this.lockPath(name);
+    let held: FileLockNative | null;
+    try {
+      held = await native.tryLock(file, exclusive);
+    } catch (err) {
+      throw fromSystemError(err, `lock ${file}`);
+    }
+    return held
+      ? () => {
+          held.release();
+        }
+      : undefined;
+  }
+
   /**
    * Takes an flock on locks/NAME (shared or exclusive), retrying while
    * another holder has it. The kernel releases it if this process dies.
    */
   async lock(name: string, exclusive: boolean, timeoutMs = 60_000): Promise<() => void> {
-    const file = `${this.root}/locks/${component(name, 'lock')}`;
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
-      let held: FileLockNative | null;
-      try {
-        held = await native.tryLock(file, exclusive);
-      } catch (err) {
-        throw fromSystemError(err, `lock ${file}`);
-      }
-      if (held)
-        return () => {
-          held.release();
-        };
+      const release = await this.tryLock(name, exclusive);
+      if (release) return release;
       if (Date.now() > end) throw new Error(`timed out waiting for lock ${name}`);
       await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
     }
