@@ -61,6 +61,7 @@ import {
 } from './records';
 import { loadDnsService } from '../dns/load';
 import type { DnsService } from '../dns/service';
+import { OperationLocks } from './locks';
 import { HOSTS_MARKER, prune } from './prune';
 import { FsBatch, StateStore } from './state';
 import type {
@@ -205,8 +206,11 @@ export class Engine {
   private readonly resolv: HostResolvConf;
   private readonly watcher: LinkWatcher;
   private closed = false;
-  /** sandboxes this process is changing right now (prune leaves them alone) */
-  private readonly inflight = new Map<string, number>();
+  /**
+   * Operations on sandboxes: none while a prune runs, across every engine
+   * on the state directory (see locks.ts) @internal
+   */
+  readonly locks: OperationLocks;
   /** the embedded resolver, when this process runs it (see lib/dns) @internal */
   dns: DnsService | undefined;
   /** multi-host networks (driver 'overlay'): subnet leases and the data plane @internal */
@@ -222,6 +226,7 @@ export class Engine {
     private readonly trace?: EngineOptions['trace'],
   ) {
     this.state = new StateStore(opts.stateDir);
+    this.locks = new OperationLocks(this.state);
     this.netnsDir = opts.netnsDir;
     this.etcDir = opts.etcDir;
     this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
@@ -272,6 +277,7 @@ export class Engine {
       }
       engine = new Engine(host, hostNs, firewall, full, opts.trace);
       await engine.state.init();
+      await engine.locks.open();
       if (full.dns) {
         engine.dns = new (loadDnsService())(engine.state, { resolvConf: full.resolvConf });
         await engine.dns.start();
@@ -308,6 +314,7 @@ export class Engine {
     await this.builders.close();
     await this.host.close();
     await this.hostNs.close();
+    this.locks.close();
   }
 
   // ---- owners ----
@@ -1709,25 +1716,22 @@ export class Engine {
   /**
    * Reconciles state with the kernel after a crash: finishes or undoes
    * half-made sandboxes and networks, removes kernel objects tagged as ours
-   * that no record owns, and frees addresses and ports nobody holds.
+   * that no record owns, and frees addresses and ports nobody holds. Waits
+   * until no operation on sandboxes of any engine on the state directory
+   * (in this process or another) is in flight; those started meanwhile wait
+   * for it.
    */
   async prune(): Promise<PruneReport> {
     return prune(this);
   }
 
-  /** @internal whether this process is in the middle of changing `name` */
-  busy(name: string): boolean {
-    return (this.inflight.get(name) ?? 0) > 0;
-  }
-
-  private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    this.inflight.set(name, (this.inflight.get(name) ?? 0) + 1);
+  /** Runs an operation on sandbox `name`, never while a prune runs (see locks.ts). */
+  private async track<T>(_name: string, fn: () => Promise<T>): Promise<T> {
+    const leave = this.locks.tryEnter() ?? (await this.locks.enter());
     try {
       return await fn();
     } finally {
-      const n = (this.inflight.get(name) ?? 1) - 1;
-      if (n === 0) this.inflight.delete(name);
-      else this.inflight.set(name, n);
+      leave();
     }
   }
 

@@ -11,6 +11,11 @@
  *  - firewall entries of sandboxes and networks that have no record go.
  * Foreign objects (other tags, untagged links, namespaces not recorded) are
  * never touched.
+ *
+ * It runs alone: no operation on sandboxes of any engine on the state
+ * directory, in this process or another, is in flight meanwhile (locks/ops,
+ * see locks.ts), so what it finds half made is a crash's, never work in
+ * progress; and network changes wait for it (locks/networks).
  */
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -42,19 +47,24 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     rules: 0,
     daemons: 0,
   };
-  const unlock = await engine.state.lock('networks', true);
+  // In this order (as operations take them): operations first, then networks.
+  const unlockOps = await engine.locks.exclusive();
+  let unlock: (() => void) | undefined;
   try {
+    unlock = await engine.state.lock('networks', true);
     const etcDirs = (await readdir(engine.etcDir).catch(() => [] as string[])).map((d) =>
       path.join(engine.etcDir, d),
     );
     await engine.state.sweepTemporaries(etcDirs);
+    // The records before the kernel: a record is written before the kernel
+    // objects it names, and marked ready after them.
+    const records = await engine.state.all<SandboxRecord>('sandboxes');
     const links = await engine.host.links.list();
     const linkNames = new Set(links.map((l) => l.name));
     const netnsNames = new Set(await readdir(engine.netnsDir).catch(() => [] as string[]));
 
     // Sandboxes first: they hold addresses on networks.
-    for (const rec of await engine.state.all<SandboxRecord>('sandboxes')) {
-      if (engine.busy(rec.name)) continue;
+    for (const rec of records) {
       let broken = false;
       if (rec.state !== 'ready') {
         broken = !processAlive(rec.pid);
@@ -103,7 +113,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
       const dir = path.join(joins, owner);
       const b = new FsBatch();
       for (const member of await listDir(dir)) {
-        if (byName.get(member)?.container !== owner && !engine.busy(member))
+        if (byName.get(member)?.container !== owner)
           b.add({ op: 'unlink', path: path.join(dir, member) });
       }
       b.add({ op: 'rmdir', path: dir });
@@ -115,7 +125,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
         const held = s?.endpoints.some(
           (e) => e.network === net.name && (e.ip === addr || e.ip6 === addr),
         );
-        if (!held && !engine.busy(owner)) {
+        if (!held) {
           await engine.state.releaseAddress(net.name, addr);
           report.addresses++;
         }
@@ -131,7 +141,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
             heldAddresses(p.hostIp, e.ip6 !== undefined).includes(ip),
         ),
       );
-      if (!held && !engine.busy(owner)) {
+      if (!held) {
         await engine.state.releasePort(protocol, port, ip);
         report.ports++;
       }
@@ -148,7 +158,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     // Only real directories whose hosts file (read without following a
     // symlink) carries this engine's marker.
     for (const dir of await readdir(engine.etcDir).catch(() => [] as string[])) {
-      if (byName.has(dir) || engine.busy(dir)) continue;
+      if (byName.has(dir)) continue;
       const st = await lstat(path.join(engine.etcDir, dir)).catch(() => undefined);
       if (!st?.isDirectory()) continue;
       const hosts = await FsBatch.one({
@@ -165,6 +175,7 @@ export async function prune(engine: Engine): Promise<PruneReport> {
     }
     return report;
   } finally {
-    unlock();
+    unlock?.();
+    unlockOps();
   }
 }

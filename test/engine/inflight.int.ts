@@ -1,0 +1,197 @@
+/**
+ * Operations in flight and the ones that may not overlap them: a prune run
+ * by another engine (in this process or another) while sandboxes are being
+ * created and connected.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { Engine, NetlinkError, type Sandbox } from '../../lib';
+import { Cleanup, ROOT, ipJson, requireSandbox, run } from '../helpers';
+import { consistency, openEngine, type IpAddrInfo } from './helpers';
+
+const WORKER = path.join(ROOT, 'dist', 'test', 'engine', 'worker-tool.js');
+
+interface NftElem {
+  elem: { val: { concat: [string, number] }; comment?: string };
+}
+type NftObject = { map?: { name: string; elem?: [NftElem, { concat: [string, number] }][] } };
+
+/** DNAT elements of the published-port maps, as "proto/hostPort -> ip:port sbx=NAME". */
+async function dnatElements(): Promise<Set<string>> {
+  const { stdout } = await run('nft', ['-j', 'list', 'ruleset']);
+  const out = new Set<string>();
+  for (const o of (JSON.parse(stdout) as { nftables: NftObject[] }).nftables) {
+    if (!o.map?.name.startsWith('dnat')) continue;
+    for (const [key, to] of o.map.elem ?? []) {
+      const [proto, port] = key.elem.val.concat;
+      out.add(`${proto}/${port} -> ${to.concat[0]}:${to.concat[1]} ${key.elem.comment ?? ''}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * What a sandbox the engine says it made must still have: its record,
+ * namespace, each endpoint's address in IPAM and inside the namespace, its
+ * host end, each published port's reservation and DNAT element. Problems,
+ * as text (empty: whole).
+ */
+async function wholeness(engine: Engine, made: Sandbox[]): Promise<string[]> {
+  const problems: string[] = [];
+  const dnat = await dnatElements();
+  const hostLinks = new Set(
+    (await ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname),
+  );
+  for (const want of made) {
+    const name = want.name;
+    const rec = await engine.inspectSandbox(name).catch(() => undefined);
+    if (!rec) {
+      problems.push(`${name}: record gone`);
+      continue;
+    }
+    if (
+      JSON.stringify(rec.endpoints.map((e) => [e.network, e.ip, e.ports])) !==
+      JSON.stringify(want.endpoints.map((e) => [e.network, e.ip, e.ports]))
+    )
+      problems.push(`${name}: record changed`);
+    if (
+      !(await access(`/run/netns/${name}`).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      problems.push(`${name}: namespace gone`);
+      continue;
+    }
+    const inside = new Map(
+      (await ipJson<IpAddrInfo[]>(['addr', 'show'], name)).map((l) => [l.ifname, l]),
+    );
+    for (const e of want.endpoints) {
+      if ((await engine.state.addresses(e.network)).get(e.ip) !== name)
+        problems.push(`${name}: ${e.network}/${e.ip} not held in IPAM`);
+      if (!inside.get(e.ifname)?.addr_info.some((a) => a.local === e.ip))
+        problems.push(`${name}: ${e.ip} not on ${e.ifname} in the kernel`);
+      if (!hostLinks.has(e.hostIfname)) problems.push(`${name}: host end ${e.hostIfname} gone`);
+      for (const p of e.ports) {
+        if ((await engine.state.portHolders(p.protocol, p.hostPort)).get(p.hostIp) !== name)
+          problems.push(`${name}: ${p.protocol}/${p.hostPort} not reserved`);
+        const elem = `${p.protocol}/${p.hostPort} -> ${e.ip}:${p.containerPort} sbx=${name}`;
+        if (!dnat.has(elem)) problems.push(`${name}: no DNAT element ${elem}`);
+      }
+    }
+  }
+  return problems;
+}
+
+describe('engine: operations in flight and prune', function () {
+  this.timeout(300_000);
+  before(requireSandbox);
+  const cleanup = new Cleanup();
+  let A: Engine;
+  let B: Engine;
+  let stateDir: string;
+  beforeEach(async () => {
+    const e = await openEngine({ dns: false });
+    A = e.engine;
+    stateDir = e.stateDir;
+    cleanup.add('dispose engine', e.dispose);
+    // A second engine on the same state directory, as another process would open it.
+    B = await Engine.open({ stateDir, dns: false });
+    cleanup.add('close the second engine', () => B.close());
+  });
+  afterEach(() => cleanup.run());
+
+  it('prune by a second engine in this process, in a loop, leaves 40 sandboxes being created, published and connected whole', async () => {
+    await A.createNetwork({ name: 'pa', subnet: '10.74.0.0/22' });
+    await A.createNetwork({ name: 'pb', subnet: '10.75.0.0/24' });
+    const N = 40;
+    const made: Sandbox[] = [];
+    const errors: string[] = [];
+    let next = 0;
+    let done = false;
+    const work = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < N) {
+          const i = next++;
+          const name = `pf${i}`;
+          // Fixed host ports (the fast path), a dynamic one (the careful
+          // path), two at once, none; every other sandbox connected after.
+          const publish = [[`${21000 + i}:80`], ['80'], [], [`${21000 + i}:80`, '53/udp']][i % 4]!;
+          try {
+            await A.createSandbox({ name, network: 'pa', publish });
+            if (i % 2 === 0) await A.connect(name, 'pb');
+            made.push(await A.inspectSandbox(name));
+          } catch (err) {
+            errors.push(`${name}: ${(err as Error).message}`);
+          }
+        }
+      }),
+    ).finally(() => {
+      done = true;
+    });
+    let prunes = 0;
+    const pruned: string[] = [];
+    while (!done) {
+      const r = await B.prune();
+      pruned.push(...r.sandboxes, ...r.links);
+      if (r.addresses + r.ports > 0) pruned.push(`${r.addresses} addresses, ${r.ports} ports`);
+      prunes++;
+    }
+    await work;
+    assert.deepEqual(errors, [], 'every operation succeeded');
+    assert.deepEqual(pruned, [], 'prune found nothing of the operations in flight to undo');
+    assert.ok(prunes >= 2, `prune ran while the sandboxes were made (${prunes} times)`);
+    assert.equal(made.length, N);
+    assert.deepEqual(await wholeness(A, made), []);
+    assert.deepEqual(await consistency(A, 'pf'), []);
+  });
+
+  it('prune in this process while another process creates 30 sandboxes: each keeps its namespace and address', async () => {
+    await A.createNetwork({ name: 'px', subnet: '10.76.0.0/24' });
+    const child = spawn(process.execPath, [WORKER, 'create', stateDir, 'px', 'pw', '30'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let done = false;
+    const exit = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        done = true;
+        resolve(code);
+      }),
+    );
+    let prunes = 0;
+    while (!done) {
+      await A.prune();
+      prunes++;
+    }
+    assert.equal(await exit, 0, 'the creating process succeeded');
+    assert.ok(prunes >= 2, `prune ran while the sandboxes were made (${prunes} times)`);
+    const ips = JSON.parse(out) as string[];
+    assert.equal(ips.length, 30);
+    const made = await A.listSandboxes();
+    assert.deepEqual(made.map((s) => s.endpoints[0]!.ip).sort(), [...ips].sort());
+    assert.deepEqual(await wholeness(A, made), []);
+    assert.deepEqual(await consistency(A, 'pw'), []);
+  });
+
+  it('a symlink in place of an operations lock file: the engine refuses to open (ELOOP)', async () => {
+    const outside = path.join('/run', `np-outside-${process.pid}`);
+    await writeFile(outside, 'canary');
+    cleanup.add('remove the canary', () => rm(outside, { force: true }));
+    for (const name of ['ops', 'ops.gate', 'ops.waiting']) {
+      const file = path.join(stateDir, 'locks', name);
+      await rm(file, { force: true });
+      await symlink(outside, file);
+      await assert.rejects(Engine.open({ stateDir, dns: false }), (err) => {
+        assert.ok(err instanceof NetlinkError && err.code === 'ELOOP', String(err));
+        return true;
+      });
+      await rm(file);
+    }
+    assert.equal(await readFile(outside, 'utf8'), 'canary');
+  });
+});
