@@ -207,8 +207,9 @@ export class Engine {
   private readonly watcher: LinkWatcher;
   private closed = false;
   /**
-   * Operations on sandboxes: none while a prune runs, across every engine
-   * on the state directory (see locks.ts) @internal
+   * Operations on sandboxes, one at a time per sandbox, and none while a
+   * prune runs, across every engine on the state directory (see locks.ts)
+   * @internal
    */
   readonly locks: OperationLocks;
   /** the embedded resolver, when this process runs it (see lib/dns) @internal */
@@ -1725,9 +1726,12 @@ export class Engine {
     return prune(this);
   }
 
-  /** Runs an operation on sandbox `name`, never while a prune runs (see locks.ts). */
-  private async track<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-    const leave = this.locks.tryEnter() ?? (await this.locks.enter());
+  /**
+   * Runs an operation on sandbox `name`: alone on it (whatever engine or
+   * process runs the others), and never while a prune runs (see locks.ts).
+   */
+  private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const leave = this.locks.tryEnter(name) ?? (await this.locks.enter(name));
     try {
       return await fn();
     } finally {

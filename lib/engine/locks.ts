@@ -19,7 +19,13 @@
  *                    its own wait for a prune to end; a prune takes the
  *                    gate only when it can take this one exclusive, so
  *                    prunes run back to back cannot starve operations.
+ *   locks/sandboxes  one byte per sandbox name (an OFD lock at a hash of the
+ *                    name): one operation at a time on a sandbox, whatever
+ *                    process runs it. Within an engine, operations waiting
+ *                    for the same byte queue, and it is handed on in turn.
  *
+ * An operation is let in (locks/ops) before it takes its sandbox's byte, so
+ * the holder of a byte never waits for a prune: nothing can deadlock.
  * Every lock is tried without waiting, on the event loop's thread (a try is
  * one syscall on a file opened beforehand, on the pool); a conflict is
  * waited out with short timers.
@@ -30,10 +36,26 @@ import type { StateStore } from './state';
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 const TIMEOUT_MS = 60_000;
 
+/** The byte of locks/sandboxes standing for a sandbox name: a 53-bit hash (cyrb53). */
+export function slotOf(name: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  // Two names on one byte only take turns: no operation holds two bytes.
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
 interface Files {
   ops: LockFileNative;
   gate: LockFileNative;
   waiting: LockFileNative;
+  sandboxes: LockFileNative;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -56,20 +78,32 @@ export class OperationLocks {
   private attempt = 0;
   /** whether this engine holds locks/ops.waiting (shared) */
   private waitingHeld = false;
+  /**
+   * Bytes of locks/sandboxes an operation of this engine holds, each with
+   * the operations of this engine waiting for it: told whether they are
+   * handed the byte locked, or must lock it themselves.
+   */
+  private readonly slots = new Map<number, ((locked: boolean) => void)[]>();
+
   constructor(private readonly state: StateStore) {}
 
   /** Opens the lock files (on the pool); after StateStore.init. */
   async open(): Promise<void> {
     const opened: LockFileNative[] = [];
     try {
-      for (const name of ['ops', 'ops.gate', 'ops.waiting'])
+      for (const name of ['ops', 'ops.gate', 'ops.waiting', 'sandboxes'])
         opened.push(await this.state.openLockFile(name));
     } catch (err) {
       for (const f of opened) f.close();
       throw err;
     }
-    const [ops, gate, waiting] = opened as [LockFileNative, LockFileNative, LockFileNative];
-    this.files = { ops, gate, waiting };
+    const [ops, gate, waiting, sandboxes] = opened as [
+      LockFileNative,
+      LockFileNative,
+      LockFileNative,
+      LockFileNative,
+    ];
+    this.files = { ops, gate, waiting, sandboxes };
   }
 
   /** Closes the lock files (dropping what they hold); operations waiting to start fail. */
@@ -83,6 +117,7 @@ export class OperationLocks {
     f?.ops.close();
     f?.gate.close();
     f?.waiting.close();
+    f?.sandboxes.close();
   }
 
   private opened(): Files {
@@ -90,16 +125,36 @@ export class OperationLocks {
     return this.files;
   }
 
-  /** Starts an operation at once when no prune is in its way: what ends it; else undefined (wait with enter()). */
-  tryEnter(): (() => void) | undefined {
+  /**
+   * Starts an operation on sandbox `name` when nothing is in its way (no
+   * prune, no other operation on it): what ends it. Undefined otherwise:
+   * then wait with enter().
+   */
+  tryEnter(name: string): (() => void) | undefined {
     if (this.queue.length > 0 || !this.tryAdmit()) return undefined;
-    return this.leaver();
+    const slot = slotOf(name);
+    let mine = false;
+    try {
+      mine = !this.slots.has(slot) && this.opened().sandboxes.tryLockRange(slot, true);
+    } finally {
+      if (!mine) this.leaveOps();
+    }
+    if (!mine) return undefined;
+    this.slots.set(slot, []);
+    return this.leaver(slot);
   }
 
-  /** Starts an operation once no prune runs: what ends it. */
-  async enter(): Promise<() => void> {
+  /** Starts an operation on sandbox `name`, once no prune runs and no other operation has it. */
+  async enter(name: string): Promise<() => void> {
     await this.admit();
-    return this.leaver();
+    try {
+      const slot = slotOf(name);
+      await this.takeSlot(slot);
+      return this.leaver(slot);
+    } catch (err) {
+      this.leaveOps();
+      throw err;
+    }
   }
 
   /**
@@ -137,12 +192,16 @@ export class OperationLocks {
     }
   }
 
-  private leaver(): () => void {
+  private leaver(slot: number): () => void {
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      this.leaveOps();
+      try {
+        this.passSlot(slot, true);
+      } finally {
+        this.leaveOps();
+      }
     };
   }
 
@@ -215,5 +274,40 @@ export class OperationLocks {
       if (this.queue.length > 0) this.poll();
       else this.attempt = 0;
     }, ms);
+  }
+
+  // ---- locks/sandboxes ----
+
+  /** Takes a sandbox's byte: from the operation of this engine holding it, or from the file. */
+  private async takeSlot(slot: number): Promise<void> {
+    const waiting = this.slots.get(slot);
+    let locked = false;
+    if (waiting) locked = await new Promise<boolean>((resolve) => waiting.push(resolve));
+    else this.slots.set(slot, []);
+    if (locked) return;
+    try {
+      const end = Date.now() + TIMEOUT_MS;
+      for (let attempt = 0; !this.opened().sandboxes.tryLockRange(slot, true); attempt++) {
+        if (Date.now() > end)
+          throw new Error(
+            'timed out waiting for another operation on the sandbox (lock sandboxes)',
+          );
+        await sleep(backoff(attempt));
+      }
+    } catch (err) {
+      this.passSlot(slot, false);
+      throw err;
+    }
+  }
+
+  /** Hands a byte on to the next operation of this engine waiting for it, else lets it go. */
+  private passSlot(slot: number, locked: boolean): void {
+    const next = this.slots.get(slot)?.shift();
+    if (next) {
+      next(locked);
+      return;
+    }
+    this.slots.delete(slot);
+    if (locked) this.files?.sandboxes.unlockRange(slot);
   }
 }

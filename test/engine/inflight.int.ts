@@ -1,7 +1,7 @@
 /**
  * Operations in flight and the ones that may not overlap them: a prune run
  * by another engine (in this process or another) while sandboxes are being
- * created and connected.
+ * created and connected; connects and disconnects of one sandbox at once.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -86,7 +86,7 @@ async function wholeness(engine: Engine, made: Sandbox[]): Promise<string[]> {
   return problems;
 }
 
-describe('engine: operations in flight and prune', function () {
+describe('engine: operations in flight, prune and one sandbox at a time', function () {
   this.timeout(300_000);
   before(requireSandbox);
   const cleanup = new Cleanup();
@@ -178,11 +178,43 @@ describe('engine: operations in flight and prune', function () {
     assert.deepEqual(await consistency(A, 'pw'), []);
   });
 
+  it('connects and disconnects of one sandbox at once, by one engine and by two, all land', async () => {
+    for (let n = 0; n < 4; n++)
+      await A.createNetwork({ name: `c${n}`, subnet: `10.${77 + n}.0.0/24` });
+    await A.createSandbox({ name: 'cw', network: 'c0' });
+    const first = await Promise.allSettled([A.connect('cw', 'c1'), A.connect('cw', 'c2')]);
+    assert.deepEqual(
+      first.map((r) => (r.status === 'fulfilled' ? r.value.network : String(r.reason))),
+      ['c1', 'c2'],
+    );
+    // Another engine (as another process would) connects while this one disconnects.
+    const second = await Promise.allSettled([B.connect('cw', 'c3'), A.disconnect('cw', 'c1')]);
+    assert.deepEqual(
+      second.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason))),
+      ['ok', 'ok'],
+    );
+    const s = await A.inspectSandbox('cw');
+    assert.deepEqual(s.endpoints.map((e) => e.network).sort(), ['c0', 'c2', 'c3']);
+    assert.equal(new Set(s.endpoints.map((e) => e.ifname)).size, 3, 'one interface name each');
+    assert.deepEqual(await wholeness(A, [s]), []);
+    const inside = await ipJson<IpAddrInfo[]>(['addr', 'show'], 'cw');
+    assert.deepEqual(
+      inside
+        .map((l) => l.ifname)
+        .filter((n) => n !== 'lo')
+        .sort(),
+      s.endpoints.map((e) => e.ifname).sort(),
+      'the kernel has exactly the recorded interfaces',
+    );
+    assert.deepEqual([...(await A.state.addresses('c1')).keys()], [], 'c1 holds no address');
+    assert.deepEqual(await consistency(A, 'cw'), []);
+  });
+
   it('a symlink in place of an operations lock file: the engine refuses to open (ELOOP)', async () => {
     const outside = path.join('/run', `np-outside-${process.pid}`);
     await writeFile(outside, 'canary');
     cleanup.add('remove the canary', () => rm(outside, { force: true }));
-    for (const name of ['ops', 'ops.gate', 'ops.waiting']) {
+    for (const name of ['ops', 'ops.gate', 'ops.waiting', 'sandboxes']) {
       const file = path.join(stateDir, 'locks', name);
       await rm(file, { force: true });
       await symlink(outside, file);
