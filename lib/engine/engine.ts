@@ -1484,6 +1484,8 @@ export class Engine {
     if (!rec) throw new NotFoundError('name', `sandbox "${name}" not found`);
     mark('read');
     rec.state = 'removing';
+    // The remover's pid: if it dies midway, any prune may finish the removal.
+    rec.pid = process.pid;
     await this.teardownSandbox(rec, true, mark);
   }
 

@@ -44,7 +44,10 @@ export interface SandboxRecord {
   labels: Record<string, string>;
   created: string;
   state: RecordState;
-  /** pid of the process that created the record (diagnostics for prune) */
+  /**
+   * pid of the process working on the sandbox: its creator, then its remover
+   * once 'removing' (prune finishes a record whose process is gone)
+   */
   pid: number;
   endpoints: EndpointRecord[];
   /** -p specs as given (container ports kept for -P re-resolution) */

@@ -1,7 +1,8 @@
 /**
  * Operations in flight and the ones that may not overlap them: a prune run
  * by another engine (in this process or another) while sandboxes are being
- * created and connected; connects and disconnects of one sandbox at once.
+ * created and connected; connects and disconnects of one sandbox at once;
+ * a removal killed midway, finished by a prune of any process.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { Cleanup, ROOT, ipJson, requireSandbox, run } from '../helpers';
 import { consistency, openEngine, type IpAddrInfo } from './helpers';
 
 const WORKER = path.join(ROOT, 'dist', 'test', 'engine', 'worker-tool.js');
+const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 
 interface NftElem {
   elem: { val: { concat: [string, number] }; comment?: string };
@@ -208,6 +210,45 @@ describe('engine: operations in flight, prune and one sandbox at a time', functi
     );
     assert.deepEqual([...(await A.state.addresses('c1')).keys()], [], 'c1 holds no address');
     assert.deepEqual(await consistency(A, 'cw'), []);
+  });
+
+  it('a removal killed midway is finished by a prune of another process (not only by the creator)', async () => {
+    await A.createNetwork({ name: 'kr', subnet: '10.81.0.0/24' });
+    await A.createSandbox({ name: 'kw', network: 'kr', publish: ['8088:80'] });
+    // This process made it; another removes it and is killed after marking it 'removing'.
+    const remover = spawn(process.execPath, [WORKER, 'remove-hang', stateDir, 'kw'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => remover.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      remover.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('marked')) resolve();
+      });
+      remover.once('exit', () => {
+        reject(new Error('the remover exited before marking the record'));
+      });
+    });
+    remover.kill('SIGKILL');
+    await exited;
+    const rec = JSON.parse(await readFile(path.join(stateDir, 'sandboxes', 'kw.json'), 'utf8')) as {
+      state: string;
+      pid: number;
+    };
+    // The CLI is a third process: the creator (this one) is alive, the remover is not.
+    const report = JSON.parse(
+      (await run(process.execPath, [CLI, '--state-dir', stateDir, 'prune', '--json'])).stdout,
+    ) as { sandboxes: string[] };
+    assert.deepEqual(report.sandboxes, ['kw'], 'prune finished the removal');
+    assert.deepEqual(
+      { state: rec.state, pid: rec.pid },
+      { state: 'removing', pid: remover.pid },
+      'the record names its remover',
+    );
+    await assert.rejects(access('/run/netns/kw'), 'namespace gone');
+    await assert.rejects(A.inspectSandbox('kw'), 'record gone');
+    assert.deepEqual([...(await A.state.addresses('kr')).keys()], [], 'address free');
+    assert.ok(![...(await dnatElements())].some((e) => e.endsWith('sbx=kw')), 'DNAT gone');
+    assert.deepEqual(await consistency(A, 'k'), []);
   });
 
   it('a symlink in place of an operations lock file: the engine refuses to open (ELOOP)', async () => {

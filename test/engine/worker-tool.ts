@@ -9,6 +9,10 @@
  *       30 rounds of create (publishing a port from a pool shared with the
  *       other workers), connect, remove; prints what it holds at the end as
  *       JSON: [{ name, ips, ports }], and how many publications were refused
+ *   node worker-tool.js remove-hang STATEDIR NAME
+ *       removes sandbox NAME, but stops for good at its firewall step
+ *       (after the record is marked 'removing') and prints "marked" there:
+ *       a removal to SIGKILL midway
  */
 import { ConflictError, Engine } from '../../lib';
 
@@ -16,6 +20,17 @@ const [mode, stateDir, network, prefix, arg] = process.argv.slice(2);
 
 async function main(): Promise<void> {
   const engine = await Engine.open({ stateDir: stateDir!, dns: false });
+  if (mode === 'remove-hang') {
+    const name = network!;
+    engine.firewall!.unpublish = () => {
+      process.stdout.write('marked\n');
+      // Never settles; the timer keeps the process alive until it is killed.
+      setInterval(() => undefined, 60_000);
+      return new Promise<void>(() => undefined);
+    };
+    await engine.removeSandbox(name);
+    return;
+  }
   if (mode === 'create') {
     const out: string[] = [];
     for (let i = 0; i < Number(arg); i++)
