@@ -4,7 +4,16 @@ import { readdir } from 'node:fs/promises';
 
 import { ConflictError, Engine, NetNS, ValidationError } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
-import { addrsIn, attempt, netnsNames, openEngine, ping, rootLinks, serve } from './helpers';
+import {
+  addrsIn,
+  attempt,
+  natMap,
+  netnsNames,
+  openEngine,
+  ping,
+  rootLinks,
+  serve,
+} from './helpers';
 
 describe('engine: user-defined networks, IPAM, state', () => {
   before(requireSandbox);
@@ -179,14 +188,7 @@ describe('engine: user-defined networks, IPAM, state', () => {
     await assert.rejects(run('nft', ['list', 'table', 'inet', `netplumb_${engine.tag}`]));
     await engine.createNetwork({ name: 'nnext', subnet: '10.105.0.0/24' });
     await engine.createSandbox({ name: 'snext', network: 'nnext', publish: ['18181:80'] });
-    const { stdout } = await run('nft', [
-      '-j',
-      'list',
-      'map',
-      'inet',
-      `netplumb_${engine.tag}`,
-      'dnat4_any',
-    ]);
+    const stdout = await natMap(engine, 'dnat4_any');
     assert.match(stdout, /18181/, 'the table is back, with the published port');
   });
 

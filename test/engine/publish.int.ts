@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 
 import { ConflictError, ValidationError, type Engine } from '../../lib';
 import { Cleanup, ROOT, requireSandbox, run } from '../helpers';
-import { attempt, openEngine, serve } from './helpers';
+import { attempt, natMap, openEngine, serve } from './helpers';
 import { EXT_IP, HOST_IP, makeOutside } from './topology';
 
 describe('engine: port publishing', function () {
@@ -207,14 +207,7 @@ describe('engine: port publishing', function () {
     );
     // Nothing of the refused sandboxes stayed.
     assert.deepEqual((await engine.listSandboxes()).map((s) => s.name).sort(), ['pone', 'pudp']);
-    const { stdout } = await run('nft', [
-      '-j',
-      'list',
-      'map',
-      'inet',
-      `netplumb_${engine.tag}`,
-      'dnat4_any',
-    ]);
+    const stdout = await natMap(engine, 'dnat4_any');
     assert.equal(
       (JSON.stringify(JSON.parse(stdout)).match(/8090/g) ?? []).length,
       2,
