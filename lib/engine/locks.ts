@@ -31,6 +31,7 @@
  * waited out with short timers.
  */
 import type { LockFileNative } from '../binding';
+import { ConflictError } from '../errors';
 import type { StateStore } from './state';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
@@ -56,6 +57,14 @@ interface Files {
   gate: LockFileNative;
   waiting: LockFileNative;
   sandboxes: LockFileNative;
+}
+
+/** A lock another process has held for TIMEOUT_MS (hung, or stopped). */
+function busy(lock: string, holder: string): ConflictError {
+  return new ConflictError(
+    'stateDir',
+    `timed out after ${TIMEOUT_MS / 1000} s waiting for ${holder} to finish (lock ${lock})`,
+  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -187,7 +196,7 @@ export class OperationLocks {
           throw err;
         }
       }
-      if (Date.now() > end) throw new Error('timed out waiting for lock ops.gate');
+      if (Date.now() > end) throw busy('ops.gate', 'another prune, or operations waiting,');
       await sleep(backoff(attempt));
     }
   }
@@ -269,7 +278,7 @@ export class OperationLocks {
       }
       const now = Date.now();
       while (this.queue.length > 0 && now - this.queue[0]!.since > TIMEOUT_MS)
-        this.queue.shift()!.reject(new Error('timed out waiting for a prune to finish (lock ops)'));
+        this.queue.shift()!.reject(busy('ops', 'a prune'));
       this.signalWaiting();
       if (this.queue.length > 0) this.poll();
       else this.attempt = 0;
@@ -288,10 +297,7 @@ export class OperationLocks {
     try {
       const end = Date.now() + TIMEOUT_MS;
       for (let attempt = 0; !this.opened().sandboxes.tryLockRange(slot, true); attempt++) {
-        if (Date.now() > end)
-          throw new Error(
-            'timed out waiting for another operation on the sandbox (lock sandboxes)',
-          );
+        if (Date.now() > end) throw busy('sandboxes', 'another operation on this sandbox');
         await sleep(backoff(attempt));
       }
     } catch (err) {

@@ -30,7 +30,7 @@ import {
   type FsResult,
   type LockFileNative,
 } from '../binding';
-import { ValidationError, fromSystemError } from '../errors';
+import { ConflictError, ValidationError, fromSystemError } from '../errors';
 import type { EndpointRecord } from './records';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
@@ -484,7 +484,11 @@ export class StateStore {
     for (let attempt = 0; ; attempt++) {
       const release = await this.tryLock(name, exclusive);
       if (release) return release;
-      if (Date.now() > end) throw new Error(`timed out waiting for lock ${name}`);
+      if (Date.now() > end)
+        throw new ConflictError(
+          'stateDir',
+          `timed out after ${timeoutMs / 1000} s waiting for lock ${name} (another process holds it)`,
+        );
       await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
     }
   }
