@@ -20,8 +20,12 @@ export async function runInSandbox(
 ): Promise<number> {
   const engine = await Engine.open(opts);
   const sandboxName = name ?? `run-${randomBytes(4).toString('hex')}`;
+  // Only what this run made is removed: a failed creation (the name taken,
+  // no such network) has rolled back, and a sandbox of that name is another's.
+  let created = false;
   try {
     const sbx = await engine.createSandbox(spec(sandboxName));
+    created = true;
     // e.g. the resolver daemon must know the sandbox before COMMAND asks it
     await afterCreate();
     for (const w of sbx.warnings) process.stderr.write(`warning: ${w}\n`);
@@ -57,12 +61,13 @@ export async function runInSandbox(
       process.off('SIGTERM', forward);
     }
   } finally {
-    await engine.removeSandbox(sandboxName).catch((err: unknown) => {
-      if ((err as { code?: string }).code !== 'ERR_NETPLUMB_NOT_FOUND')
-        process.stderr.write(
-          `netplumb: cleanup of ${sandboxName} failed: ${(err as Error).message}\n`,
-        );
-    });
+    if (created)
+      await engine.removeSandbox(sandboxName).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== 'ERR_NETPLUMB_NOT_FOUND')
+          process.stderr.write(
+            `netplumb: cleanup of ${sandboxName} failed: ${(err as Error).message}\n`,
+          );
+      });
     await engine.close();
   }
 }

@@ -219,6 +219,24 @@ describe('netplumb CLI', function () {
     assert.ok(!existsSync('/run/netns/cr1'));
   });
 
+  it('run: a failed creation leaves an existing sandbox of the same name alone', async () => {
+    await cli(state, ['network', 'create', 'ckeep', '--subnet', '10.125.0.0/24']);
+    assert.equal((await cli(state, ['sandbox', 'create', 'keep', '--net', 'ckeep'])).code, 0);
+    const taken = await cli(state, ['run', '--net', 'ckeep', '--name', 'keep', '--', 'true']);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, /sandbox "keep" already exists/);
+    const noNet = await cli(state, ['run', '--net', 'nosuch', '--name', 'keep', '--', 'true']);
+    assert.notEqual(noNet.code, 0);
+    assert.match(noNet.stderr, /nosuch/);
+    assert.deepEqual(
+      (
+        JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout) as { name: string }[]
+      ).map((s) => s.name),
+      ['keep'],
+    );
+    assert.ok(existsSync('/run/netns/keep'), 'its namespace is still there');
+  });
+
   it('run: SIGTERM ends the command and removes the sandbox', async () => {
     const child = spawn(
       process.execPath,
