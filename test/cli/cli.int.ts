@@ -1,10 +1,12 @@
 /** The netplumb command as a user types it. */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import { Engine } from '../../lib';
+import { native } from '../../lib/binding';
 import { Cleanup, ROOT, requireSandbox, run, sleep, waitFor } from '../helpers';
 
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
@@ -28,6 +30,51 @@ function cli(stateDir: string, args: string[]): Promise<Result> {
       },
     );
   });
+}
+
+/** Ends a process a failed test may have left behind (and that keeps mocha waiting). */
+function killLeftover(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+  return Promise.resolve();
+}
+
+/** A process's output so far, and a wait for a pattern in it that fails if the process exits first. */
+function watchOutput(child: ChildProcess): {
+  text: () => string;
+  until: (re: RegExp) => Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
+  let text = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.on('data', (d: Buffer) => {
+    text += d.toString();
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal });
+    }),
+  );
+  const until = (re: RegExp): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (re.test(text)) {
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      waiters.add(check);
+      check();
+      void exited.then((how) => {
+        if (waiters.delete(check))
+          reject(new Error(`exited (${JSON.stringify(how)}) before ${re}; output: ${text}`));
+      });
+    });
+  return { text: () => text, until, exited };
 }
 
 describe('netplumb CLI', function () {
@@ -254,6 +301,157 @@ describe('netplumb CLI', function () {
     assert.equal(await exited, 128 + 15);
     assert.ok(!existsSync('/run/netns/cr2'));
     assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+  });
+
+  it('run: a signal while the sandbox is being set up ends the run and removes the sandbox', async () => {
+    // A DNS network, made without a daemon; the test holds the daemon's
+    // lock, so run waits for an acknowledgement nobody sends: it is then
+    // past creating the sandbox and before starting COMMAND.
+    const engine = await Engine.open({ stateDir: state, dns: false });
+    try {
+      await engine.createNetwork({ name: 'csig', subnet: '10.126.0.0/24' });
+    } finally {
+      await engine.close();
+    }
+    const lock = await native.tryLock(path.join(state, 'locks', 'dns'), true);
+    assert.ok(lock, 'the resolver lock is free');
+    try {
+      const marker = path.join(state, 'ran');
+      const child = spawn(
+        process.execPath,
+        [CLI, '--state-dir', state, 'run', '--net', 'csig', '--name', 'cr5', '--', 'touch', marker],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const { exited } = watchOutput(child);
+      await waitFor('the reload request', () => existsSync(path.join(state, 'dns.reload')), 10_000);
+      assert.ok(existsSync('/run/netns/cr5'), 'the sandbox exists');
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 128 + 15, signal: null });
+      assert.ok(!existsSync(marker), 'COMMAND never started');
+      assert.ok(!existsSync('/run/netns/cr5'));
+      assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+    } finally {
+      lock.release();
+    }
+  });
+
+  it('run: a second signal while the sandbox is being removed does not stop the removal', async () => {
+    // A process left behind in the namespace holds it: the removal then
+    // waits (up to a second) for the veth to go, which is when we signal.
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--state-dir',
+        state,
+        'run',
+        '--name',
+        'cr6',
+        '--',
+        'sh',
+        '-c',
+        'sleep 1000 & echo "sleeper $!"; wait',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const out = watchOutput(child);
+    await out.until(/sleeper \d+/);
+    const sleeper = Number(/sleeper (\d+)/.exec(out.text())![1]);
+    cleanup.add('stop the sleeper', () => killLeftover(sleeper));
+    child.kill('SIGTERM');
+    await waitFor('the namespace to be unmounted', () => !existsSync('/run/netns/cr6'), 10_000);
+    child.kill('SIGTERM');
+    child.kill('SIGINT');
+    process.kill(sleeper, 'SIGKILL');
+    assert.deepEqual(await out.exited, { code: 128 + 15, signal: null });
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+  });
+
+  it('run: HUP, QUIT, USR1, USR2 (and INT, TERM) are passed on to COMMAND', async () => {
+    const script = [
+      'for s in HUP QUIT USR1 USR2 INT; do trap "echo got-$s" $s; done',
+      'trap "echo got-TERM; exit 3" TERM',
+      'echo "ready $$"',
+      'while :; do sleep 0.05; done',
+    ].join('\n');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--state-dir',
+        state,
+        'run',
+        '--net',
+        'none',
+        '--name',
+        'cr7',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const out = watchOutput(child);
+    await out.until(/^ready \d+$/m);
+    const commandPid = Number(/^ready (\d+)$/m.exec(out.text())![1]);
+    cleanup.add('stop COMMAND', () => killLeftover(commandPid));
+    for (const sig of ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGINT'] as const) {
+      child.kill(sig);
+      await out.until(new RegExp(`^got-${sig.slice(3)}$`, 'm'));
+    }
+    child.kill('SIGTERM');
+    assert.deepEqual(await out.exited, { code: 3, signal: null });
+    assert.match(out.text(), /^got-TERM$/m);
+    assert.ok(!existsSync('/run/netns/cr7'));
+  });
+
+  it('run at a terminal: Ctrl-C reaches COMMAND once (from the terminal; run does not pass it on again)', async () => {
+    // script(1) gives run a terminal; ^C written to it is the terminal's
+    // SIGINT to its foreground process group: run and COMMAND. COMMAND
+    // counts every delivery (node's handler runs once per signal received).
+    const childScript = path.join(state, 'child.js');
+    await run('mkdir', ['-p', state]);
+    await writeFile(
+      childScript,
+      [
+        "process.on('SIGINT', () => console.log('INT'));",
+        "process.on('SIGTERM', () => { console.log('TERM'); process.exit(0); });",
+        "console.log('ready ' + process.pid + ' ' + process.ppid);",
+        'setInterval(() => undefined, 1000);',
+      ].join('\n'),
+    );
+    const cmd = [
+      process.execPath,
+      CLI,
+      '--state-dir',
+      state,
+      'run',
+      '--net',
+      'none',
+      '--name',
+      'cr8',
+      '--',
+      process.execPath,
+      childScript,
+    ].join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const out = watchOutput(child);
+    await out.until(/ready \d+ \d+/);
+    // COMMAND runs under `ip netns exec`, which execs it: its parent is run.
+    const ready = /ready (\d+) (\d+)/.exec(out.text())!;
+    const commandPid = Number(ready[1]);
+    const runPid = Number(ready[2]);
+    cleanup.add('stop COMMAND', () => killLeftover(commandPid));
+    child.stdin.write('\x03');
+    await out.until(/INT\r?$/m); // after the echoed ^C
+    process.kill(runPid, 'SIGTERM');
+    assert.deepEqual(await out.exited, { code: 0, signal: null });
+    assert.equal(out.text().match(/INT\r?$/gm)?.length, 1, out.text());
+    assert.match(out.text(), /^TERM\r?$/m);
+    assert.ok(!existsSync('/run/netns/cr8'));
   });
 
   it('prune after a killed CLI process leaves nothing', async () => {
