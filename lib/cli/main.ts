@@ -33,6 +33,24 @@ function labels(list: string[] | undefined): Record<string, string> | undefined 
   return out;
 }
 
+/** An error as the CLI prints it: one line for the typed errors, a stack for a bug or with --debug. */
+function errorText(err: unknown, debug: boolean): string {
+  const known =
+    err instanceof ValidationError ||
+    err instanceof ConflictError ||
+    err instanceof NotFoundError ||
+    err instanceof NetlinkError;
+  const msg = debug || !known ? ((err as Error).stack ?? String(err)) : (err as Error).message;
+  return `netplumb: ${msg}\n`;
+}
+
+const RUN_HELP = `
+Exit status (as docker run's):
+  COMMAND's own status, or 128+N when a signal N ended it
+  125  netplumb itself failed (bad flags, no such network, the sandbox could not be made)
+  126  COMMAND cannot be invoked (not executable)
+  127  COMMAND was not found`;
+
 function bool(value: string, field: string): boolean {
   if (value === 'true') return true;
   if (value === 'false') return false;
@@ -256,16 +274,25 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   )
     .option('--name <name>', 'sandbox name (random when omitted)')
     .argument('<command...>', 'the command and its arguments (after --)')
+    .addHelpText('after', RUN_HELP)
+    // Bad flags are netplumb's failure, not COMMAND's: 125, as docker run.
+    .exitOverride((err) => {
+      throw err.exitCode === 0 ? err : new CommanderError(125, err.code, err.message);
+    })
     .action(async (command: string[], o: SandboxOpts & { name?: string }) => {
-      const { runInSandbox } = await import('./run.js');
-      const code = await runInSandbox(
-        engineOptions(),
-        (name) => spec(name, o),
-        o.name,
-        command,
-        daemon,
-      );
-      process.exitCode = code;
+      const { runInSandbox, runExitCode } = await import('./run.js');
+      try {
+        process.exitCode = await runInSandbox(
+          engineOptions(),
+          (name) => spec(name, o),
+          o.name,
+          command,
+          daemon,
+        );
+      } catch (err) {
+        process.stderr.write(errorText(err, program.opts<Globals>().debug === true));
+        process.exitCode = runExitCode(err);
+      }
     });
 
   program
@@ -312,14 +339,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    const debug = program.opts<Globals>().debug === true;
-    const known =
-      err instanceof ValidationError ||
-      err instanceof ConflictError ||
-      err instanceof NotFoundError ||
-      err instanceof NetlinkError;
-    const msg = debug || !known ? ((err as Error).stack ?? String(err)) : (err as Error).message;
-    process.stderr.write(`netplumb: ${msg}\n`);
+    process.stderr.write(errorText(err, program.opts<Globals>().debug === true));
     return 1;
   }
 }

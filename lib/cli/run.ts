@@ -13,11 +13,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
+import path from 'node:path';
 import { isatty } from 'node:tty';
 
 import { Engine, type EngineOptions } from '../engine/engine';
 import type { SandboxSpec } from '../engine/types';
+import { NetlinkError, NotFoundError } from '../errors';
 
 /** The signals run handles. */
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -35,6 +39,74 @@ export function forwardedSignals(stdinIsTerminal: boolean): NodeJS.Signals[] {
 /** 128 + the signal's number: a shell's status for a process a signal ended. */
 export function signalStatus(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
+}
+
+/**
+ * Docker's exit codes for what kept COMMAND from running: 126 when it
+ * cannot be invoked (not executable), 127 when it is not found, 125 when
+ * netplumb itself failed (bad flags, no such network, the sandbox could
+ * not be made).
+ */
+export const RUN_FAILED = 125;
+export const RUN_CANNOT_INVOKE = 126;
+export const RUN_NOT_FOUND = 127;
+
+export function runExitCode(err: unknown): number {
+  if (err instanceof NotFoundError && err.field === 'command') return RUN_NOT_FOUND;
+  if (err instanceof NetlinkError && err.syscall === 'execve') return RUN_CANNOT_INVOKE;
+  return RUN_FAILED;
+}
+
+/** COMMAND could not be executed: not found (127) or not executable (126). */
+function execError(cmd: string, code: string | undefined): Error {
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new NotFoundError('command', `${cmd}: command not found`);
+  const errno = code ? (constants.errno as Record<string, number>)[code] : undefined;
+  return new NetlinkError({
+    code: code ?? 'EACCES',
+    errno: errno ?? constants.errno.EACCES,
+    op: `execve ${cmd}`,
+    syscall: 'execve',
+    message: `${cmd}: ${code === undefined || code === 'EACCES' ? 'permission denied' : `cannot be run (${code})`}`,
+  });
+}
+
+/** Whether `file` is something execve would run: its errno name when not. */
+async function executable(file: string): Promise<string | undefined> {
+  try {
+    // execve refuses a directory with EACCES, as it does a file without x.
+    if ((await stat(file)).isDirectory()) return 'EACCES';
+    await access(file, fsConstants.X_OK);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'EACCES';
+  }
+}
+
+/**
+ * Finds `cmd` as execvp would (a name with a slash as it is, others along
+ * PATH), before a sandbox is made for it: a NotFoundError (field
+ * `command`) when there is none, a NetlinkError (syscall `execve`, EACCES)
+ * when what there is cannot be run.
+ */
+export async function findCommand(
+  cmd: string,
+  searchPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+): Promise<string> {
+  if (cmd === '') throw new NotFoundError('command', 'an empty command name is not found');
+  if (cmd.includes('/')) {
+    const code = await executable(cmd);
+    if (code) throw execError(cmd, code);
+    return cmd;
+  }
+  let refused: string | undefined;
+  for (const dir of searchPath.split(':')) {
+    const file = path.join(dir || '.', cmd);
+    const code = await executable(file);
+    if (!code) return file;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') refused ??= code;
+  }
+  throw execError(cmd, refused ?? 'ENOENT');
 }
 
 export async function runInSandbox(
@@ -60,14 +132,23 @@ export async function runInSandbox(
   // Installed before anything is made, kept until everything is removed.
   for (const s of SIGNALS) process.on(s, onSignal);
   try {
-    const engine = await Engine.open(opts);
     const sandboxName = name ?? `run-${randomBytes(4).toString('hex')}`;
+    const sandboxSpec = spec(sandboxName);
+    // What cannot run is found before a sandbox is made for it; `ip netns
+    // exec` would only say so in its own exit status (255).
+    await findCommand(command[0] ?? '');
+    if (sandboxSpec.network !== 'host') {
+      await findCommand('ip').catch(() => {
+        throw new NotFoundError('ip', 'ip (iproute2) is needed to run a command in a sandbox');
+      });
+    }
+    const engine = await Engine.open(opts);
     // Only what this run made is removed: a failed creation (the name taken,
     // no such network) has rolled back, and a sandbox of that name is another's.
     let created = false;
     try {
       if (cancel.by) return signalStatus(cancel.by);
-      const sbx = await engine.createSandbox(spec(sandboxName));
+      const sbx = await engine.createSandbox(sandboxSpec);
       created = true;
       // e.g. the resolver daemon must know the sandbox before COMMAND asks it
       await afterCreate();
@@ -78,24 +159,17 @@ export async function runInSandbox(
       child = proc;
       running = true;
       return await new Promise<number>((resolve, reject) => {
-        proc.once('error', (err) => {
+        proc.once('error', (err: NodeJS.ErrnoException) => {
           running = false;
           reject(
-            new Error(
-              `cannot run ${argv[0]}: ${err.message}${sbx.netns ? ' (iproute2 provides ip netns exec)' : ''}`,
-            ),
+            sbx.netns
+              ? new NotFoundError('ip', `cannot run ip netns exec (iproute2): ${err.message}`)
+              : execError(argv[0]!, err.code),
           );
         });
         proc.once('exit', (code, signal) => {
           running = false;
-          resolve(
-            code ??
-              128 +
-                (signal
-                  ? (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 } as Record<string, number>)[signal] ??
-                    1)
-                  : 1),
-          );
+          resolve(code ?? (signal ? signalStatus(signal) : RUN_FAILED));
         });
       });
     } finally {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Engine } from '../../lib';
@@ -30,6 +30,11 @@ function cli(stateDir: string, args: string[]): Promise<Result> {
       },
     );
   });
+}
+
+/** The namespaces of runs without --name (a run that failed leaves none). */
+async function runNetns(): Promise<string[]> {
+  return (await readdir('/run/netns')).filter((n) => n.startsWith('run-'));
 }
 
 /** Ends a process a failed test may have left behind (and that keeps mocha waiting). */
@@ -264,6 +269,38 @@ describe('netplumb CLI', function () {
     assert.match(r.stdout, /eth0@\S+\s+UP\s+10\.123\.0\.\d+\/24/);
     assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
     assert.ok(!existsSync('/run/netns/cr1'));
+  });
+
+  it("run: Docker's exit codes (125 netplumb failed, 126 cannot invoke, 127 not found, 128+N a signal), one-line errors", async () => {
+    await run('mkdir', ['-p', state]);
+    const notExecutable = path.join(state, 'not-executable');
+    await writeFile(notExecutable, 'echo hi\n', { mode: 0o644 });
+    const cases: [string[], number, RegExp | undefined][] = [
+      [['run', '--bogus', '--', 'true'], 125, /unknown option '--bogus'/],
+      [['run', '--net', 'nosuch', '--', 'true'], 125, /network "nosuch" not found/],
+      [['run', '-p', '99999:80', '--', 'true'], 125, /publish/],
+      [['run', '--net', 'host', '--', '/nonexistent'], 127, /\/nonexistent.*not found/],
+      [['run', '--net', 'none', '--', 'no-such-command-here'], 127, /no-such-command-here/],
+      [['run', '--net', 'host', '--', notExecutable], 126, /permission denied/],
+      [['run', '--net', 'none', '--', notExecutable], 126, /permission denied/],
+      [['run', '--net', 'none', '--', 'sh', '-c', 'kill -USR1 $$'], 128 + 10, undefined],
+      [['run', '--net', 'host', '--', 'sh', '-c', 'kill -PIPE $$'], 128 + 13, undefined],
+      [['run', '--net', 'none', '--', 'sh', '-c', 'exit 125'], 125, undefined],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await cli(state, args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      if (message) {
+        assert.match(r.stderr, message, args.join(' '));
+        assert.doesNotMatch(r.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
+      }
+    }
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+    assert.deepEqual(await runNetns(), []);
+    const help = await cli(state, ['run', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /125/);
+    assert.match(help.stdout, /127/);
   });
 
   it('run: a failed creation leaves an existing sandbox of the same name alone', async () => {
