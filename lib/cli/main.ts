@@ -91,6 +91,29 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       await engine.close();
     }
   };
+  /**
+   * `rm NAME...` as Docker's: every name is tried, each failure printed,
+   * the status 1 if any failed; the daemon reloads for the ones removed.
+   */
+  const removeEach = async (
+    names: string[],
+    remove: (e: Engine, name: string) => Promise<void>,
+  ): Promise<void> => {
+    const debug = program.opts<Globals>().debug === true;
+    let failed = false;
+    await withEngine(async (e) => {
+      for (const n of names) {
+        try {
+          await remove(e, n);
+          out(`${n}\n`);
+        } catch (err) {
+          failed = true;
+          process.stderr.write(errorText(err, debug));
+        }
+      }
+    });
+    if (failed) process.exitCode = 1;
+  };
 
   const network = program.command('network').description('manage networks');
   network
@@ -154,14 +177,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   network
     .command('rm <names...>')
     .description('remove networks (refused while sandboxes are attached)')
-    .action(async (names: string[]) => {
-      await withEngine(async (e) => {
-        for (const n of names) {
-          await e.removeNetwork(n);
-          out(`${n}\n`);
-        }
-      });
-    });
+    .action((names: string[]) => removeEach(names, (e, n) => e.removeNetwork(n)));
   network
     .command('connect <network> <sandbox>')
     .description('connect a sandbox to a network')
@@ -258,14 +274,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   sandbox
     .command('rm <names...>')
     .description('remove sandboxes')
-    .action(async (names: string[]) => {
-      await withEngine(async (e) => {
-        for (const n of names) {
-          await e.removeSandbox(n);
-          out(`${n}\n`);
-        }
-      });
-    });
+    .action((names: string[]) => removeEach(names, (e, n) => e.removeSandbox(n)));
 
   sandboxOptions(
     program

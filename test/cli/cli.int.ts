@@ -32,6 +32,14 @@ function cli(stateDir: string, args: string[]): Promise<Result> {
   });
 }
 
+/** The address `getent hosts NAME` gives in a sandbox, or undefined. */
+async function inNsLookup(sandbox: string, name: string): Promise<string | undefined> {
+  const r = await run('ip', ['netns', 'exec', sandbox, 'getent', 'hosts', name]).catch(
+    () => undefined,
+  );
+  return r?.stdout.trim().split(/\s+/)[0];
+}
+
 /** The namespaces of runs without --name (a run that failed leaves none). */
 async function runNetns(): Promise<string[]> {
   return (await readdir('/run/netns')).filter((n) => n.startsWith('run-'));
@@ -229,6 +237,42 @@ describe('netplumb CLI', function () {
       assert.equal((await cli(state, ['sandbox', 'rm', `dyn${i}`])).code, 0);
       assert.equal(await lookup(`dyn${i}`), undefined, `dyn${i} gone once removed`);
     }
+  });
+
+  it('sandbox rm and network rm try every name, report each failure and exit 1 if any failed', async () => {
+    await cli(state, ['network', 'create', 'crm1', '--subnet', '10.127.0.0/24']);
+    await cli(state, ['network', 'create', 'crm2', '--subnet', '10.127.1.0/24']);
+    await cli(state, ['network', 'create', 'crm3', '--subnet', '10.127.2.0/24']);
+    for (const s of ['rasker', 'ra', 'rb'])
+      assert.equal((await cli(state, ['sandbox', 'create', s, '--net', 'crm1'])).code, 0);
+    assert.ok(await inNsLookup('rasker', 'rb'), 'rb resolves before');
+    const rm = await cli(state, ['sandbox', 'rm', 'ra', 'nosuch', 'rb', 'nosuch2']);
+    assert.equal(rm.code, 1);
+    assert.equal(rm.stdout, 'ra\nrb\n');
+    assert.match(rm.stderr, /^netplumb: sandbox "nosuch" not found$/m);
+    assert.match(rm.stderr, /^netplumb: sandbox "nosuch2" not found$/m);
+    assert.doesNotMatch(rm.stderr, /\n\s+at /);
+    const left = JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout) as {
+      name: string;
+    }[];
+    assert.deepEqual(
+      left.map((s) => s.name),
+      ['rasker'],
+    );
+    assert.equal(await inNsLookup('rasker', 'rb'), undefined, 'the daemon forgot rb at once');
+    const nrm = await cli(state, ['network', 'rm', 'crm2', 'crm1', 'nosuch', 'crm3']);
+    assert.equal(nrm.code, 1);
+    assert.equal(nrm.stdout, 'crm2\ncrm3\n');
+    assert.match(nrm.stderr, /crm1/, 'refused while in use');
+    assert.match(nrm.stderr, /network "nosuch" not found/);
+    assert.deepEqual(
+      (
+        JSON.parse((await cli(state, ['network', 'ls', '--json'])).stdout) as { name: string }[]
+      ).map((n) => n.name),
+      ['crm1'],
+    );
+    const ok = await cli(state, ['sandbox', 'rm', 'rasker']);
+    assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'rasker\n', '']);
   });
 
   it('the resolver daemon never writes again into a state directory being removed, and prune returns once it has exited', async () => {
