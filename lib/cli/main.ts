@@ -77,9 +77,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       ...(g.resolvConf ? { resolvConf: g.resolvConf } : {}),
     };
   };
-  const daemon = (): Promise<void> => {
+  const daemon = async (): Promise<void> => {
     const g = program.opts<Globals>();
-    return ensureDaemon(g.stateDir, __filename, g.resolvConf);
+    await ensureDaemon(g.stateDir, __filename, g.resolvConf);
   };
   const withEngine = async <T>(fn: (e: Engine) => Promise<T>): Promise<T> => {
     const engine = await Engine.open(engineOptions());

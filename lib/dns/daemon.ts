@@ -11,6 +11,12 @@
  * waits for the reload itself, not for a poll to come round (it waited
  * 12-17 ms when the daemon looked every 25 ms); a slower poll on both
  * sides covers events a watcher misses.
+ *
+ * Commands running at once overwrite each other's requests, and the
+ * daemon answers only the last it read. A command therefore also takes as
+ * its answer one to any request it saw in dns.reload after writing its own:
+ * that request came later, so the daemon read the file after the command's
+ * request, and its catch-up covered the command's changes too.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -135,16 +141,30 @@ async function isDaemon(pid: number): Promise<boolean> {
 }
 
 /**
+ * Whether the daemon's answer `ack` covers a command whose own request was
+ * `own`: it is that request, or one `seen` in the request file after the
+ * command wrote its own (so written later, and read by the daemon later).
+ */
+export function acknowledged(
+  ack: string | undefined,
+  own: string,
+  seen: ReadonlySet<string>,
+): boolean {
+  return ack !== undefined && ack !== '' && (ack === own || seen.has(ack));
+}
+
+/**
  * Makes sure a daemon serves `stateDir` if any network needs DNS, and that
- * it has seen the latest state before returning.
+ * it has seen the latest state before returning. Resolves false when no
+ * answer came in time (the names then follow within the daemon's poll).
  */
 export async function ensureDaemon(
   stateDir: string,
   cliPath: string,
   resolvConf?: string,
-): Promise<void> {
+): Promise<boolean> {
   const state = new StateStore(stateDir);
-  if ((await dnsNetworks(state)).length === 0) return;
+  if ((await dnsNetworks(state)).length === 0) return true;
   const free = await native.tryLock(path.join(stateDir, 'locks', 'dns'), true);
   if (free) {
     free.release();
@@ -171,10 +191,16 @@ export async function ensureDaemon(
   });
   try {
     await state.writeFile(RELOAD, token);
+    // Requests of other commands found in dns.reload from now on.
+    const seen = new Set<string>();
     const deadline = Date.now() + ACK_WAIT_MS;
     while (Date.now() < deadline) {
       changed = false;
-      if ((await state.readFile(ACK).catch(() => undefined)) === token) return;
+      const ack = await state.readFile(ACK).catch(() => undefined);
+      if (acknowledged(ack, token, seen)) return true;
+      const request = await state.readFile(RELOAD).catch(() => undefined);
+      if (request !== undefined && request !== '' && request !== token) seen.add(request);
+      if (acknowledged(ack, token, seen)) return true;
       if (changed) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => wake?.(), ACK_POLL_MS);
@@ -188,6 +214,7 @@ export async function ensureDaemon(
   } finally {
     unwatch();
   }
+  return false;
 }
 
 /**

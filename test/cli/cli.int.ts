@@ -275,6 +275,28 @@ describe('netplumb CLI', function () {
     assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'rasker\n', '']);
   });
 
+  it('concurrent commands on a DNS network: every sandbox made resolves by name when its command returns', async () => {
+    await cli(state, ['network', 'create', 'cconc', '--subnet', '10.129.0.0/24']);
+    await cli(state, ['sandbox', 'create', 'casker', '--net', 'cconc']);
+    for (let round = 0; round < 3; round++) {
+      const names = Array.from({ length: 8 }, (_, i) => `cc${round}x${i}`);
+      const made = await Promise.all([
+        ...names.map(async (n) => {
+          const r = await cli(state, ['sandbox', 'create', n, '--net', 'cconc']);
+          assert.equal(r.code, 0, r.stderr);
+          // Looked up as soon as its own command returns, others still running.
+          return [n, await inNsLookup('casker', n)] as const;
+        }),
+        ...names.map(async () => {
+          const r = await cli(state, ['network', 'ls']);
+          assert.equal(r.code, 0, r.stderr);
+          return ['ls', 'ok'] as const;
+        }),
+      ]);
+      for (const [n, ip] of made) assert.ok(ip, `${n} did not resolve when its command returned`);
+    }
+  });
+
   it('the resolver daemon never writes again into a state directory being removed, and prune returns once it has exited', async () => {
     await cli(state, ['network', 'create', 'cd1', '--subnet', '10.124.0.0/24']);
     const pid = Number((await run('cat', [`${state}/dns.pid`])).stdout);
