@@ -22,6 +22,8 @@ const POLL_MS = 1000;
 /** A directory changed this recently may change again within the same clock tick. */
 const POLL_SETTLE_MS = 100;
 const TCP_IDLE_MS = 10_000;
+/** How often a network whose port 53 another process holds is tried again. */
+const RETRY_ELSEWHERE_MS = 5000;
 const TCP_MAX_BUFFER = 65_537;
 
 interface Listener {
@@ -49,10 +51,16 @@ export class DnsService {
   private readonly changed = new Set<string>();
   private fullReload = false;
   private readonly listeners = new Map<string, Listener[]>();
-  /** networks whose port 53 another process holds (a resolver daemon) */
-  private readonly servedElsewhere = new Set<string>();
+  /**
+   * Networks whose port 53 another process holds: another resolver (the
+   * CLI's daemon, another engine), which serves them, or a foreign program,
+   * which does not. Tried again on every full reload and every
+   * RETRY_ELSEWHERE_MS, so the resolver comes up here once the port is free.
+   */
+  private readonly servedElsewhere = new Map<string, NetworkRecord>();
   private watchers: FSWatcher[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private upstreamCache: { checked: number; mtimeMs: number; list: string[]; search: string[] } = {
@@ -75,6 +83,10 @@ export class DnsService {
 
   async start(): Promise<void> {
     await this.reload();
+    this.retryTimer = setInterval(() => {
+      void this.retryElsewhere().catch(() => undefined);
+    }, RETRY_ELSEWHERE_MS);
+    this.retryTimer.unref();
     if (this.opts.watch === false) return;
     try {
       for (const dir of ['networks', 'sandboxes'] as const) this.watchers.push(this.watchDir(dir));
@@ -254,24 +266,41 @@ export class DnsService {
         this.listeners.delete(name);
       }
     }
-    for (const name of this.servedElsewhere)
+    for (const name of this.servedElsewhere.keys())
       if (!wanted.has(name)) this.servedElsewhere.delete(name);
-    for (const n of networks) {
-      if (this.listeners.has(n.name) || this.servedElsewhere.has(n.name)) continue;
-      const ls: Listener[] = [];
-      try {
-        ls.push(await this.listen(n.name, n.gateway));
-        if (n.gateway6) ls.push(await this.listen(n.name, n.gateway6));
-        this.listeners.set(n.name, ls);
-      } catch (err) {
-        for (const l of ls) this.closeListener(l);
-        const code = (err as NodeJS.ErrnoException).code;
-        // Another resolver (the CLI's daemon, another engine) serves it.
-        if (code === 'EADDRINUSE') this.servedElsewhere.add(n.name);
-        // EADDRNOTAVAIL: the bridge is not up yet; the next reload retries.
-        else if (code !== 'EADDRNOTAVAIL') throw err;
-      }
+    // Those served elsewhere too: whoever held the port may have let it go.
+    for (const n of networks) if (!this.listeners.has(n.name)) await this.open(n);
+  }
+
+  /** Opens the listeners of network `n`, or notes that another process holds its port. */
+  private async open(n: NetworkRecord): Promise<void> {
+    const ls: Listener[] = [];
+    try {
+      ls.push(await this.listen(n.name, n.gateway));
+      if (n.gateway6) ls.push(await this.listen(n.name, n.gateway6));
+      this.listeners.set(n.name, ls);
+      this.servedElsewhere.delete(n.name);
+    } catch (err) {
+      for (const l of ls) this.closeListener(l);
+      const code = (err as NodeJS.ErrnoException).code;
+      // Another resolver serves it, or a foreign program sits on the port:
+      // tried again later either way.
+      if (code === 'EADDRINUSE') this.servedElsewhere.set(n.name, n);
+      // EADDRNOTAVAIL: the bridge is not up yet; the next reload retries.
+      else if (code !== 'EADDRNOTAVAIL') throw err;
     }
+  }
+
+  /** Tries again the networks whose port was held (between full reloads). */
+  private retryElsewhere(): Promise<void> {
+    if (this.servedElsewhere.size === 0) return this.reloading;
+    this.reloading = this.reloading.then(async () => {
+      for (const n of [...this.servedElsewhere.values()]) {
+        if (this.closed) return;
+        await this.open(n).catch(() => undefined);
+      }
+    });
+    return this.reloading;
   }
 
   private listen(network: string, address: string): Promise<Listener> {
@@ -393,6 +422,7 @@ export class DnsService {
     this.closed = true;
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.retryTimer) clearInterval(this.retryTimer);
     for (const w of this.watchers) w.close();
     await this.reloading.catch(() => undefined);
     for (const ls of this.listeners.values()) for (const l of ls) this.closeListener(l);

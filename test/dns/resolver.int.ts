@@ -1,6 +1,7 @@
 /** The embedded resolver, as sandboxes use it: getent, real TCP by name, forwarding, isolation, load, fuzz. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import fs from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -207,6 +208,36 @@ describe('embedded DNS on user-defined networks', function () {
         'the resolver never learned the name written by the other engine',
       );
       await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('a network whose port 53 another program held gets its resolver once the port is free', async () => {
+    // Another program on 10.94.0.1:53 before the network exists (bound while
+    // the address was on lo: the socket stays bound once it is gone).
+    await run('ip', ['addr', 'add', '10.94.0.1/32', 'dev', 'lo']);
+    const holder = createSocket({ type: 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.once('error', reject);
+        holder.bind({ address: '10.94.0.1', port: 53 }, resolve);
+      });
+    } finally {
+      await run('ip', ['addr', 'del', '10.94.0.1/32', 'dev', 'lo']);
+    }
+    let held = true;
+    cleanup.add('free the port', () => {
+      if (held) holder.close();
+      return Promise.resolve();
+    });
+    await engine.createNetwork({ name: 'dheld', subnet: '10.94.0.0/24' });
+    await engine.createSandbox({ name: 'dh1', network: 'dheld' });
+    const ip = (await engine.createSandbox({ name: 'dh2', network: 'dheld' })).endpoints[0]!.ip;
+    holder.close();
+    held = false;
+    const deadline = Date.now() + 15_000;
+    while ((await getent('dh1', 'dh2')) !== ip) {
+      assert.ok(Date.now() < deadline, 'no resolver on 10.94.0.1:53 after the port was freed');
+      await new Promise((r) => setTimeout(r, 200));
     }
   });
 
