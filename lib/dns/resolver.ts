@@ -28,6 +28,42 @@ function bare(query: Buffer, rcode: number, questions: packet.Question[] = []): 
   });
 }
 
+/** What a client over UDP takes without EDNS (RFC 1035 4.2.1). */
+const UDP_CLASSIC = 512;
+const MAX_MESSAGE = 65_535;
+
+/**
+ * The largest answer the client takes: over TCP a whole message; over UDP
+ * 512 bytes, or the payload size of its EDNS OPT record (never less than 512).
+ */
+export function answerLimit(q: packet.DecodedPacket, overTcp: boolean): number {
+  if (overTcp) return MAX_MESSAGE;
+  const opt = (q.additionals ?? []).find((a): a is packet.OptAnswer => a.type === 'OPT');
+  const size = opt?.udpPayloadSize ?? UDP_CLASSIC;
+  return Math.min(MAX_MESSAGE, Math.max(UDP_CLASSIC, size));
+}
+
+/**
+ * `full` if it fits in `limit` bytes; else the header and question alone,
+ * with TC set (as Docker's and CoreDNS's resolvers do: no partial answer),
+ * so the client asks again over TCP.
+ */
+function fit(
+  full: Buffer,
+  limit: number,
+  id: number,
+  flags: number,
+  questions: packet.Question[],
+): Buffer {
+  if (full.length <= limit) return full;
+  return packet.encode({
+    type: 'response',
+    id,
+    flags: flags | packet.TRUNCATED_RESPONSE,
+    questions,
+  });
+}
+
 export interface ResolverContext {
   view(): DnsView;
   upstreams(): Promise<string[]>;
@@ -59,6 +95,12 @@ export async function answer(
   const name = question.name.toLowerCase().replace(/\.$/, '');
   if (name.length > MAX_NAME) return bare(query, RCODE.FORMERR, questions);
 
+  const limit = answerLimit(q, overTcp);
+  const flags =
+    packet.AUTHORITATIVE_ANSWER |
+    packet.RECURSION_AVAILABLE |
+    (q.flag_rd ? packet.RECURSION_DESIRED : 0);
+
   const view = ctx.view();
   const here = view.networks.get(network);
   if (!here) return bare(query, RCODE.REFUSED, questions);
@@ -84,32 +126,22 @@ export async function answer(
         for (const a of entry.v6)
           answers.push({ type: 'AAAA', name: question.name, ttl: TTL, data: a });
       // Other types of a known name: no data, but the name exists.
-      return packet.encode({
-        type: 'response',
-        id: q.id ?? 0,
-        flags:
-          packet.AUTHORITATIVE_ANSWER |
-          packet.RECURSION_AVAILABLE |
-          (q.flag_rd ? packet.RECURSION_DESIRED : 0),
-        questions,
-        answers,
-      });
+      const full = packet.encode({ type: 'response', id: q.id ?? 0, flags, questions, answers });
+      return fit(full, limit, q.id ?? 0, flags, questions);
     }
     const ip = question.type === 'PTR' ? reverseName(name) : undefined;
     if (ip) {
       for (const nv of scope) {
         const target = nv.ptr.get(ip);
         if (target) {
-          return packet.encode({
+          const full = packet.encode({
             type: 'response',
             id: q.id ?? 0,
-            flags:
-              packet.AUTHORITATIVE_ANSWER |
-              packet.RECURSION_AVAILABLE |
-              (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+            flags,
             questions,
             answers: [{ type: 'PTR', name: question.name, ttl: TTL, data: target }],
           });
+          return fit(full, limit, q.id ?? 0, flags, questions);
         }
       }
     }
@@ -122,18 +154,15 @@ export async function answer(
   forwarding++;
   try {
     const reply = await forward(await ctx.upstreams(), query, overTcp);
-    // A client on UDP without EDNS takes 512 bytes: say "truncated" so it
-    // asks again over TCP.
-    const edns = (q.additionals ?? []).some((a) => a.type === 'OPT');
-    if (!overTcp && !edns && reply.length > 512) {
-      return packet.encode({
-        type: 'response',
-        id: q.id ?? 0,
-        flags: packet.TRUNCATED_RESPONSE | packet.RECURSION_AVAILABLE,
-        questions,
-      });
-    }
-    return reply;
+    // More than the client takes (the forwarder got it whole over TCP):
+    // "truncated", so it asks again over TCP.
+    return fit(
+      reply,
+      limit,
+      q.id ?? 0,
+      packet.RECURSION_AVAILABLE | (q.flag_rd ? packet.RECURSION_DESIRED : 0),
+      questions,
+    );
   } catch {
     return bare(query, RCODE.SERVFAIL, questions);
   } finally {

@@ -1,6 +1,7 @@
 /**
  * A DNS client run inside a sandbox by the tests:
- *   node query-tool.js SERVER NAME TYPE [udp|tcp]           -> JSON answer
+ *   node query-tool.js SERVER NAME TYPE [udp|tcp] [EDNS]    -> JSON answer
+ *     (EDNS: the UDP payload size to advertise in an OPT record; none without)
  *   node query-tool.js SERVER --load COUNT INFLIGHT NAME=IP... -> JSON stats
  * (dns-packet on the wire, no resolver library in between).
  */
@@ -53,12 +54,29 @@ async function one(
   name: string,
   type: packet.RecordType,
   proto: string,
+  edns: number | undefined,
 ): Promise<void> {
   const q = packet.encode({
     type: 'query',
     id: 4242,
     flags: packet.RECURSION_DESIRED,
     questions: [{ type, name }],
+    ...(edns !== undefined
+      ? {
+          additionals: [
+            {
+              type: 'OPT' as const,
+              name: '.',
+              udpPayloadSize: edns,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            },
+          ],
+        }
+      : {}),
   });
   const raw = proto === 'tcp' ? await tcp(server, q) : await udp(server, q, 4000);
   const r = packet.decode(raw);
@@ -67,6 +85,7 @@ async function one(
       rcode: raw.readUInt16BE(2) & 0xf,
       tc: (raw.readUInt16BE(2) & 0x200) !== 0,
       id: r.id,
+      size: raw.length,
       answers: (r.answers ?? []).map((a) => ({ type: a.type, data: dataOf(a) })),
     }),
   );
@@ -130,5 +149,11 @@ if (a === '--load') {
     new Map(pairs.map((p) => p.split('=') as [string, string])),
   );
 } else {
-  void one(server!, a!, (rest[0] ?? 'A') as packet.RecordType, rest[1] ?? 'udp');
+  void one(
+    server!,
+    a!,
+    (rest[0] ?? 'A') as packet.RecordType,
+    rest[1] ?? 'udp',
+    rest[2] !== undefined ? Number(rest[2]) : undefined,
+  );
 }

@@ -15,6 +15,7 @@ const TOOLS = path.join(ROOT, 'dist', 'test', 'dns');
 interface Reply {
   rcode: number;
   tc: boolean;
+  size: number;
   answers: { type: string; data: string }[];
 }
 
@@ -24,6 +25,7 @@ async function query(
   name: string,
   type = 'A',
   proto = 'udp',
+  edns?: number,
 ): Promise<Reply> {
   const { stdout } = await inNs(from, process.execPath, [
     path.join(TOOLS, 'query-tool.js'),
@@ -31,6 +33,7 @@ async function query(
     name,
     type,
     proto,
+    ...(edns !== undefined ? [String(edns)] : []),
   ]);
   return JSON.parse(stdout) as Reply;
 }
@@ -276,6 +279,37 @@ describe('embedded DNS on user-defined networks', function () {
       (await engine.inspectSandbox('din2')).endpoints[0]!.ip,
       'but its own names resolve',
     );
+  });
+
+  it('answers too big for the client are truncated (TC, no partial answer), local and forwarded; TCP gets them whole', async () => {
+    // 8 sandboxes sharing one 63-character alias: ~700 bytes of A records.
+    const alias = `shared-${'x'.repeat(56)}`;
+    const ips: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const s = await engine.createSandbox({ name: `dt${i}`, network: 'dapp', aliases: [alias] });
+      ips.push(s.endpoints[0]!.ip);
+    }
+    const plain = await query('ddb', '10.89.0.1', alias);
+    assert.equal(plain.tc, true, 'over 512 bytes to a client without EDNS');
+    assert.deepEqual(plain.answers, []);
+    assert.ok(plain.size <= 512);
+    const small = await query('ddb', '10.89.0.1', alias, 'A', 'udp', 600);
+    assert.equal(small.tc, true, 'over the 600 bytes the client can take');
+    assert.deepEqual(small.answers, []);
+    const large = await query('ddb', '10.89.0.1', alias, 'A', 'udp', 4096);
+    assert.equal(large.tc, false);
+    assert.deepEqual(large.answers.map((a) => a.data).sort(), [...ips].sort());
+    const tcp = await query('ddb', '10.89.0.1', alias, 'A', 'tcp');
+    assert.equal(tcp.tc, false);
+    assert.deepEqual(tcp.answers.map((a) => a.data).sort(), [...ips].sort());
+    // Forwarded (60 A records, ~1 KB): the client's EDNS size counts too.
+    const fwdSmall = await query('ddb', '10.89.0.1', 'many.big', 'A', 'udp', 600);
+    assert.equal(fwdSmall.tc, true, 'a forwarded answer over the 600 bytes the client can take');
+    assert.deepEqual(fwdSmall.answers, []);
+    assert.ok(fwdSmall.size <= 600);
+    const fwdLarge = await query('ddb', '10.89.0.1', 'many.big', 'A', 'udp', 4096);
+    assert.equal(fwdLarge.tc, false);
+    assert.equal(fwdLarge.answers.length, 60);
   });
 
   it('dual-stack networks answer AAAA', async () => {
