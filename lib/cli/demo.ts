@@ -7,9 +7,10 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readlinkSync } from 'node:fs';
 
 import { Engine } from '../engine/engine';
+import { ValidationError } from '../errors';
 
 const SERVER = `
 const http = require('http');
@@ -98,12 +99,46 @@ async function inside(out: (s: string) => void): Promise<number> {
   }
 }
 
+/** The outer demo's network namespace, passed to the one it runs inside `unshare`. */
+const OUTER_NETNS = 'NETPLUMB_DEMO_OUTER_NETNS';
+
+function netnsOf(proc: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${proc}/ns/net`); // net:[INODE]
+  } catch {
+    return undefined; // /proc/1's is not always ours to read (EACCES)
+  }
+}
+
+/**
+ * Why this process must not mount over /run and /sys, if it must not: its
+ * network namespace is PID 1's (the host's, as a rule) or the outer demo's,
+ * or neither can be read to tell (as test/sandbox-inner.sh checks).
+ */
+function notPrivate(): string | undefined {
+  const self = netnsOf('self');
+  const init = netnsOf('1');
+  const outer = process.env[OUTER_NETNS] || undefined;
+  if (self === undefined || (init === undefined && outer === undefined))
+    return 'cannot tell whether this is a private network namespace';
+  if (self === init) return "not in a private network namespace (it is PID 1's)";
+  if (self === outer) return "not in a private network namespace (it is the outer demo's)";
+  return undefined;
+}
+
 /**
  * Outside: re-run this command inside `unshare --net --mount`, with private
  * /run, /etc/netns and /sys, so the host's own network is never touched.
  */
 export async function demo(alreadyInside: boolean, out: (s: string) => void): Promise<number> {
   if (alreadyInside) {
+    // --inside mounts over /run and /sys: only where `unshare` put us.
+    const why = notPrivate();
+    if (why)
+      throw new ValidationError(
+        'inside',
+        `refusing to mount over /run and /sys: ${why}; run \`netplumb demo\` without --inside`,
+      );
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'netplumb-demo-run', '/run']);
     mkdirSync('/run/netns');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'netplumb-demo-etc', '/etc/netns']);
@@ -127,6 +162,7 @@ export async function demo(alreadyInside: boolean, out: (s: string) => void): Pr
     ],
     {
       stdio: 'inherit',
+      env: { ...process.env, [OUTER_NETNS]: netnsOf('self') ?? '' },
     },
   );
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -603,6 +603,39 @@ describe('netplumb CLI', function () {
     assert.doesNotMatch((await run('nft', ['list', 'ruleset'])).stdout, /8900/);
   });
 
+  it('demo --inside refuses to mount over /run and /sys in the network namespace of PID 1', async () => {
+    // In a PID namespace of its own, the CLI is PID 1 and shares its
+    // network namespace (a fresh one here, so nothing is at stake if it
+    // went ahead, as it did before: it ran the whole demo).
+    const r = await new Promise<Result>((resolve) => {
+      execFile(
+        'unshare',
+        [
+          '--pid',
+          '--fork',
+          '--mount-proc',
+          '--net',
+          '--',
+          process.execPath,
+          CLI,
+          'demo',
+          '--inside',
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+        (err, stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      /^netplumb: .*refusing .*not in a private network namespace \(it is PID 1's\)/,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal(r.stdout, '');
+  });
+
   it('npm start (netplumb demo) builds, shows and removes everything, in a namespace of its own', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'demo'], { timeout: 60_000 });
     assert.match(stdout, /from db: getent hosts web frontend[\s\S]*10\.89\.0\.2\s+web/);
