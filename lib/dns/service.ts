@@ -159,6 +159,15 @@ export class DnsService {
     }
   }
 
+  /**
+   * Runs `step` after the reloads queued before it, whether they worked or
+   * not: one that failed (a file unreadable for a moment) must not stop
+   * every later one. The promise is `step`'s own.
+   */
+  private afterReloads(step: () => void | Promise<void>): Promise<void> {
+    return this.reloading.catch(() => undefined).then(step);
+  }
+
   /** Networks currently served here or elsewhere. */
   networks(): string[] {
     return [...this.current.networks.keys()];
@@ -207,7 +216,7 @@ export class DnsService {
    * process's work, or this one's, already applied: then nothing changes).
    */
   private reloadSandboxes(names: string[]): Promise<void> {
-    this.reloading = this.reloading.then(async () => {
+    this.reloading = this.afterReloads(async () => {
       if (this.closed) return;
       const b = new FsBatch();
       for (const n of names) b.add({ op: 'read', path: this.state.recordPath('sandboxes', n) });
@@ -227,7 +236,7 @@ export class DnsService {
 
   /** Rebuilds the view from the state directory and opens/closes listeners to match. */
   reload(): Promise<void> {
-    this.reloading = this.reloading.then(async () => {
+    this.reloading = this.afterReloads(async () => {
       if (this.closed) return;
       this.fullReads++;
       const networks = await this.state.all<NetworkRecord>('networks');
@@ -244,7 +253,7 @@ export class DnsService {
    * knows first-hand: applied to the view without reading every record.
    */
   sandboxChanged(name: string, rec: SandboxRecord | undefined): Promise<void> {
-    this.reloading = this.reloading.then(() => {
+    this.reloading = this.afterReloads(() => {
       if (this.closed) return;
       applySandbox(this.current, this.knownRecord(name), rec);
       if (rec) this.known.set(name, JSON.stringify(rec));
@@ -294,7 +303,7 @@ export class DnsService {
   /** Tries again the networks whose port was held (between full reloads). */
   private retryElsewhere(): Promise<void> {
     if (this.servedElsewhere.size === 0) return this.reloading;
-    this.reloading = this.reloading.then(async () => {
+    this.reloading = this.afterReloads(async () => {
       for (const n of [...this.servedElsewhere.values()]) {
         if (this.closed) return;
         await this.open(n).catch(() => undefined);

@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import fs from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Engine } from '../../lib';
+import { DnsService } from '../../lib/dns/service';
+import { StateStore } from '../../lib/engine/state';
 import { Cleanup, ROOT, inNs, requireSandbox, run } from '../helpers';
 import { openEngine } from '../engine/helpers';
 
@@ -365,5 +367,32 @@ describe('embedded DNS on user-defined networks', function () {
     assert.ok(r.sent > 1000, `sent ${r.sent}`);
     assert.equal(r.stillAnswers, true);
     assert.ok(await getent('ddb', 'dweb'));
+  });
+});
+
+describe('the resolver view after a failed reload', () => {
+  before(requireSandbox);
+
+  it('a reload that fails does not stop the ones after it', async () => {
+    const dir = `/run/np-dns-reload-${process.pid}`;
+    const state = new StateStore(dir);
+    await state.init();
+    const dns = new DnsService(state, { watch: false });
+    try {
+      await dns.start();
+      const reads = dns.fullReads;
+      // networks/ is not a directory for a moment: that reload fails...
+      await rename(path.join(dir, 'networks'), path.join(dir, 'networks.away'));
+      await writeFile(path.join(dir, 'networks'), '');
+      await assert.rejects(dns.reload());
+      await rm(path.join(dir, 'networks'));
+      await rename(path.join(dir, 'networks.away'), path.join(dir, 'networks'));
+      // ...and the next one reads again.
+      await dns.reload();
+      assert.equal(dns.fullReads, reads + 2);
+    } finally {
+      await dns.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
