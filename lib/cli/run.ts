@@ -183,6 +183,15 @@ export async function runInSandbox(
       await engine.close();
     }
   } finally {
-    for (const s of SIGNALS) process.off(s, onSignal);
+    // The process ends next: a signal now must not kill it before it exits
+    // with the status found (the run is a command's whole process).
+    for (const s of SIGNALS) {
+      process.on(s, ignoreSignal);
+      process.off(s, onSignal);
+    }
   }
+}
+
+function ignoreSignal(): void {
+  // see the end of runInSandbox
 }
