@@ -906,11 +906,11 @@ class DumpJob : public PromiseJob {
     if (request_) {
       if (it != w.streams.end()) w.streams.erase(it);  // a new dump under an old id: the old one is dropped
       it = w.streams.emplace(stream_, std::make_unique<NetlinkSocket>(protocol_)).first;
-      it->second->DumpBegin(*request_);
     } else if (it == w.streams.end() || !it->second->DumpActive()) {
       throw SysError(EINVAL, "dump", "no dump in progress");
     }
     try {
+      if (request_) it->second->DumpBegin(*request_);
       done_ = it->second->DumpRead(budget_, &txn_);
     } catch (...) {
       w.streams.erase(stream_);

@@ -46,10 +46,14 @@ NetlinkSocket::NetlinkSocket(int protocol) : protocol_(protocol) {
   SetOpt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
   // Large dumps and long batches of ACKs must never overrun: ask for a big
   // receive buffer (FORCE needs CAP_NET_ADMIN, which any caller here has).
-  rcvbuf_ = kDefaultRcvbuf;
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_, sizeof(rcvbuf_)) != 0) {
-    SetOpt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf_);
+  int want = kDefaultRcvbuf;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0) {
+    SetOpt(fd, SOL_SOCKET, SO_RCVBUF, want);
   }
+  // What was granted: without FORCE (a user namespace) it is capped at
+  // net.core.rmem_max, and a batch is windowed by what it really holds.
+  socklen_t rl = sizeof(rcvbuf_);
+  if (::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf_, &rl) != 0) rcvbuf_ = 0;
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) ThrowErrno("bind");
@@ -181,19 +185,30 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
   const uint32_t window = all_ack ? static_cast<uint32_t>(fit) : count;
   uint32_t sent = std::min(window, count);
   SendBytes(batch.data() + starts[0], starts[sent] - starts[0]);
-  auto answered = [&] {
-    for (uint32_t i = 0; i < sent; i++) {
-      if (!out->completions[i].done) return false;
+  uint32_t answered = 0;  // messages before this one are all answered
+  // Messages never sent (a later window's send failed): failed with `err`.
+  auto unsent = [&](int err) {
+    for (uint32_t i = sent; i < count; i++) {
+      out->completions[i].done = true;
+      out->completions[i].error = err;
     }
-    return true;
+    sent = count;
   };
 
   bool block = false;
   for (;;) {
-    if (sent < count && answered()) {
+    while (answered < sent && out->completions[answered].done) answered++;
+    if (sent < count && answered == sent) {
+      // The earlier windows are in the kernel: a failure now fails only
+      // what was not sent, so the caller still learns what was applied.
       const uint32_t next = std::min(sent + window, count);
-      SendBytes(batch.data() + starts[sent], starts[next] - starts[sent]);
-      sent = next;
+      try {
+        SendBytes(batch.data() + starts[sent], starts[next] - starts[sent]);
+        sent = next;
+      } catch (const SysError& e) {
+        unsent(e.err);
+        return;
+      }
     }
     size_t n = Receive(block);
     if (n == 0) {
@@ -210,10 +225,14 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
       }
       if (!missing && sent < count) continue;  // the next window
       // An aborted nf_tables batch acknowledges nothing after the failure.
-      if (!missing || failed) return;
+      if (!missing || failed) {
+        unsent(ECANCELED);
+        return;
+      }
       pollfd p{fd_.Get(), POLLIN, 0};
       int r = ::poll(&p, 1, kLateAckTimeoutMs);
       if (r > 0) continue;
+      unsent(ECANCELED);
       for (uint32_t i = 0; i < count; i++) {
         if (expects[i] && !out->completions[i].done) {
           out->completions[i].done = true;
