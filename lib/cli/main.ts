@@ -79,7 +79,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   };
   const daemon = async (): Promise<void> => {
     const g = program.opts<Globals>();
-    await ensureDaemon(g.stateDir, __filename, g.resolvConf);
+    if (!(await ensureDaemon(g.stateDir, __filename, g.resolvConf)))
+      process.stderr.write(
+        'netplumb: warning: the resolver daemon did not confirm the change in time; names may resolve a moment later\n',
+      );
   };
   const withEngine = async <T>(fn: (e: Engine) => Promise<T>): Promise<T> => {
     const engine = await Engine.open(engineOptions());

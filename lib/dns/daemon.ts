@@ -103,8 +103,8 @@ export async function runDaemon(stateDir: string, resolvConf?: string): Promise<
   const look = async (): Promise<void> => {
     const token = (await state.readFile(RELOAD)) ?? '';
     if (token && token !== answered) {
+      await service.catchUp(); // if it fails, the next look tries again
       answered = token;
-      await service.catchUp();
       await state.writeFile(ACK, token);
     }
     if ((await dnsNetworks(state)).length > 0) idleSince = Date.now();
