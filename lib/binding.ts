@@ -366,8 +366,7 @@ export type FsOp =
   | { op: 'reserveFirst'; path: string; names: string[]; data: string }
   /** holds (and, in a step, passes) when `path` does not exist */
   | { op: 'absent'; path: string }
-  /** holds when directory `path` has no entry but `data` (dot files aside; a missing one is empty) */
-  /** the directory holds no entry but those named in data ('/'-separated), dot files aside */
+  /** holds when directory `path` has no entry but those named in `data` ('/'-separated; dot files aside; a missing one is empty) */
   | { op: 'onlyEntry'; path: string; data: string };
 
 export interface FsResult {

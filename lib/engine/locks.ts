@@ -26,9 +26,10 @@
  *
  * An operation is let in (locks/ops) before it takes its sandbox's byte, so
  * the holder of a byte never waits for a prune: nothing can deadlock.
- * Every lock is tried without waiting, on the event loop's thread (a try is
- * one syscall on a file opened beforehand, on the pool); a conflict is
- * waited out with short timers.
+ * An operation's locks are tried without waiting, on the event loop's
+ * thread (a try is one syscall on a file opened beforehand, on the pool);
+ * prune's open their file on the pool each time. A conflict is waited out
+ * with short timers.
  */
 import type { LockFileNative } from '../binding';
 import { ConflictError } from '../errors';

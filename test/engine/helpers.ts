@@ -81,12 +81,12 @@ export async function ping(from: string, to: string): Promise<boolean> {
   }
 }
 
-/** Named namespaces right now (ip netns list). */
 /** A map of the engine's nftables table as `nft -j` prints it (e.g. dnat4_any, its published ports). */
 export async function natMap(engine: Engine, map: string): Promise<string> {
   return (await run('nft', ['-j', 'list', 'map', 'inet', `netplumb_${engine.tag}`, map])).stdout;
 }
 
+/** Named namespaces right now (ip netns list). */
 export async function netnsNames(): Promise<string[]> {
   return (await readdir('/run/netns')).sort();
 }
