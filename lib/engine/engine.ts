@@ -1562,6 +1562,21 @@ export class Engine {
     rec: SandboxRecord,
     members: string[],
   ): Promise<SandboxRecord | undefined> {
+    // The members' records are read and rewritten under their locks: a
+    // member removed meanwhile is not written back as ready.
+    const unlocks: (() => void)[] = [];
+    try {
+      for (const m of [...new Set(members)].sort()) unlocks.push(await this.locks.lockSandbox(m));
+      return await this.takeOverLocked(rec, members);
+    } finally {
+      for (const unlock of unlocks.reverse()) unlock();
+    }
+  }
+
+  private async takeOverLocked(
+    rec: SandboxRecord,
+    members: string[],
+  ): Promise<SandboxRecord | undefined> {
     const read = new FsBatch();
     for (const m of members) read.add({ op: 'read', path: this.state.recordPath('sandboxes', m) });
     const recs = (await read.run())

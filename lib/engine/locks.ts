@@ -168,6 +168,24 @@ export class OperationLocks {
   }
 
   /**
+   * Takes sandbox `name`'s byte for an operation already let in (holding
+   * another sandbox's): what releases it. The removal of a shared
+   * namespace's owner takes its members' this way before it rewrites their
+   * records. No operation holding a member's byte waits for its owner's,
+   * so this cannot deadlock.
+   */
+  async lockSandbox(name: string): Promise<() => void> {
+    const slot = slotOf(name);
+    await this.takeSlot(slot);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.passSlot(slot, true);
+    };
+  }
+
+  /**
    * For prune: waits until no operation of any engine on this state
    * directory is in flight, and keeps new ones from starting until the
    * returned function is called.

@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 
 import { ConflictError, type Engine } from '../../lib';
 import { Cleanup, inNs, ipJson, requireSandbox, run, waitFor } from '../helpers';
-import { addrsIn, netnsNames, openEngine, ping, rootLinks } from './helpers';
+import { addrsIn, consistency, netnsNames, openEngine, ping, rootLinks } from './helpers';
 
 describe('engine: network modes', () => {
   before(requireSandbox);
@@ -162,6 +162,27 @@ describe('engine: network modes', () => {
     await engine.removeSandbox('mside');
     // Once the heir goes, both are free again.
     await engine.createSandbox({ name: 'mnext', network: 'mheir', ip, publish: ['18080:80'] });
+  });
+
+  it('an owner and one of its members removed at once: the member stays removed, the other member inherits', async () => {
+    await engine.createNetwork({ name: 'mrace', subnet: '10.98.0.0/24' });
+    for (let round = 0; round < 6; round++) {
+      await engine.createSandbox({ name: `mro${round}`, network: 'mrace' });
+      for (const m of ['a', 'b'])
+        await engine.createSandbox({ name: `mro${round}${m}`, network: `container:mro${round}` });
+      // The member first or the owner first: the take-over must not write
+      // back the record of a member being removed.
+      const order =
+        round % 2 === 0 ? [`mro${round}a`, `mro${round}`] : [`mro${round}`, `mro${round}a`];
+      await Promise.all(order.map((n) => engine.removeSandbox(n)));
+      const left = (await engine.listSandboxes())
+        .map((x) => x.name)
+        .filter((n) => n.startsWith(`mro${round}`));
+      assert.deepEqual(left, [`mro${round}b`], `round ${round}`);
+      assert.ok((await netnsNames()).includes(`mro${round}b`));
+      assert.deepEqual(await consistency(engine, `mro${round}`), [], `round ${round}`);
+      await engine.removeSandbox(`mro${round}b`);
+    }
   });
 
   it('container mode refuses publishing, aliases and static addresses, as Docker does', async () => {
