@@ -56,6 +56,9 @@ function killLeftover(pid: number): Promise<void> {
 }
 
 /** A process's output so far, and a wait for a pattern in it that fails if the process exits first. */
+/** Children of watchOutput still running: ended after each test, also when it failed. */
+const running = new Set<ChildProcess>();
+
 function watchOutput(child: ChildProcess): {
   text: () => string;
   until: (re: RegExp) => Promise<void>;
@@ -67,8 +70,10 @@ function watchOutput(child: ChildProcess): {
     text += d.toString();
     for (const w of waiters) w();
   });
+  running.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
+      running.delete(child);
       resolve({ code, signal });
     }),
   );
@@ -110,7 +115,11 @@ describe('netplumb CLI', function () {
       await run('rm', ['-rf', state]);
     });
   });
-  afterEach(() => cleanup.run());
+  afterEach(async () => {
+    for (const child of running) child.kill('SIGKILL');
+    running.clear();
+    await cleanup.run();
+  });
 
   it('network create/ls/inspect/rm, sandbox create/ls/inspect/rm, as tables and --json', async () => {
     const c = await cli(state, [
