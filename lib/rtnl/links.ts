@@ -38,6 +38,10 @@ export interface BridgeInfo {
   vlanFiltering?: boolean;
   /** IGMP/MLD snooping on (`mcast_snooping 1`) */
   mcastSnooping?: boolean;
+  /** bridged IPv4 through the ip/inet netfilter hooks, whatever the sysctl says (`nf_call_iptables 1`; needs br_netfilter) */
+  nfCallIptables?: boolean;
+  /** the same for IPv6 (`nf_call_ip6tables 1`) */
+  nfCallIp6tables?: boolean;
 }
 
 /** A VXLAN device's settings as the kernel reports them (IFLA_VXLAN_*; `ip -d link show type vxlan`). */
@@ -234,6 +238,10 @@ export interface BridgeSpec extends CommonLinkSpec {
   vlanFiltering?: boolean;
   /** IGMP/MLD snooping (`mcast_snooping 0|1`) */
   mcastSnooping?: boolean;
+  /** bridged IPv4 through the ip/inet netfilter hooks even with the sysctl at 0 (`nf_call_iptables 1`; takes effect only with br_netfilter loaded) */
+  nfCallIptables?: boolean;
+  /** the same for IPv6 (`nf_call_ip6tables 1`) */
+  nfCallIp6tables?: boolean;
 }
 
 /** The other end of a veth pair: born where it is meant to live. */
@@ -567,6 +575,10 @@ export class Links {
           data.vlanFiltering = validateBool(spec.vlanFiltering, 'vlanFiltering');
         if (spec.mcastSnooping !== undefined)
           data.mcastSnooping = validateBool(spec.mcastSnooping, 'mcastSnooping');
+        if (spec.nfCallIptables !== undefined)
+          data.nfCallIptables = validateBool(spec.nfCallIptables, 'nfCallIptables');
+        if (spec.nfCallIp6tables !== undefined)
+          data.nfCallIp6tables = validateBool(spec.nfCallIp6tables, 'nfCallIp6tables');
         if (Object.keys(data).length > 0) wire.data = data;
         break;
       }

@@ -45,6 +45,8 @@ void EncodeBridgeData(MessageWriter& w, const Spec& d) {
   PutU16(w, d, "priority", IFLA_BR_PRIORITY);
   PutBoolU8(w, d, "vlanFiltering", IFLA_BR_VLAN_FILTERING);
   PutBoolU8(w, d, "mcastSnooping", IFLA_BR_MCAST_SNOOPING);
+  PutBoolU8(w, d, "nfCallIptables", IFLA_BR_NF_CALL_IPTABLES);
+  PutBoolU8(w, d, "nfCallIp6tables", IFLA_BR_NF_CALL_IP6TABLES);
 }
 
 // ip link add ... type vxlan id N [local A] [group|remote A] dev D dstport P [no]learning
@@ -236,6 +238,12 @@ void DecodeBridgeData(Out o, const AttrView& data) {
         break;
       case IFLA_BR_MCAST_SNOOPING:
         o.Set("mcastSnooping", a.U8() != 0);
+        break;
+      case IFLA_BR_NF_CALL_IPTABLES:
+        o.Set("nfCallIptables", a.U8() != 0);
+        break;
+      case IFLA_BR_NF_CALL_IP6TABLES:
+        o.Set("nfCallIp6tables", a.U8() != 0);
         break;
       default:
         break;

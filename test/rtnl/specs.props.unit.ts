@@ -79,6 +79,8 @@ const linkSpec: fc.Arbitrary<LinkSpec> = fc.oneof(
       ageingTime: u32,
       vlanFiltering: fc.boolean(),
       mcastSnooping: fc.boolean(),
+      nfCallIptables: fc.boolean(),
+      nfCallIp6tables: fc.boolean(),
     },
     { requiredKeys: ['kind', 'name'] },
   ),
@@ -201,6 +203,8 @@ describe('properties: link, address and route specs (lib/rtnl)', () => {
           assert.equal(b.ageingTime, spec.ageingTime);
           assert.equal(b.vlanFiltering, spec.vlanFiltering);
           assert.equal(b.mcastSnooping, spec.mcastSnooping);
+          assert.equal(b.nfCallIptables, spec.nfCallIptables);
+          assert.equal(b.nfCallIp6tables, spec.nfCallIp6tables);
         }
         if (spec.kind === 'vxlan') {
           assert.deepEqual(link.vxlan, {
