@@ -300,6 +300,19 @@ export class Engine {
    * Sets a sysctl as the host namespace sees it. Equivalent to
    * `ip netns exec HOST sysctl -w KEY=VALUE`. @internal
    */
+  /** Whether br_netfilter is loaded, as the host namespace sees it (its sysctls exist). */
+  private async brNetfilter(): Promise<boolean> {
+    try {
+      await sysctl.get(
+        'net.bridge.bridge-nf-call-iptables',
+        this.host.netns ? { netns: this.hostNs } : {},
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async hostSysctl(key: string, value: string): Promise<void> {
     await sysctl.set(key, value, this.host.netns ? { netns: this.hostNs } : {});
   }
@@ -448,6 +461,7 @@ export class Engine {
         }
       }
     }
+    if (!rec.icc && this.firewall && (await this.brNetfilter())) rec.isolation = 'netfilter';
     if (!(await this.state.create('networks', rec.name, rec))) {
       throw new ConflictError('name', `network "${rec.name}" already exists`);
     }
@@ -1198,7 +1212,7 @@ export class Engine {
       alias: this.aliasOf('ep', rec.name, net.name),
       defaultRoute,
       announce: this.announces(net, ep),
-      isolated: !net.icc,
+      isolated: !net.icc && net.isolation !== 'netfilter',
       hairpin: ep.ports.length > 0,
     };
   }

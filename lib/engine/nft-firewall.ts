@@ -325,9 +325,13 @@ export class NftFirewall implements Firewall {
     const tag = `net=${net.name}`;
     const tx = this.nft.transaction();
     tx.addElements(this.set('bridges'), [{ key: br, comment: tag }]);
-    tx.addElements(this.set('intra'), [
-      { key: [br, br], value: { verdict: 'accept' }, comment: tag },
-    ]);
+    // Within the network: everything, unless icc=false is held here (see
+    // NetworkRecord.isolation): then only DNATed traffic (a published port),
+    // by the rules after the map.
+    if (net.isolation !== 'netfilter')
+      tx.addElements(this.set('intra'), [
+        { key: [br, br], value: { verdict: 'accept' }, comment: tag },
+      ]);
     if (net.internal) {
       tx.addElements(this.set('internal'), [{ key: br, comment: tag }]);
     } else if (net.overlay) {

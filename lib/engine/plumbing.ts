@@ -143,6 +143,8 @@ export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string
     stp: false,
     forwardDelay: 0,
     mcastSnooping: false,
+    // icc=false through the firewall (see NetworkRecord.isolation).
+    ...(net.isolation === 'netfilter' ? { nfCallIptables: true, nfCallIp6tables: true } : {}),
   });
   const requests: Request[] = [
     {

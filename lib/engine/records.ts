@@ -15,6 +15,15 @@ export interface NetworkRecord {
   mtu: number;
   internal: boolean;
   icc: boolean;
+  /**
+   * How icc=false holds. Absent: bridge-port isolation. 'netfilter': the
+   * firewall's forward chain (no bridge-to-itself traffic but DNATed), with
+   * br_netfilter made to see this bridge's traffic (nf_call_iptables): where
+   * br_netfilter is loaded, it bridges a DNATed packet between two ports,
+   * which port isolation would drop (a published port unreachable from its
+   * own network).
+   */
+  isolation?: 'netfilter';
   labels: Record<string, string>;
   default: boolean;
   created: string;
