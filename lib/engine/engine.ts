@@ -1289,11 +1289,8 @@ export class Engine {
   /** -p and -P requests of a sandbox (not for host/none/container modes). */
   private portRequests(rec: SandboxRecord, spec: SandboxSpec): PortRequest[] {
     const requests: PortRequest[] = [];
-    if (spec.publish !== undefined && !Array.isArray(spec.publish))
-      throw new ValidationError('publish', 'must be an array of port specs');
+    // Both are arrays: checked on the way in (createSandboxTracked).
     (spec.publish ?? []).forEach((p, i) => requests.push(...parsePublish(p, `publish[${i}]`)));
-    if (spec.expose !== undefined && !Array.isArray(spec.expose))
-      throw new ValidationError('expose', 'must be an array of ports');
     const exposed = parseExpose(spec.expose ?? []);
     rec.expose = exposed.map((e) => e.port);
     if (spec.publishAll === true) {
