@@ -1,6 +1,6 @@
 /** The netplumb command as a user types it. */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -100,6 +100,9 @@ describe('netplumb CLI', function () {
   before(requireSandbox);
   const cleanup = new Cleanup();
   let state: string;
+  /** The CLI on this test's state directory, as a child to watch and signal. */
+  const spawnCli = (args: string[], opts: SpawnOptions): ChildProcess =>
+    spawn(process.execPath, [CLI, '--state-dir', state, ...args], opts);
   beforeEach(() => {
     state = `/run/np-cli-${process.pid}-${++counter}`;
     cleanup.add('clean up after the CLI', async () => {
@@ -397,11 +400,7 @@ describe('netplumb CLI', function () {
   });
 
   it('run: SIGTERM ends the command and removes the sandbox', async () => {
-    const child = spawn(
-      process.execPath,
-      [CLI, '--state-dir', state, 'run', '--name', 'cr2', '--', 'sleep', '30'],
-      { stdio: 'ignore' },
-    );
+    const child = spawnCli(['run', '--name', 'cr2', '--', 'sleep', '30'], { stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) =>
       child.once('exit', (code) => {
         resolve(code);
@@ -429,11 +428,9 @@ describe('netplumb CLI', function () {
     assert.ok(lock, 'the resolver lock is free');
     try {
       const marker = path.join(state, 'ran');
-      const child = spawn(
-        process.execPath,
-        [CLI, '--state-dir', state, 'run', '--net', 'csig', '--name', 'cr5', '--', 'touch', marker],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
+      const child = spawnCli(['run', '--net', 'csig', '--name', 'cr5', '--', 'touch', marker], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const { exited } = watchOutput(child);
       await waitFor('the reload request', () => existsSync(path.join(state, 'dns.reload')), 10_000);
       assert.ok(existsSync('/run/netns/cr5'), 'the sandbox exists');
@@ -450,20 +447,8 @@ describe('netplumb CLI', function () {
   it('run: a second signal while the sandbox is being removed does not stop the removal', async () => {
     // A process left behind in the namespace holds it: the removal then
     // waits (up to a second) for the veth to go, which is when we signal.
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        '--state-dir',
-        state,
-        'run',
-        '--name',
-        'cr6',
-        '--',
-        'sh',
-        '-c',
-        'sleep 1000 & echo "sleeper $!"; wait',
-      ],
+    const child = spawnCli(
+      ['run', '--name', 'cr6', '--', 'sh', '-c', 'sleep 1000 & echo "sleeper $!"; wait'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const out = watchOutput(child);
@@ -486,24 +471,9 @@ describe('netplumb CLI', function () {
       'echo "ready $$"',
       'while :; do sleep 0.05; done',
     ].join('\n');
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        '--state-dir',
-        state,
-        'run',
-        '--net',
-        'none',
-        '--name',
-        'cr7',
-        '--',
-        'sh',
-        '-c',
-        script,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = spawnCli(['run', '--net', 'none', '--name', 'cr7', '--', 'sh', '-c', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const out = watchOutput(child);
     await out.until(/^ready \d+$/m);
     const commandPid = Number(/^ready (\d+)$/m.exec(out.text())![1]);
@@ -568,23 +538,8 @@ describe('netplumb CLI', function () {
 
   it('prune after a killed CLI process leaves nothing', async () => {
     await cli(state, ['network', 'create', 'cpr', '--subnet', '10.124.0.0/24']);
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        '--state-dir',
-        state,
-        'run',
-        '--net',
-        'cpr',
-        '--name',
-        'cr3',
-        '-p',
-        '8900:80',
-        '--',
-        'sleep',
-        '30',
-      ],
+    const child = spawnCli(
+      ['run', '--net', 'cpr', '--name', 'cr3', '-p', '8900:80', '--', 'sleep', '30'],
       { stdio: 'ignore' },
     );
     // Killed once the sandbox is complete (a kill mid-creation is the crash test's business).
