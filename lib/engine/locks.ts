@@ -33,9 +33,8 @@
  */
 import type { LockFileNative } from '../binding';
 import { ConflictError } from '../errors';
-import type { StateStore } from './state';
+import { lockRetryMs, type StateStore } from './state';
 
-const RETRY_MS = [1, 2, 5, 10, 20, 50];
 const TIMEOUT_MS = 60_000;
 
 /** The byte of locks/sandboxes standing for a sandbox name: a 53-bit hash (cyrb53). */
@@ -69,7 +68,6 @@ function busy(lock: string, holder: string): ConflictError {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const backoff = (attempt: number): number => RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
 
 interface Waiter {
   resolve: () => void;
@@ -216,7 +214,7 @@ export class OperationLocks {
         }
       }
       if (Date.now() > end) throw busy('ops.gate', 'another prune, or operations waiting,');
-      await sleep(backoff(attempt));
+      await sleep(lockRetryMs(attempt));
     }
   }
 
@@ -284,7 +282,7 @@ export class OperationLocks {
   /** Tries again, after a short wait, to let in the operations waiting. */
   private poll(): void {
     if (this.timer) return;
-    const ms = backoff(this.attempt++);
+    const ms = lockRetryMs(this.attempt++);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       try {
@@ -317,7 +315,7 @@ export class OperationLocks {
       const end = Date.now() + TIMEOUT_MS;
       for (let attempt = 0; !this.opened().sandboxes.tryLockRange(slot, true); attempt++) {
         if (Date.now() > end) throw busy('sandboxes', 'another operation on this sandbox');
-        await sleep(backoff(attempt));
+        await sleep(lockRetryMs(attempt));
       }
     } catch (err) {
       this.passSlot(slot, false);

@@ -35,6 +35,11 @@ import type { EndpointRecord } from './records';
 
 const RETRY_MS = [1, 2, 5, 10, 20, 50];
 
+/** How long to wait before trying a taken lock again, the `attempt`th time (see StateStore.lock). */
+export function lockRetryMs(attempt: number): number {
+  return RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
+}
+
 /** Whether a process exists (our own counts as gone: its temporaries are not in flight). */
 export function processAlive(pid: number): boolean {
   if (pid === process.pid) return false;
@@ -489,7 +494,7 @@ export class StateStore {
           'stateDir',
           `timed out after ${timeoutMs / 1000} s waiting for lock ${name} (another process holds it)`,
         );
-      await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
+      await new Promise((r) => setTimeout(r, lockRetryMs(attempt)));
     }
   }
 
