@@ -503,7 +503,11 @@ describe('netplumb CLI', function () {
         'setInterval(() => undefined, 1000);',
       ].join('\n'),
     );
+    // `exec`: script(1) starts $SHELL -c (dash when SHELL is unset, as in
+    // CI), and dash does not exec a lone command: it would stand between the
+    // terminal and run, and die of the ^C itself (script then exits 130).
     const cmd = [
+      'exec',
       process.execPath,
       CLI,
       '--state-dir',
