@@ -38,6 +38,12 @@ export interface NativeTransaction {
   messages: NativeMessage[];
   /** some dump part carried NLM_F_DUMP_INTR: the dump may be inconsistent */
   interrupted: boolean;
+  /**
+   * the receive queue overran (ENOBUFS): the kernel dropped the replies it
+   * could not queue; those that arrived are here, the missing ACKs are
+   * completions with error ENOBUFS
+   */
+  overrun: boolean;
 }
 
 export interface NativeDumpChunk extends NativeTransaction {
@@ -149,7 +155,12 @@ export interface HandleNative {
     steps: NativeStep[],
     timing?: boolean,
   ): Promise<NativeSequenceResult & { held: boolean }>;
-  transact(protocol: number, batch: Buffer): Promise<NativeTransaction>;
+  /**
+   * Sends `batch` in one sendmsg and collects every reply. `rcvbuf`: a fixed
+   * receive buffer (SO_RCVBUF) for this batch, not grown for its replies
+   * (tests use it to make the kernel drop replies).
+   */
+  transact(protocol: number, batch: Buffer, opts?: { rcvbuf?: number }): Promise<NativeTransaction>;
   /**
    * One chunk of stream `stream`'s dump (a request starts it; null goes
    * on); each stream has a socket of its own, closed when the dump ends or

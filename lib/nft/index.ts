@@ -273,9 +273,13 @@ export class Nft implements NftContext {
   // ---- NftContext (used by transactions) ----------------------------------
 
   /** @internal */
-  async transact(batch: Buffer, what: string): Promise<NativeTransaction> {
+  async transact(
+    batch: Buffer,
+    what: string,
+    opts?: { rcvbuf?: number },
+  ): Promise<NativeTransaction> {
     try {
-      return await this.handle.transact(K.NETLINK_NETFILTER, batch);
+      return await this.handle.transact(K.NETLINK_NETFILTER, batch, opts);
     } catch (err) {
       throw fromSystemError(err, what);
     }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -873,12 +874,12 @@ class SequenceJob : public PromiseJob {
 
 class TransactJob : public PromiseJob {
  public:
-  TransactJob(Napi::Env env, int protocol, std::vector<uint8_t> batch)
-      : PromiseJob(env), protocol_(protocol), batch_(std::move(batch)) {}
+  TransactJob(Napi::Env env, int protocol, std::vector<uint8_t> batch, int rcvbuf)
+      : PromiseJob(env), protocol_(protocol), batch_(std::move(batch)), rcvbuf_(rcvbuf) {}
 
   void Run(Worker& w) override {
     try {
-      w.Socket(protocol_).Transact(batch_, &txn_);
+      w.Socket(protocol_).Transact(batch_, &txn_, rcvbuf_);
     } catch (const SysError&) {
       // Replies may still be queued, or a dump still running, on the socket
       // (a receive queue overrun): the next request gets a fresh one.
@@ -893,6 +894,7 @@ class TransactJob : public PromiseJob {
  private:
   int protocol_;
   std::vector<uint8_t> batch_;
+  int rcvbuf_;
   Transaction txn_;
 };
 
@@ -1520,7 +1522,17 @@ Napi::Value Handle::Enter(const Napi::CallbackInfo& info) {
 Napi::Value Handle::Transact(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int protocol = ProtocolArg(info);
-  return Submit(env, *shared_, *main_, new TransactJob(env, protocol, BufferArg(info, 1, "batch")));
+  std::vector<uint8_t> batch = BufferArg(info, 1, "batch");
+  int rcvbuf = 0;  // options.rcvbuf: a fixed receive buffer for this batch (tests)
+  if (info[2].IsObject()) {
+    Napi::Value v = info[2].As<Napi::Object>().Get("rcvbuf");
+    if (!v.IsUndefined()) {
+      const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 1 && d <= INT32_MAX / 2)) ThrowTypeError(env, "rcvbuf must be a byte count from 1 to 2^30-1");
+      rcvbuf = static_cast<int>(d);
+    }
+  }
+  return Submit(env, *shared_, *main_, new TransactJob(env, protocol, std::move(batch), rcvbuf));
 }
 
 Napi::Value Handle::Dump(const Napi::CallbackInfo& info) {

@@ -33,6 +33,7 @@ struct Transaction {
   std::vector<uint8_t> data;            // data messages, back to back
   std::vector<Received> received;
   bool interrupted = false;  // some dump part had NLM_F_DUMP_INTR
+  bool overrun = false;      // the receive queue overran (ENOBUFS): replies were lost
 };
 
 // Files the messages of one received buffer under requests base ..

@@ -80,12 +80,7 @@ void NetlinkSocket::EnsureSendBuffer(size_t len) {
   ::getsockopt(fd_.Get(), SOL_SOCKET, SO_SNDBUF, &sndbuf_, &sl);
 }
 
-size_t NetlinkSocket::EnsureReceiveBuffer(size_t messages) {
-  // Each queued ACK costs a whole skb (~1 KiB of truesize) against rcvbuf.
-  constexpr size_t kAck = 1024, kSpare = 64 * 1024;
-  auto fits = [&] { return rcvbuf_ > static_cast<int>(kSpare) ? (rcvbuf_ - kSpare) / kAck : 1; };
-  if (messages * kAck + kSpare <= static_cast<size_t>(rcvbuf_)) return messages;
-  int want = static_cast<int>(std::min<size_t>(messages * kAck + kSpare, INT32_MAX / 2));
+void NetlinkSocket::SetReceiveBuffer(int want) {
   if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0) {
     SetOpt(fd_.Get(), SOL_SOCKET, SO_RCVBUF, want);
   }
@@ -93,6 +88,54 @@ size_t NetlinkSocket::EnsureReceiveBuffer(size_t messages) {
   int got = 0;
   socklen_t len = sizeof(got);
   if (::getsockopt(fd_.Get(), SOL_SOCKET, SO_RCVBUF, &got, &len) == 0) rcvbuf_ = got;
+}
+
+size_t NetlinkSocket::ReplyBudget(const std::vector<uint8_t>& batch) {
+  // What the kernel charges the receive queue (skb truesize) for the
+  // replies, measured on 6.18 (/proc/net/netlink Rmem with the replies
+  // queued, and the smallest SO_RCVBUF that holds them):
+  // - an ACK or error (NETLINK_CAP_ACK): an skb of its own, 832 bytes.
+  // - echoes (NLM_F_ECHO): nf_tables queues them at commit, packed into
+  //   skbs of NLMSG_GOODSIZE (a page less skb_shared_info) whose head
+  //   lands in a kmalloc bucket twice that size: 8,378 bytes each with 4 KiB
+  //   pages. An echo is its request plus what the kernel adds (the handle,
+  //   ...: 56 bytes for a rule). 1000 rules of 560 bytes with a counter and
+  //   a comment: 168 such skbs and 1000 ACKs, 2,239,552 bytes.
+  constexpr size_t kAck = 1024, kEchoGrowth = 128, kShinfo = 320;
+  static const size_t page = std::min<size_t>(static_cast<size_t>(::sysconf(_SC_PAGESIZE)), 8192);
+  const size_t good = page - kShinfo;  // NLMSG_GOODSIZE
+  size_t messages = 0, echoes = 0, echo_bytes = 0, largest = 0;
+  MessageIterator it(batch.data(), batch.size());
+  MessageView m;
+  while (it.Next(&m)) {
+    messages++;
+    if ((m.header.nlmsg_flags & NLM_F_ECHO) == 0) continue;
+    const size_t e = NLMSG_ALIGN(m.header.nlmsg_len) + kEchoGrowth;
+    echoes++;
+    echo_bytes += e;
+    largest = std::max(largest, e);
+  }
+  // Packed in order, each skb is filled past good - largest before the
+  // next is started, and none holds fewer than one echo.
+  size_t skbs = echoes;
+  if (largest < good) skbs = std::min(skbs, echo_bytes / (good - largest) + 1);
+  if (echoes > 0) skbs++;  // NFT_MSG_NEWGEN, when the first message asked for an echo
+  const size_t per_skb = 2 * std::max(page, largest) + 512;
+  return messages * kAck + skbs * per_skb;
+}
+
+size_t NetlinkSocket::EnsureReceiveBuffer(size_t need, size_t messages) {
+  constexpr size_t kSpare = 64 * 1024;
+  // How many messages fit at their average share of `need` (windows).
+  auto fits = [&] {
+    if (rcvbuf_ <= static_cast<int>(kSpare) || need == 0) return size_t{1};
+    return static_cast<size_t>(static_cast<double>(messages) * static_cast<double>(rcvbuf_ - kSpare) /
+                               static_cast<double>(need));
+  };
+  if (rcvbuf_limit_ == 0 && need + kSpare > static_cast<size_t>(rcvbuf_)) {
+    SetReceiveBuffer(static_cast<int>(std::min<size_t>(need + kSpare, INT32_MAX / 2)));
+  }
+  if (need + kSpare <= static_cast<size_t>(rcvbuf_)) return messages;
   return std::min(messages, std::max<size_t>(1, fits()));
 }
 
@@ -158,7 +201,21 @@ size_t NetlinkSocket::Receive(bool block) {
   }
 }
 
-void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
+void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out, int rcvbuf_limit) {
+  // A fixed receive buffer for this batch only: put back however it ends.
+  struct Restore {
+    NetlinkSocket* s;
+    int saved;
+    ~Restore() {
+      if (s->rcvbuf_limit_ == 0) return;
+      s->rcvbuf_limit_ = 0;
+      if (saved > 0) s->SetReceiveBuffer(saved / 2);  // getsockopt reports twice what was set
+    }
+  } restore{this, rcvbuf_};
+  if (rcvbuf_limit > 0) {
+    SetReceiveBuffer(rcvbuf_limit);
+    rcvbuf_limit_ = rcvbuf_limit;
+  }
   // Which messages expect a completion (ACK, error or NLMSG_DONE)?
   std::vector<bool> expects;
   bool all_ack = true;
@@ -176,7 +233,7 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
   const uint32_t base = seq_;
   seq_ += count;
   std::vector<bool> multi(count, false);  // a dump in progress
-  const size_t fit = EnsureReceiveBuffer(count);
+  const size_t fit = EnsureReceiveBuffer(ReplyBudget(batch), count);
   const std::vector<size_t> starts = Number(batch, base);
   // A batch whose ACKs the receive queue cannot hold goes in windows that
   // it can, the next once the last is answered: rtnetlink handles each
@@ -198,7 +255,7 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
   bool block = false;
   for (;;) {
     while (answered < sent && out->completions[answered].done) answered++;
-    if (sent < count && answered == sent) {
+    if (sent < count && answered == sent && !out->overrun) {
       // The earlier windows are in the kernel: a failure now fails only
       // what was not sent, so the caller still learns what was applied.
       const uint32_t next = std::min(sent + window, count);
@@ -210,7 +267,28 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out) {
         return;
       }
     }
-    size_t n = Receive(block);
+    size_t n = 0;
+    try {
+      n = Receive(block);
+    } catch (const SysError& e) {
+      if (e.err != ENOBUFS) throw;
+      // The kernel dropped replies it could not queue (it keeps the first
+      // ones, drops the rest): read what it kept, then say what is missing.
+      out->overrun = true;
+      block = false;
+      continue;
+    }
+    if (n == 0 && out->overrun) {
+      for (uint32_t i = 0; i < sent; i++) {
+        Completion& c = out->completions[i];
+        if (!c.done && (expects[i] || multi[i])) {
+          c.done = true;
+          c.error = ENOBUFS;
+        }
+      }
+      unsent(ECANCELED);
+      return;
+    }
     if (n == 0) {
       bool dumping = false, missing = false, failed = false;
       for (uint32_t i = 0; i < sent; i++) {

@@ -25,7 +25,10 @@ class NetlinkSocket {
   // id are written here) and collects all replies. Blocks until each dump has
   // ended; ACKs of other messages are already queued when sendmsg returns,
   // because the kernel handles requests in the sender's context.
-  void Transact(std::vector<uint8_t>& batch, Transaction* out);
+  // `rcvbuf_limit` > 0: the receive buffer is that (SO_RCVBUF) for this
+  // batch, not grown for its replies, and restored after (tests use it to
+  // make the kernel drop replies).
+  void Transact(std::vector<uint8_t>& batch, Transaction* out, int rcvbuf_limit = 0);
 
   // Streaming dump: Begin sends the request; Read gathers replies until about
   // `budget` bytes are in `out` or the dump ends (returns true when ended).
@@ -54,10 +57,16 @@ class NetlinkSocket {
   // One recvmsg; returns bytes read, 0 on EAGAIN when `block` is false.
   size_t Receive(bool block);
   void EnsureSendBuffer(size_t len);
-  // Grows the receive buffer for the ACKs of `messages`; returns how many
-  // ACKs it holds (fewer where it cannot grow: a user namespace has no
-  // SO_RCVBUFFORCE and is capped at net.core.rmem_max).
-  size_t EnsureReceiveBuffer(size_t messages);
+  // Bytes of receive queue the kernel may charge for the replies to `batch`
+  // (ACKs, errors and NLM_F_ECHO echoes).
+  static size_t ReplyBudget(const std::vector<uint8_t>& batch);
+  // Grows the receive buffer to hold `need` bytes of replies to `messages`
+  // messages; returns how many of them it holds (fewer where it cannot
+  // grow: a user namespace has no SO_RCVBUFFORCE and is capped at
+  // net.core.rmem_max).
+  size_t EnsureReceiveBuffer(size_t need, size_t messages);
+  // Sets SO_RCVBUF (FORCE where allowed) and records what was granted.
+  void SetReceiveBuffer(int bytes);
 
   int protocol_;
   UniqueFd fd_;
@@ -65,6 +74,7 @@ class NetlinkSocket {
   uint32_t seq_;
   int sndbuf_ = 0;
   int rcvbuf_ = 0;
+  int rcvbuf_limit_ = 0;  // > 0 while a Transact runs with a fixed receive buffer
   std::vector<uint8_t> rbuf_;
   bool dump_active_ = false;
   uint32_t dump_seq_ = 0;

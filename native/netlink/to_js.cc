@@ -40,6 +40,7 @@ Napi::Object DecodeTransaction(Napi::Env env, int protocol, const Transaction& t
   }
   out.Set("messages", messages);
   out.Set("interrupted", t.interrupted);
+  out.Set("overrun", t.overrun);
   return out;
 }
 
