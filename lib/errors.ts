@@ -72,6 +72,51 @@ export class NftCommitError extends NetlinkError {
   }
 }
 
+/**
+ * An nf_tables batch whose replies did not all reach us: the kernel queued
+ * more than the socket's receive buffer holds and dropped the rest (ENOBUFS).
+ * The batch itself was applied all or nothing, and `applied` says which,
+ * from the replies that did arrive (the kernel queues the echoes of a
+ * committed batch, with the new generation, before any ACK, and never drops
+ * the first reply):
+ * - true: the batch took effect; the transaction is done (committing it
+ *   again is refused, so nothing is applied twice). `handles` holds the
+ *   rule handles that came back, undefined where the echo was lost.
+ * - false: the kernel refused the batch (the error saying why was lost);
+ *   nothing of it remains and the transaction may be committed again.
+ */
+export class NftRepliesLostError extends NetlinkError {
+  /** 'NftRepliesLostError' */
+  override readonly name: string = 'NftRepliesLostError';
+  /** whether the kernel applied the batch */
+  readonly applied: boolean;
+  /** applied: per queued change, the new rule's handle, if its echo arrived */
+  readonly handles: (number | undefined)[];
+  /** applied: the ruleset generation the batch made, if that reply arrived */
+  readonly generation: number | undefined;
+
+  constructor(opts: {
+    errno: number;
+    op: string;
+    applied: boolean;
+    handles?: (number | undefined)[];
+    generation?: number | undefined;
+  }) {
+    super({
+      code: 'ENOBUFS',
+      errno: opts.errno,
+      op: opts.op,
+      syscall: 'recvmsg',
+      message: opts.applied
+        ? `${opts.op}: applied, but the kernel dropped some of its replies (ENOBUFS: receive queue overrun); rule handles may be missing. Do not commit it again.`
+        : `${opts.op}: refused by the kernel, which dropped its replies and with them the reason (ENOBUFS: receive queue overrun); nothing was applied`,
+    });
+    this.applied = opts.applied;
+    this.handles = opts.handles ?? [];
+    this.generation = opts.generation;
+  }
+}
+
 /** Bad input, refused before anything reached the kernel. `field` names what was wrong. */
 export class ValidationError extends Error {
   /** 'ValidationError' */

@@ -16,6 +16,7 @@ export {
   sysctl,
   NetlinkError,
   NftCommitError,
+  NftRepliesLostError,
   ValidationError,
   ConflictError,
   NotFoundError,

@@ -9,7 +9,7 @@
  * neighbours, monitor: `ip link|addr|route|neigh|monitor`), {@link Nft}
  * (nftables: atomic transactions, listing), {@link Conntrack}
  * (`conntrack -L|-D`), `sysctl`. Errors: {@link NetlinkError},
- * {@link NftCommitError}, {@link ValidationError}, {@link ConflictError},
+ * {@link NftCommitError}, {@link NftRepliesLostError}, {@link ValidationError}, {@link ConflictError},
  * {@link NotFoundError}.
  *
  * @packageDocumentation
@@ -24,6 +24,7 @@ export * as sysctl from './sysctl';
 export {
   NetlinkError,
   NftCommitError,
+  NftRepliesLostError,
   ValidationError,
   ConflictError,
   NotFoundError,

@@ -3,8 +3,10 @@
  * NFNL_MSG_BATCH_BEGIN ... BATCH_END batch in one sendmsg. The kernel applies
  * all of them or none (`nft -f FILE` works the same way).
  */
+import { constants } from 'node:os';
+
 import { K, native, type NativeTransaction } from '../binding';
-import { NftCommitError, ValidationError } from '../errors';
+import { NftCommitError, NftRepliesLostError, ValidationError } from '../errors';
 import { F_ACK, F_CREATE, familyNumber } from './common';
 import { type CompileEnv } from './compile';
 import { elementsWire } from './elements';
@@ -40,6 +42,11 @@ export interface CommitOptions {
    * the whole batch (NftCommitError, code ERESTART, index -1).
    */
   genId?: number;
+  /**
+   * @internal tests: a fixed receive buffer (SO_RCVBUF bytes) for the
+   * batch's replies, not grown to hold them, so the kernel drops some.
+   */
+  rcvbuf?: number;
 }
 
 /** What a committed transaction made. */
@@ -48,12 +55,16 @@ export interface CommitResult {
   ruleHandles: number[];
   /** per queued change (the index NftCommitError reports): the new rule's handle, if it made one */
   handles: (number | undefined)[];
+  /** the ruleset generation this commit made (absent for an empty transaction) */
+  generation?: number;
 }
 
 /** What a transaction needs from its Nft handle. @internal */
 export interface NftContext {
+  /** the ruleset generation (NFT_MSG_GETGEN) */
+  generation(): Promise<number>;
   /** sends one batch (one sendmsg) and returns every reply */
-  transact(batch: Buffer, what: string): Promise<NativeTransaction>;
+  transact(batch: Buffer, what: string, opts?: { rcvbuf?: number }): Promise<NativeTransaction>;
   /** a set this handle knows (cached from earlier lookups and commits) */
   knownSet(ref: SetRef): SetInfo | undefined;
   /** fetches sets from the kernel; missing ones map to an Error (ENOENT) */
@@ -74,11 +85,18 @@ interface Change {
   build(sets: SetLookup): Buffer[];
   /** this change creates a rule: its handle comes back (NLM_F_ECHO) */
   rule?: boolean;
+  /**
+   * the kernel's echo of this change's first message is small (one object,
+   * or a few elements), so it may carry NLM_F_ECHO when it opens the batch
+   */
+  echoes?: boolean;
   creates?: SetInfo;
   removes?: SetRef | TableRef;
 }
 
 const ECHO_RULE = (): number => K.NLM_F_REQUEST | K.NLM_F_ACK | K.NLM_F_ECHO;
+/** Element changes up to this many elements echo little enough to open a batch with NLM_F_ECHO. */
+const ECHO_ELEMENTS = 16;
 
 /** The names of the sets a rule's statements use. */
 function setsOf(stmts: readonly Stmt[]): string[] {
@@ -155,6 +173,7 @@ export class Transaction {
       desc: `add table ${tableText(spec)}`,
       needs: [],
       build: () => [native.encode('newtable', tableWire(spec, F_ACK()))],
+      echoes: true,
     });
   }
 
@@ -188,6 +207,7 @@ export class Transaction {
       desc: `add chain ${chainText(spec)}`,
       needs: [],
       build: () => [native.encode('newchain', chainWire(spec, F_CREATE()))],
+      echoes: true,
     });
   }
 
@@ -198,6 +218,7 @@ export class Transaction {
       desc: `delete chain ${chainText(r)}`,
       needs: [],
       build: () => [native.encode('delchain', chainRefWire(r, F_ACK()))],
+      echoes: true,
     });
   }
 
@@ -247,6 +268,7 @@ export class Transaction {
         return out;
       },
       creates: info,
+      echoes: true,
     });
   }
 
@@ -267,6 +289,7 @@ export class Transaction {
         }),
       ],
       removes: r,
+      echoes: true,
     });
   }
 
@@ -315,6 +338,7 @@ export class Transaction {
           }),
         ];
       },
+      echoes: elems.length <= ECHO_ELEMENTS,
     });
   }
 
@@ -367,6 +391,7 @@ export class Transaction {
         ),
       ],
       rule: true,
+      echoes: true,
     });
   }
 
@@ -398,16 +423,29 @@ export class Transaction {
       desc: `delete rule ${ruleText(r)} handle ${handle}`,
       needs: [],
       build: () => [native.encode('delrule', ruleRefWire(r, F_ACK(), handle))],
+      echoes: true,
     });
   }
 
-  /** @internal resolves what the changes need, then encodes the whole batch. */
-  async build(opts: CommitOptions = {}): Promise<{ batch: Buffer; owner: number[] }> {
+  /**
+   * @internal resolves what the changes need, then encodes the whole batch;
+   * `echo`: the batch's first message carries NLM_F_ECHO where its echo is
+   * small; `echoing` says whether any message does.
+   */
+  async build(
+    opts: CommitOptions = {},
+    echo = false,
+  ): Promise<{ batch: Buffer; owner: number[]; echoing: boolean }> {
     if (
       opts.genId !== undefined &&
       (!Number.isInteger(opts.genId) || opts.genId < 0 || opts.genId > 0xffffffff)
     )
       throw new ValidationError('genId', 'must be a generation id from nft.generation()');
+    if (
+      opts.rcvbuf !== undefined &&
+      (!Number.isInteger(opts.rcvbuf) || opts.rcvbuf < 1 || opts.rcvbuf > 0x3fffffff)
+    )
+      throw new ValidationError('rcvbuf', 'must be a byte count from 1 to 2^30-1');
     const fetched = new Map<string, SetInfo>();
     const missing: SetRef[] = [];
     const seen = new Set<string>();
@@ -449,15 +487,21 @@ export class Transaction {
       native.encode('batchbegin', opts.genId !== undefined ? { genId: opts.genId } : {}),
     ];
     const owner: number[] = [-1];
+    let echoing = false;
     this.changes.forEach((c, i) => {
       for (const buf of c.build(lookup)) {
+        // The kernel sends NFT_MSG_NEWGEN to the sender only when the batch's
+        // first message asked for an echo (nf_tables_gen_notify looks there).
+        if (echo && owner.length === 1 && c.echoes)
+          buf.writeUInt16LE(buf.readUInt16LE(6) | K.NLM_F_ECHO, 6);
+        if (owner.length === 1 || c.rule) echoing ||= (buf.readUInt16LE(6) & K.NLM_F_ECHO) !== 0;
         parts.push(buf);
         for (let n = messageCount(buf); n > 0; n--) owner.push(i);
       }
     });
     parts.push(native.encode('batchend', {}));
     owner.push(-1);
-    return { batch: Buffer.concat(parts), owner };
+    return { batch: Buffer.concat(parts), owner, echoing };
   }
 
   /**
@@ -478,21 +522,50 @@ export class Transaction {
     this.state = 'busy';
     let txn: NativeTransaction;
     let owner: number[];
+    // A batch nothing of which is echoed: only the generation can tell
+    // whether it was applied should its replies be lost.
+    let before: number | undefined;
     try {
-      const built = await this.build(opts);
+      const built = await this.build(opts, true);
       owner = built.owner;
+      if (!built.echoing) before = opts.genId ?? (await this.ctx.generation());
       txn = await this.ctx.transact(
         built.batch,
         `nftables batch of ${this.changes.length} changes`,
+        opts.rcvbuf !== undefined ? { rcvbuf: opts.rcvbuf } : undefined,
       );
     } catch (err) {
       this.state = 'open';
       throw err;
     }
-    const failed = txn.completions.findIndex((c) => c.error !== 0);
-    if (failed >= 0) {
+    let generation: number | undefined;
+    for (const m of txn.messages) {
+      const echo = m.object as { kind?: string; handle?: number; id?: number };
+      if (echo.kind === 'gen' && typeof echo.id === 'number') generation = echo.id;
+      const i = owner[m.index];
+      if (i === undefined || i < 0 || !this.changes[i]!.rule) continue;
+      if (echo.kind === 'rule' && typeof echo.handle === 'number') handles[i] = echo.handle;
+    }
+    const what = `nftables batch of ${this.changes.length} changes`;
+    const failed = txn.completions.findIndex(
+      (c) => c.error !== 0 && !(txn.overrun && (c.code === 'ENOBUFS' || c.code === 'ECANCELED')),
+    );
+    // The kernel queues a committed batch's echoes and its NFT_MSG_NEWGEN
+    // before any ACK and always queues the first reply: after an overrun,
+    // one of them arrived if and only if an echoing batch was applied.
+    // Otherwise the generation moved on if it was (or, rarely, another
+    // writer's commit moved it, or it cannot be read: then this one is taken
+    // as applied, so it is never sent twice).
+    const applied =
+      txn.overrun &&
+      (before !== undefined
+        ? failed < 0 && (await this.ctx.generation().catch(() => undefined)) !== before
+        : generation !== undefined || handles.some((h) => h !== undefined));
+    if (failed >= 0 || (txn.overrun && !applied)) {
       this.state = 'open';
       this.ctx.refused();
+      if (failed < 0)
+        throw new NftRepliesLostError({ errno: constants.errno.ENOBUFS, op: what, applied: false });
       const c = txn.completions[failed]!;
       const index = owner[failed] ?? -1;
       const change =
@@ -509,20 +582,24 @@ export class Transaction {
         extack: c.extack,
       });
     }
-    for (const m of txn.messages) {
-      const i = owner[m.index];
-      if (i === undefined || i < 0 || !this.changes[i]!.rule) continue;
-      const echo = m.object as { kind?: string; handle?: number };
-      if (echo.kind === 'rule' && typeof echo.handle === 'number') handles[i] = echo.handle;
-    }
     this.state = 'done';
     this.ctx.committed(
       this.changes.flatMap((c) => (c.creates ? [c.creates] : [])),
       this.changes.flatMap((c) => (c.removes ? [c.removes] : [])),
     );
+    if (applied)
+      throw new NftRepliesLostError({
+        errno: constants.errno.ENOBUFS,
+        op: what,
+        applied,
+        handles,
+        generation,
+      });
     const ruleHandles = this.changes.flatMap((c, i) =>
       c.rule && handles[i] !== undefined ? [handles[i]] : [],
     );
-    return { ruleHandles, handles };
+    return generation !== undefined
+      ? { ruleHandles, handles, generation }
+      : { ruleHandles, handles };
   }
 }

@@ -35,6 +35,9 @@ const CAPTURED_SETS: SetSpec[] = [
 const known = new Map<string, SetInfo>(CAPTURED_SETS.map((s) => [setKey(s), validateSetSpec(s)]));
 
 const ctx: NftContext = {
+  generation(): Promise<number> {
+    return Promise.reject(new Error('nothing may reach the kernel'));
+  },
   transact(): Promise<NativeTransaction> {
     return Promise.reject(new Error('no kernel in unit tests'));
   },

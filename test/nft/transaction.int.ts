@@ -5,14 +5,41 @@
  */
 import assert from 'node:assert/strict';
 
-import { NetNS, Nft, NftCommitError, ValidationError } from '../../lib';
+import { NetNS, Nft, NftCommitError, NftRepliesLostError, ValidationError } from '../../lib';
+import type { Transaction } from '../../lib';
 import { Cleanup, inNs, requireSandbox } from '../helpers';
-import { chainLines, nftJson } from './oracle';
+import { chainLines, nftJson, nftJsonRules, nftText } from './oracle';
 
 const NS = 'np-nft-tx';
 const TABLE = { family: 'inet', name: 'txtest' } as const;
 const T = { family: 'inet', table: 'txtest' } as const;
 const C = { ...T, chain: 'c' } as const;
+
+/** `n` rules `ip saddr @s tcp dport N counter accept comment "xxx..."` (the audit's batch). */
+function bigBatch(nft: Nft, n: number, last?: 'jump missing'): Transaction {
+  const tx = nft.transaction().addSet({ ...T, name: 's', key: 'ipv4_addr' });
+  for (let i = 0; i < n; i++) {
+    const verdict = last && i === n - 1 ? { jump: 'missing' } : { verdict: 'accept' as const };
+    tx.addRule({
+      ...C,
+      expr: [
+        { match: 'ip saddr', set: 's' },
+        { match: 'tcp dport', value: i + 1 },
+        { counter: true },
+        verdict,
+      ],
+      comment: 'x'.repeat(100),
+    });
+  }
+  return tx;
+}
+
+/** Handles of the rules in chain c with the big batch's comment, by the oracle. */
+async function bigRules(): Promise<number[]> {
+  return (await nftJsonRules(NS))
+    .filter((r) => r.chain === 'c' && r.comment === 'x'.repeat(100))
+    .map((r) => r.handle);
+}
 
 describe('nftables transactions', function () {
   this.timeout(30000);
@@ -217,5 +244,100 @@ describe('nftables transactions', function () {
     const all = await nft.list();
     assert.deepEqual(all.tables, await nft.listTables());
     assert.deepEqual(all.rules, rules);
+  });
+
+  it('commits 1000 echoed rules in one batch and returns every handle', async () => {
+    // Each rule's echo (NLM_F_ECHO) is queued with the ACKs: 1000 of these
+    // take ~2.2 MB of receive queue, past a budget of 1 KiB a message.
+    const res = await bigBatch(nft, 1000).commit();
+    assert.equal(res.ruleHandles.length, 1000);
+    assert.equal(new Set(res.ruleHandles).size, 1000);
+    assert.deepEqual(
+      [...res.ruleHandles].sort((a, b) => a - b),
+      (await bigRules()).sort((a, b) => a - b),
+      'the handles returned are those of the rules in the kernel',
+    );
+    assert.equal(res.generation, await nft.generation());
+  });
+
+  it('never applies a batch twice when its replies are lost (ENOBUFS)', async () => {
+    const gen = await nft.generation();
+    const tx = bigBatch(nft, 200);
+    // A 32 KiB receive buffer holds a few of the batch's ~400 replies.
+    const err = await tx.commit({ rcvbuf: 16384 }).then(
+      () => assert.fail('the replies should not fit'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof NftRepliesLostError, String(err));
+    assert.equal(err.code, 'ENOBUFS');
+    assert.equal(err.applied, true);
+    const inKernel = await bigRules();
+    assert.equal(inKernel.length, 200, 'the kernel applied the batch once');
+    const got = err.handles.filter((h): h is number => h !== undefined);
+    assert.ok(got.length > 0 && got.length < 200, `${got.length} handles came back`);
+    for (const h of got) assert.ok(inKernel.includes(h), `handle ${h} is in the kernel`);
+    assert.ok((await nft.generation()) > gen);
+    // Committing it again is refused: nothing is applied twice.
+    await assert.rejects(
+      tx.commit(),
+      (e: unknown) => e instanceof ValidationError && /committed already/.test(e.message),
+    );
+    assert.equal((await bigRules()).length, 200);
+    // The handle's socket is usable afterwards.
+    const res = await nft
+      .transaction()
+      .addRule({ ...C, expr: [{ verdict: 'accept' }] })
+      .commit();
+    assert.equal(res.ruleHandles.length, 1);
+  });
+
+  it('reports a refused batch whose error was lost as not applied, and may retry it', async () => {
+    const before = await nftJson(NS);
+    const gen = await nft.generation();
+    const tx = bigBatch(nft, 200, 'jump missing');
+    const err = await tx.commit({ rcvbuf: 4096 }).then(
+      () => assert.fail('the batch jumps to a missing chain'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof NftRepliesLostError, String(err));
+    assert.equal(err.applied, false);
+    assert.deepEqual(await nftJson(NS), before, 'nothing of the batch remains');
+    assert.equal(await nft.generation(), gen);
+    // Not applied: the transaction is open, and with room for the replies
+    // the kernel's reason comes back.
+    const again = await tx.commit().then(
+      () => assert.fail('still refused'),
+      (e: unknown) => e,
+    );
+    assert.ok(again instanceof NftCommitError, String(again));
+    assert.equal(again.code, 'ENOENT');
+    assert.equal(again.index, 200);
+  });
+
+  it('tells by the generation whether a batch that echoes nothing was applied', async () => {
+    await nft
+      .transaction()
+      .addSet({ ...T, name: 'p', key: 'inet_service' })
+      .commit();
+    // A flush first, then lists too long to echo: no reply but ACKs.
+    const tx = nft.transaction().flushSet({ ...T, name: 'p' });
+    for (let i = 0; i < 50; i++)
+      tx.addElements(
+        { ...T, name: 'p' },
+        Array.from({ length: 20 }, (_, j) => ({ key: 1000 + i * 20 + j })),
+      );
+    const err = await tx.commit({ rcvbuf: 4096 }).then(
+      () => assert.fail('the ACKs should not fit'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof NftRepliesLostError, String(err));
+    assert.equal(err.applied, true);
+    const listed = async (): Promise<number> => {
+      const out = await nftText(NS, ['-j', 'list', 'set', 'inet', 'txtest', 'p']);
+      const doc = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
+      return doc.nftables.find((o) => o.set)?.set?.elem?.length ?? 0;
+    };
+    assert.equal(await listed(), 1000);
+    await assert.rejects(tx.commit(), /committed already/);
   });
 });

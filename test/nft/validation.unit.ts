@@ -21,6 +21,9 @@ const SETS: SetSpec[] = [
 const known = new Map<string, SetInfo>(SETS.map((s) => [setKey(s), validateSetSpec(s)]));
 
 const ctx: NftContext = {
+  generation(): Promise<number> {
+    return Promise.reject(new Error('nothing may reach the kernel'));
+  },
   transact(): Promise<NativeTransaction> {
     return Promise.reject(new Error('nothing may reach the kernel'));
   },
