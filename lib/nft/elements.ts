@@ -202,8 +202,12 @@ function baseElement(info: SetInfo, m: ElemMsg): Omit<SetElement, 'key'> {
 
 /** Elements as the kernel lists them, in the model, sorted by key. */
 export function elementsFromMsgs(info: SetInfo, msgs: readonly ElemMsg[]): SetElement[] {
+  const isEnd = (m: ElemMsg): number =>
+    ((m.flags ?? 0) & K.NFT_SET_ELEM_INTERVAL_END) !== 0 ? 1 : 0;
   const withKey = msgs.filter((m): m is ElemMsg & { key: Buffer } => m.key !== undefined);
-  withKey.sort((a, b) => Buffer.compare(a.key, b.key));
+  // Adjacent ranges (1-5, 6-10) share a key: the end of one (6) goes before
+  // the start of the next.
+  withKey.sort((a, b) => Buffer.compare(a.key, b.key) || isEnd(b) - isEnd(a));
   const out: SetElement[] = [];
   if (info.interval && info.key.length === 1) {
     const t = info.key[0]!;

@@ -155,6 +155,54 @@ describe('nftables sets and maps', function () {
     }
   });
 
+  /** `nft -j list set|map inet settest NAME`: its elements as nft's JSON has them. */
+  async function nftElems(name: string, kind: 'set' | 'map' = 'set'): Promise<unknown[]> {
+    const out = await nftText(NS, ['-j', 'list', kind, 'inet', 'settest', name]);
+    const doc = JSON.parse(out) as { nftables: Record<string, { elem?: unknown[] } | undefined>[] };
+    return doc.nftables.find((o) => o[kind])?.[kind]?.elem ?? [];
+  }
+
+  it('reads adjacent ranges of an interval set back as they were added', async () => {
+    const ports: SetSpec = {
+      ...T,
+      name: 'adjp',
+      key: 'inet_service',
+      flags: ['interval'],
+      elements: [{ key: [1, 5] }, { key: [6, 10] }, { key: 11 }],
+    };
+    const nets: SetSpec = {
+      ...T,
+      name: 'adjn',
+      key: 'ipv4_addr',
+      flags: ['interval'],
+      elements: [{ key: '10.0.0.0/24' }, { key: '10.0.1.0/24' }],
+    };
+    await nft.transaction().addSet(ports).addSet(nets).commit();
+    try {
+      const portsJson = [{ range: [1, 5] }, { range: [6, 10] }, 11];
+      const netsJson = [
+        { prefix: { addr: '10.0.0.0', len: 24 } },
+        { prefix: { addr: '10.0.1.0', len: 24 } },
+      ];
+      assert.deepEqual(await nftElems('adjp'), portsJson);
+      assert.deepEqual(await nftElems('adjn'), netsJson);
+      assert.deepEqual(await nft.listElements(ports), ports.elements);
+      assert.deepEqual(await nft.listElements(nets), nets.elements);
+      // What list gives can be fed back: the kernel ends up as before.
+      await nft
+        .transaction()
+        .flushSet(ports)
+        .addElements(ports, await nft.listElements(ports))
+        .flushSet(nets)
+        .addElements(nets, await nft.listElements(nets))
+        .commit();
+      assert.deepEqual(await nftElems('adjp'), portsJson);
+      assert.deepEqual(await nftElems('adjn'), netsJson);
+    } finally {
+      await nft.transaction().deleteSet(ports).deleteSet(nets).commit();
+    }
+  });
+
   it('adds 10,000 map elements in one batch (split over several messages) and deletes them again', async () => {
     const spec: SetSpec = {
       ...T,
