@@ -51,6 +51,12 @@ function partRange(t: NftType, value: unknown, field: string): [Buffer, Buffer] 
     const p = parsePrefix(t, value, field);
     return [p.bytes, lastOfPrefix(p.bytes, p.prefixlen)];
   }
+  // Addresses and MACs hold no '-': `10.0.0.1-10.0.0.5`, as a concatenation lists them.
+  if (typeof value === 'string' && (isAddress(t) || t === 'ether_addr') && value.includes('-')) {
+    const ends = value.split('-');
+    if (ends.length !== 2) throw new ValidationError(field, 'a range is `from-to`');
+    return partRange(t, ends, field);
+  }
   if (typeof value === 'string' && /^\w+-\w+$/.test(value) && !isAddress(t)) {
     const [a, b] = value.split('-');
     const num = (s: string): string | number => (/^\d+$/.test(s) ? Number(s) : s);

@@ -203,6 +203,56 @@ describe('nftables sets and maps', function () {
     }
   });
 
+  it('takes back the address and MAC ranges of concatenated keys it lists', async () => {
+    const specs: SetSpec[] = [
+      {
+        ...T,
+        name: 'cr4',
+        key: ['ipv4_addr', 'inet_service'],
+        flags: ['interval'],
+        elements: [{ key: ['10.0.0.1-10.0.0.5', '80-90'] }],
+      },
+      {
+        ...T,
+        name: 'cr6',
+        key: ['ipv6_addr', 'inet_service'],
+        flags: ['interval'],
+        elements: [{ key: ['fd00::1-fd00::5', 443] }],
+      },
+      {
+        ...T,
+        name: 'crm',
+        key: ['ether_addr', 'inet_service'],
+        flags: ['interval'],
+        elements: [{ key: ['02:00:00:00:00:01-02:00:00:00:00:05', 22] }],
+      },
+    ];
+    const listedAs: Record<string, SetElement[]> = {
+      cr4: [{ key: ['10.0.0.1-10.0.0.5', '80-90'] }],
+      cr6: [{ key: ['fd00::1-fd00::5', 443] }],
+      crm: [{ key: ['02:00:00:00:00:01-02:00:00:00:00:05', 22] }],
+    };
+    const tx = nft.transaction();
+    for (const s of specs) tx.addSet(s);
+    await tx.commit();
+    try {
+      for (const s of specs) {
+        const before = await nftElems(s.name);
+        assert.equal(before.length, 1, `${s.name}: nft lists one element`);
+        const listed = await nft.listElements(s);
+        assert.deepEqual(listed, listedAs[s.name]);
+        await nft.transaction().flushSet(s).addElements(s, listed).commit();
+        assert.deepEqual(await nftElems(s.name), before, `${s.name}: re-added as it was`);
+        await nft.transaction().deleteElements(s, listed).commit();
+        assert.deepEqual(await nftElems(s.name), [], `${s.name}: deleted by what list gave`);
+      }
+    } finally {
+      const del = nft.transaction();
+      for (const s of specs) del.deleteSet(s);
+      await del.commit();
+    }
+  });
+
   it('adds 10,000 map elements in one batch (split over several messages) and deletes them again', async () => {
     const spec: SetSpec = {
       ...T,
