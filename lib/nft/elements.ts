@@ -2,7 +2,8 @@
  * Set and map elements: `nft add|delete element`, `nft list set`. Interval
  * sets store a range as a start element and an end element one past the
  * range (flagged NFT_SET_ELEM_INTERVAL_END), or, for concatenations, one
- * element with a closing key (NFTA_SET_ELEM_KEY_END) as nft does.
+ * element with a closing key (NFTA_SET_ELEM_KEY_END) as nft does. The
+ * catch-all element (`*`) has no key, only NFT_SET_ELEM_CATCHALL.
  */
 import { K, type ElemWire } from '../binding';
 import { ValidationError } from '../errors';
@@ -36,6 +37,9 @@ import type { ElemMsg } from './wire';
 function typesText(types: readonly NftType[]): string {
   return types.join(' . ');
 }
+
+/** The key that names the catch-all element, as nft writes it. */
+export const CATCH_ALL = '*';
 
 /** [first, last] of one interval part: a prefix, `a-b` text, [a, b], or one value. */
 function partRange(t: NftType, value: unknown, field: string): [Buffer, Buffer] {
@@ -110,10 +114,13 @@ export function elementsWire(
     const f = `${field}[${i}]`;
     if (typeof e !== 'object' || e === null) throw new ValidationError(f, 'must be an object');
     if (e.key === undefined) throw new ValidationError(`${f}.key`, 'is required');
-    const parts = keyParts(info, e.key, `${f}.key`);
+    const catchAll = e.key === CATCH_ALL;
+    const parts = catchAll ? [] : keyParts(info, e.key, `${f}.key`);
     const w: ElemWire = {};
     let end: ElemWire | undefined;
-    if (info.interval) {
+    if (catchAll) {
+      w.flags = K.NFT_SET_ELEM_CATCHALL;
+    } else if (info.interval) {
       const ranges = info.key.map((t, j) =>
         partRange(t, parts[j], info.key.length > 1 ? `${f}.key[${j}]` : `${f}.key`),
       );
@@ -214,6 +221,14 @@ export function elementsFromMsgs(info: SetInfo, msgs: readonly ElemMsg[]): SetEl
   // Adjacent ranges (1-5, 6-10) share a key: the end of one (6) goes before
   // the start of the next.
   withKey.sort((a, b) => Buffer.compare(a.key, b.key) || isEnd(b) - isEnd(a));
+  const catchAll = msgs
+    .filter((m) => m.key === undefined && ((m.flags ?? 0) & K.NFT_SET_ELEM_CATCHALL) !== 0)
+    .map((m): SetElement => ({ key: CATCH_ALL, ...baseElement(info, m) }));
+  const out = elementsByKey(info, withKey);
+  return catchAll.length > 0 ? [...out, ...catchAll] : out;
+}
+
+function elementsByKey(info: SetInfo, withKey: (ElemMsg & { key: Buffer })[]): SetElement[] {
   const out: SetElement[] = [];
   if (info.interval && info.key.length === 1) {
     const t = info.key[0]!;

@@ -19,8 +19,8 @@
  *   protocol dependency of the next match folds into it, as nft prints it;
  *   consecutive raw expressions read back as one `{ raw }` statement.
  * Base chains always read back with their policy. Set elements read back
- * sorted by key; an element timeout equal to the set's default is not
- * reported by the kernel.
+ * sorted by key, the catch-all element (`key: '*'`) last; an element
+ * timeout equal to the set's default is not reported by the kernel.
  */
 import { K, native, type HandleNative, type NativeTransaction } from '../binding';
 import { Channel } from '../channel';

@@ -142,7 +142,13 @@ export type VerdictValue =
 
 /** An element of a set or map (`nft add element ... { KEY [: VALUE] [timeout T] [comment C] }`). */
 export interface SetElement {
-  /** one part, or one per concatenated type */
+  /**
+   * one part, or one per concatenated type; in interval sets a part may be
+   * a range: a prefix (`'10.0.0.0/24'`), `[from, to]` or `'from-to'` text.
+   * `'*'` is the catch-all element (nft's `*`, NFT_SET_ELEM_CATCHALL): it
+   * matches what no other element does, and reads back last. A bare `'*'`
+   * means it in every set, ifname sets included, as in nft.
+   */
   key: ElemPart | ElemPart[] | [ElemPart, ElemPart];
   /** maps only */
   value?: ElemPart | ElemPart[] | VerdictValue;

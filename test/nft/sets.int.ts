@@ -253,6 +253,40 @@ describe('nftables sets and maps', function () {
     }
   });
 
+  it("lists, adds and deletes a map's catch-all element (*)", async () => {
+    const vm: SetSpec = {
+      ...T,
+      name: 'vm',
+      key: 'ipv4_addr',
+      map: 'verdict',
+      elements: [
+        { key: '10.0.0.1', value: { verdict: 'accept' } },
+        { key: '*', value: { verdict: 'drop' } },
+      ],
+    };
+    await nft.transaction().addSet(vm).commit();
+    try {
+      assert.deepEqual(await nftElems('vm', 'map'), [
+        ['10.0.0.1', { accept: null }],
+        ['*', { drop: null }],
+      ]);
+      assert.deepEqual(await nft.listElements(vm), vm.elements);
+      await nft
+        .transaction()
+        .deleteElements(vm, [{ key: '*' }])
+        .commit();
+      assert.deepEqual(await nftElems('vm', 'map'), [['10.0.0.1', { accept: null }]]);
+      // One that nft made reads back the same.
+      await nftText(NS, ['add', 'element', 'inet', 'settest', 'vm', '{ * : jump reg }']);
+      assert.deepEqual(await nft.listElements(vm), [
+        { key: '10.0.0.1', value: { verdict: 'accept' } },
+        { key: '*', value: { jump: 'reg' } },
+      ]);
+    } finally {
+      await nft.transaction().deleteSet(vm).commit();
+    }
+  });
+
   it('adds 10,000 map elements in one batch (split over several messages) and deletes them again', async () => {
     const spec: SetSpec = {
       ...T,
