@@ -407,7 +407,11 @@ export class Transaction {
     return this.ruleChange('insert', spec, ECHO_RULE() | K.NLM_F_CREATE, at);
   }
 
-  /** Queues `nft replace rule FAMILY TABLE CHAIN handle H STATEMENTS` (the new rule gets a new handle). */
+  /**
+   * Queues `nft replace rule FAMILY TABLE CHAIN handle H STATEMENTS`: the
+   * rule keeps its place and its handle H (the kernel moves the handle to
+   * the new rule; the commit reports H for this change).
+   */
   replaceRule(spec: RuleSpec & { handle: number }): this {
     const handle = validateHandle(spec.handle, 'handle');
     return this.ruleChange('replace', spec, ECHO_RULE() | K.NLM_F_REPLACE, {

@@ -240,18 +240,29 @@ export type Stmt =
   | {
       /** connection state */
       match: 'ct state';
-      /** in (==, the default) or not in (!=) the states */
+      /**
+       * omitted: the state is any of `value` (nft's `ct state
+       * established,related`, a bit test); '==' / '!=': the state register
+       * equals / differs from the bits of `value` OR-ed together, a plain
+       * compare as nft's `ct state == established|related` makes. A
+       * connection has one state, so with several states '==' never
+       * matches and '!=' always does: use no operator for "any of these".
+       */
       op?: '==' | '!=';
-      /** any of these states */
+      /** the states */
       value: CtState[];
     }
   /** `ct status dnat` */
   | {
       /** connection status */
       match: 'ct status';
-      /** with (==, the default) or without (!=) the bits */
+      /**
+       * omitted: any of the bits is set (nft's `ct status dnat,snat`);
+       * '==' / '!=': the status equals / differs from exactly these bits
+       * OR-ed together (a plain compare, as nft's `ct status == dnat|snat`)
+       */
       op?: '==' | '!=';
-      /** these status bits */
+      /** the status bits */
       value: CtStatus[];
     }
   /** `fib daddr type local` */

@@ -169,6 +169,13 @@ describe('nftables transactions', function () {
       })
       .deleteRule({ ...C, handle: lo })
       .commit();
+    // The kernel keeps the replaced rule's handle (nft -a lists it again).
+    assert.deepEqual(replaced.ruleHandles, [icmp]);
+    assert.ok(
+      (await chainLines(NS, 'inet', 'txtest', 'c')).includes(
+        `meta l4proto icmp drop # handle ${icmp}`,
+      ),
+    );
     const rules = await nft.listRules(C);
     assert.equal(rules.length, 4);
     const r = rules.find((x) => x.handle === replaced.ruleHandles[0]);
