@@ -97,7 +97,10 @@ export class NftFirewall implements Firewall {
   private ensureTable(): Promise<void> {
     this.ready ??= (async () => {
       const tables = await this.nft.listTables('inet');
-      if (tables.some((t) => t.name === this.table.name)) return;
+      if (tables.some((t) => t.name === this.table.name)) {
+        await this.upgradeOutput();
+        return;
+      }
       const s = (name: string): SetRef => this.set(name);
       const tx = this.nft
         .transaction()
@@ -181,6 +184,7 @@ export class NftFirewall implements Firewall {
             { jump: 'publish' },
           ]),
         )
+        .addRule(this.loopback6Rule())
         .addRule(
           this.rule('output', [{ match: 'fib daddr type', value: 'local' }, { jump: 'publish' }]),
         )
@@ -298,6 +302,32 @@ export class NftFirewall implements Firewall {
       this.ready = null;
     });
     return this.ready;
+  }
+
+  /**
+   * ::1 is never DNATed (Docker's ip6tables OUTPUT rule says `! -d ::1/128`):
+   * IPv6 has no route_localnet, so a packet with source ::1 sent to a
+   * sandbox is dropped and the client hangs; left alone, it is refused at
+   * once and the client moves on to 127.0.0.1. First in the output chain.
+   */
+  private loopback6Rule(): RuleSpec {
+    return this.rule('output', [{ match: 'ip6 daddr', value: '::1' }, { verdict: 'return' }]);
+  }
+
+  /**
+   * A table made by an older netplumb has no loopback6Rule: it is put in
+   * front of the output chain, once per engine process (two processes
+   * doing it at once leave two equal rules, which is harmless).
+   */
+  private async upgradeOutput(): Promise<void> {
+    const rules = await this.nft.listRules({
+      family: 'inet',
+      table: this.table.name,
+      chain: 'output',
+    });
+    const want = JSON.stringify(this.loopback6Rule().expr);
+    if (rules.some((r) => JSON.stringify(r.expr) === want)) return;
+    await this.nft.transaction().insertRule(this.loopback6Rule()).commit();
   }
 
   async addNetwork(net: NetworkRecord): Promise<void> {

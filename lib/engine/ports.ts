@@ -7,7 +7,7 @@
  *   80                 all host addresses, a free host port
  *   8000-8010:80-90    ranges of equal length
  *   8000-8010:80       one free host port from the range
- *   [::1]:8080:80/udp  IPv6 host address, udp
+ *   [fd00::1]:8080:80/udp  IPv6 host address, udp (not [::1]: see parsePublish)
  */
 import { readFile } from 'node:fs/promises';
 
@@ -66,6 +66,14 @@ export function parsePublish(spec: unknown, field = 'publish'): PortRequest[] {
       throw new ValidationError(field, `"${spec}": IPv6 host address must be [addr]:port`);
     hostIp = parseIp(rest.slice(1, close), field).text;
     rest = rest.slice(close + 2);
+    // IPv6 has no route_localnet: a packet from ::1 may not leave lo, so a
+    // DNAT of ::1 to a sandbox could never be answered (the firewall leaves
+    // ::1 alone, as Docker does without its userland proxy).
+    if (hostIp === '::1')
+      throw new ValidationError(
+        field,
+        `"${spec}": [::1] cannot be published (IPv6 cannot forward loopback traffic to a sandbox); use 127.0.0.1`,
+      );
   }
   const parts = rest.split(':');
   let hostPart: string;

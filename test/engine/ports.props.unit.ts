@@ -31,7 +31,10 @@ const range = (max = 64): fc.Arbitrary<[number, number]> =>
 const model: fc.Arbitrary<Model> = fc
   .record(
     {
-      ip: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom('0.0.0.0', '::', '127.0.0.1', '::1')),
+      // not ::1, refused (see ports.unit.ts)
+      ip: fc
+        .oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom('0.0.0.0', '::', '127.0.0.1', 'fd00::1'))
+        .filter((ip) => parseIp(ip, 'ip').text !== '::1'),
       host: range(),
       ctr: range(),
       proto: fc.constantFrom('tcp' as const, 'udp' as const),

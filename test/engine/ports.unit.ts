@@ -20,8 +20,8 @@ describe('port specs (-p, --expose)', () => {
     assert.deepEqual(parsePublish('0.0.0.0:53:53/udp'), [
       { protocol: 'udp', hostIp: '', hostPort: 53, containerPort: 53 },
     ]);
-    assert.deepEqual(parsePublish('[::1]:8080:80'), [
-      { protocol: 'tcp', hostIp: '::1', hostPort: 8080, containerPort: 80 },
+    assert.deepEqual(parsePublish('[fd00::1]:8080:80'), [
+      { protocol: 'tcp', hostIp: 'fd00::1', hostPort: 8080, containerPort: 80 },
     ]);
     assert.deepEqual(
       parsePublish('8000-8002:80-82').map((r) => [r.hostPort, r.containerPort]),
@@ -60,6 +60,9 @@ describe('port specs (-p, --expose)', () => {
       '9-8:80',
       '1:2:3:4',
       '[::1:80:80',
+      // IPv6 loopback cannot be forwarded to a sandbox (no route_localnet).
+      '[::1]:8080:80',
+      '[0:0:0:0:0:0:0:1]::80',
       'x::80',
     ]) {
       assert.throws(

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 
-import { ConflictError, ValidationError, type Engine } from '../../lib';
+import { ConflictError, Engine, ValidationError } from '../../lib';
 import { Cleanup, ROOT, requireSandbox, run } from '../helpers';
 import { attempt, natMap, openEngine, serve } from './helpers';
-import { EXT_IP, HOST_IP, makeOutside } from './topology';
+import { EXT_IP, HOST_IP, HOST_IP6, makeOutside } from './topology';
 
 describe('engine: port publishing', function () {
   this.timeout(60_000);
@@ -215,7 +215,7 @@ describe('engine: port publishing', function () {
     );
   });
 
-  it('on a dual-stack network 8080:80 holds the port for IPv6 too: [::] and [::1] on it are refused, by either path, until it goes', async () => {
+  it('on a dual-stack network 8080:80 holds the port for IPv6 too: [::] and one IPv6 address on it are refused, by either path, until it goes', async () => {
     await engine.createNetwork({
       name: 'pd6',
       subnet: '10.106.0.0/24',
@@ -227,9 +227,9 @@ describe('engine: port publishing', function () {
     await engine.createSandbox({ name: 'pdb', network: 'pd6', publish: ['18290-18291:80'] });
     for (const [name, spec] of [
       ['pdc', '[::]:18280:80'],
-      ['pdd', '[::1]:18280:80'],
+      ['pdd', `[${HOST_IP6}]:18280:80`],
       ['pde', '[::]:18290:80'],
-      ['pdf', '[::1]:18290:80'],
+      ['pdf', `[${HOST_IP6}]:18290:80`],
     ] as const) {
       await assert.rejects(
         engine.createSandbox({ name, network: 'pd6', publish: [spec] }),
@@ -241,7 +241,97 @@ describe('engine: port publishing', function () {
     await engine.removeSandbox('pda');
     await engine.removeSandbox('pdb');
     await engine.createSandbox({ name: 'pdg', network: 'pd6', publish: ['[::]:18280:80'] });
-    await engine.createSandbox({ name: 'pdh', network: 'pd6', publish: ['[::1]:18290:80'] });
+    await engine.createSandbox({
+      name: 'pdh',
+      network: 'pd6',
+      publish: [`[${HOST_IP6}]:18290:80`],
+    });
+  });
+
+  it('on a dual-stack network ::1 is not DNATed: refused at once (clients fall back to 127.0.0.1), and [::1] cannot be published', async () => {
+    await engine.createNetwork({
+      name: 'pl6',
+      subnet: '10.107.0.0/24',
+      ipv6: true,
+      subnet6: 'fd07::/64',
+    });
+    await engine.createSandbox({ name: 'plweb', network: 'pl6', publish: ['18380:80'] });
+    await server('plweb', 'tcp', 80);
+    const outputChain = async (): Promise<string[]> => {
+      const { stdout } = await run('nft', [
+        '-j',
+        'list',
+        'chain',
+        'inet',
+        `netplumb_${engine.tag}`,
+        'output',
+      ]);
+      const list = (JSON.parse(stdout) as { nftables: { rule?: { expr: unknown[] } }[] }).nftables;
+      return list.flatMap((o) => (o.rule ? [JSON.stringify(o.rule.expr)] : []));
+    };
+    const loopback6 = JSON.stringify([
+      {
+        match: {
+          op: '==',
+          left: { payload: { protocol: 'ip6', field: 'daddr' } },
+          right: '::1',
+        },
+      },
+      { return: null },
+    ]);
+    // A DNAT of ::1 would hang (the packet from ::1 dropped on the way out):
+    // left alone, nothing listens on [::1]:18380 and the client is refused.
+    assert.equal((await attempt(undefined, 'tcp', '::1', 18380, 3000)).error, 'ECONNREFUSED');
+    assert.equal(
+      (await outputChain())[0],
+      loopback6,
+      'the output chain starts by leaving ::1 alone',
+    );
+    assert.equal((await attempt(undefined, 'tcp', '127.0.0.1', 18380)).ok, true, '127.0.0.1');
+    // The first IPv6 SYN to a new sandbox is often lost (answered by the retransmission a second later).
+    const own6 = await attempt(undefined, 'tcp', HOST_IP6, 18380, 4000);
+    assert.equal(own6.ok, true, `the host's IPv6 address: ${own6.error}`);
+    await assert.rejects(
+      engine.createSandbox({ name: 'plone', network: 'pl6', publish: ['[::1]:18381:80'] }),
+      (e: unknown) =>
+        e instanceof ValidationError && e.field === 'publish[0]' && /127\.0\.0\.1/.test(e.message),
+    );
+    assert.deepEqual(
+      (await engine.listSandboxes()).map((s) => s.name),
+      ['plweb'],
+    );
+    // A table made before this rule existed gets it from the next engine process.
+    const { stdout } = await run('nft', [
+      '-a',
+      'list',
+      'chain',
+      'inet',
+      `netplumb_${engine.tag}`,
+      'output',
+    ]);
+    const handle = /ip6 daddr ::1 return # handle (\d+)/.exec(stdout)?.[1];
+    assert.ok(handle, stdout);
+    await run('nft', [
+      'delete',
+      'rule',
+      'inet',
+      `netplumb_${engine.tag}`,
+      'output',
+      'handle',
+      handle,
+    ]);
+    assert.notEqual((await outputChain())[0], loopback6);
+    const later = await Engine.open({ stateDir: engine.state.dir, dns: false });
+    try {
+      await later.createSandbox({ name: 'pllater', network: 'pl6', publish: ['18382:80'] });
+      await later.removeSandbox('pllater');
+    } finally {
+      await later.close();
+    }
+    const rules = await outputChain();
+    assert.equal(rules[0], loopback6, 'put back in front');
+    assert.equal(rules.filter((r) => r === loopback6).length, 1, 'once');
+    assert.equal((await attempt(undefined, 'tcp', '::1', 18380, 3000)).error, 'ECONNREFUSED');
   });
 
   it('removing a UDP publication forgets its flows: the next sandbox on that port gets the same client at once', async () => {
