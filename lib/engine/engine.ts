@@ -944,6 +944,16 @@ export class Engine {
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
     if (spec.mac !== undefined) parseUnicastMac(spec.mac, 'mac');
     let net = await this.networkCached(mode);
+    if (!net.subnet6) {
+      // Nothing would publish it (the sandbox has no IPv6 address to DNAT to).
+      (spec.publish ?? []).forEach((p, i) => {
+        if (parsePublish(p, `publish[${i}]`).some((r) => r.hostIp.includes(':')))
+          throw new ValidationError(
+            `publish[${i}]`,
+            `"${p}": an IPv6 host address needs a network with IPv6 (network "${net.name}" has none)`,
+          );
+      });
+    }
     if (spec.mac !== undefined) net = await this.markAnnounce(net);
     return this.buildSandbox(rec, net, spec, requests);
   }

@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 
 import { ConflictError, Engine, ValidationError } from '../../lib';
 import { Cleanup, ROOT, requireSandbox, run } from '../helpers';
-import { attempt, natMap, openEngine, serve } from './helpers';
+import { attempt, natMap, netnsNames, openEngine, serve } from './helpers';
 import { EXT_IP, HOST_IP, HOST_IP6, makeOutside } from './topology';
 
 describe('engine: port publishing', function () {
@@ -332,6 +332,27 @@ describe('engine: port publishing', function () {
     assert.equal(rules[0], loopback6, 'put back in front');
     assert.equal(rules.filter((r) => r === loopback6).length, 1, 'once');
     assert.equal((await attempt(undefined, 'tcp', '::1', 18380, 3000)).error, 'ECONNREFUSED');
+  });
+
+  it('on an IPv4-only network an IPv6 host address is refused, naming the entry, before anything is made; 8080:80 still works', async () => {
+    for (const publish of [['[::]:18480:80'], ['18481:80', `[${HOST_IP6}]:18482:80`]]) {
+      await assert.rejects(
+        engine.createSandbox({ name: 'pv4', network: 'pa', publish }),
+        (e: unknown) =>
+          e instanceof ValidationError &&
+          e.field === `publish[${publish.length - 1}]` &&
+          /IPv6 host address needs a network with IPv6/.test(e.message),
+        publish.join(' '),
+      );
+    }
+    assert.deepEqual(await engine.listSandboxes(), []);
+    assert.deepEqual(await netnsNames(), ['ext'], 'no namespace was made');
+    for (const map of ['dnat4_any', 'dnat6_any', 'dnat6_ip'])
+      assert.doesNotMatch(await natMap(engine, map), /1848/, map);
+    // Nothing stayed reserved, and the IPv4 wildcard works as before.
+    await engine.createSandbox({ name: 'pv4', network: 'pa', publish: ['18481:80'] });
+    await server('pv4', 'tcp', 80);
+    assert.equal((await attempt('ext', 'tcp', HOST_IP, 18481)).ok, true);
   });
 
   it('removing a UDP publication forgets its flows: the next sandbox on that port gets the same client at once', async () => {
