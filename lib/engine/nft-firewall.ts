@@ -434,6 +434,19 @@ export class NftFirewall implements Firewall {
         tag,
       ),
     );
+    if (net.subnet6)
+      tx.addRule(
+        this.rule(
+          'postrouting',
+          [
+            { match: 'oifname', value: br },
+            { match: 'ct status', value: ['dnat'] },
+            { match: 'ip6 saddr', value: net.subnet6 },
+            { masquerade: true },
+          ],
+          tag,
+        ),
+      );
     // The host itself through 127.0.0.1 (route_localnet lets it leave lo).
     tx.addRule(
       this.rule(

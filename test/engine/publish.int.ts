@@ -355,6 +355,37 @@ describe('engine: port publishing', function () {
     assert.equal((await attempt('ext', 'tcp', HOST_IP, 18481)).ok, true);
   });
 
+  it("IPv6 hairpin: on a dual-stack network a sandbox reaches its own published port, and a neighbour's, through the host's IPv6 address", async () => {
+    await engine.createNetwork({
+      name: 'ph6',
+      subnet: '10.108.0.0/24',
+      ipv6: true,
+      subnet6: 'fd08::/64',
+    });
+    await engine.createSandbox({ name: 'phweb', network: 'ph6', publish: ['18580:80'] });
+    await engine.createSandbox({ name: 'phcli', network: 'ph6' });
+    await server('phweb', 'tcp', 80);
+    // The first IPv6 SYN to a new sandbox is often lost: a longer wait.
+    const self = await attempt('phweb', 'tcp', HOST_IP6, 18580, 4000);
+    assert.equal(self.ok, true, `itself: ${self.error}`);
+    // Masqueraded to the gateway: the answer comes back through the host.
+    assert.equal(self.reply, 'from fd08::1');
+    const other = await attempt('phcli', 'tcp', HOST_IP6, 18580, 4000);
+    assert.equal(other.ok, true, `a neighbour: ${other.error}`);
+    const { stdout } = await run('nft', [
+      '-j',
+      'list',
+      'chain',
+      'inet',
+      `netplumb_${engine.tag}`,
+      'postrouting',
+    ]);
+    const rules = (JSON.parse(stdout) as { nftables: { rule?: { expr: unknown[] } }[] }).nftables
+      .flatMap((o) => (o.rule ? [JSON.stringify(o.rule.expr)] : []))
+      .filter((r) => r.includes('"ct"') && r.includes('fd08::'));
+    assert.equal(rules.length, 1, 'one IPv6 hairpin rule for the network');
+  });
+
   it('removing a UDP publication forgets its flows: the next sandbox on that port gets the same client at once', async () => {
     await engine.createSandbox({ name: 'pu1', network: 'pa', publish: ['5400:53/udp'] });
     const s1 = await server('pu1', 'udp', 53);
