@@ -19,7 +19,7 @@ import { NETNS_RUN_DIR, NetNS } from '../netns';
 import { Rtnl } from '../rtnl';
 import * as sysctl from '../sysctl';
 import { parseIp } from '../util/ip';
-import { HostResolvConf, removeSandboxFileOps, sandboxFileOps } from './files';
+import { HostResolvConf, RESOLVED_CONF, removeSandboxFileOps, sandboxFileOps } from './files';
 import type { Firewall } from './firewall';
 import { openFirewall } from './nft-firewall';
 import { parseExpose, parsePublish, releasePorts, reservePorts, type PortRequest } from './ports';
@@ -101,6 +101,12 @@ export interface EngineOptions {
   dns?: boolean;
   /** the host resolver configuration: upstreams, search domains (default /etc/resolv.conf) */
   resolvConf?: string;
+  /**
+   * systemd-resolved's list of upstreams (default
+   * /run/systemd/resolve/resolv.conf), which sandboxes' resolv.conf is
+   * made from when `resolvConf` names only its stub, 127.0.0.53 (as Docker)
+   */
+  resolvedConf?: string;
   /**
    * called with the time each phase of a sandbox's creation or removal took,
    * in milliseconds (for profiling: see bench/micro.ts). A creation's `job`
@@ -233,7 +239,7 @@ export class Engine {
     this.tag = createHash('sha256').update(path.resolve(opts.stateDir)).digest('hex').slice(0, 8);
     this.watcher = new LinkWatcher(host);
     this.builders = new SandboxBuilders(host);
-    this.resolv = new HostResolvConf(opts.resolvConf);
+    this.resolv = new HostResolvConf(opts.resolvConf, opts.resolvedConf);
     this.overlay = new OverlayDriver(this);
   }
 
@@ -243,11 +249,12 @@ export class Engine {
       firewall: opts.firewall !== false,
       dns: opts.dns !== false,
       resolvConf: opts.resolvConf ?? '/etc/resolv.conf',
+      resolvedConf: opts.resolvedConf ?? RESOLVED_CONF,
       stateDir: opts.stateDir ?? '/run/netplumb',
       netnsDir: opts.netnsDir ?? NETNS_RUN_DIR,
       etcDir: opts.etcDir ?? '/etc/netns',
     };
-    for (const k of ['stateDir', 'netnsDir', 'etcDir', 'resolvConf'] as const) {
+    for (const k of ['stateDir', 'netnsDir', 'etcDir', 'resolvConf', 'resolvedConf'] as const) {
       if (typeof full[k] !== 'string' || !path.isAbsolute(full[k]))
         throw new ValidationError(k, 'must be an absolute path');
     }
@@ -1415,7 +1422,7 @@ export class Engine {
       hosts.push([ep.ip, names]);
       if (ep.ip6) hosts.push([ep.ip6, names]);
     }
-    const resolv = await this.resolvConfOf(source, known);
+    const resolv = await this.resolvConfOf(source, rec, known);
     return sandboxFileOps(
       this.etcDir,
       rec.name,
@@ -1427,9 +1434,15 @@ export class Engine {
   /**
    * A sandbox on a user-defined network asks that network's resolver (the
    * first such network it joined); on the default bridge, the host's
-   * nameservers, as in Docker.
+   * nameservers, as in Docker. A warning (Docker's defaults were used)
+   * goes to `warn`'s record.
    */
-  private async resolvConfOf(rec: SandboxRecord, known?: NetworkRecord): Promise<string> {
+  private async resolvConfOf(
+    rec: SandboxRecord,
+    warn: SandboxRecord,
+    known?: NetworkRecord,
+  ): Promise<string> {
+    let bridge: NetworkRecord | undefined;
     for (const ep of rec.endpoints) {
       const net =
         known?.name === ep.network
@@ -1443,8 +1456,11 @@ export class Engine {
           '',
         ].join('\n');
       }
+      bridge ??= net;
     }
-    return this.resolv.forSandbox();
+    const { text, warning } = await this.resolv.forSandbox(bridge?.subnet6 !== undefined);
+    if (warning !== undefined && !warn.warnings.includes(warning)) warn.warnings.push(warning);
+    return text;
   }
 
   /** A stopwatch reporting each phase of `op` to the trace option (a no-op without one). */

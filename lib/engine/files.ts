@@ -69,52 +69,121 @@ export function removeSandboxFileOps(etcDir: string, name: string): FsOp[] {
   ];
 }
 
+/** Docker's nameservers when the host has none a sandbox can reach. */
+export const DEFAULT_NAMESERVERS = ['8.8.8.8', '8.8.4.4'] as const;
+export const DEFAULT_NAMESERVERS6 = ['2001:4860:4860::8888', '2001:4860:4860::8844'] as const;
+/** systemd-resolved's stub address, and the file listing its upstreams */
+const RESOLVED_STUB = '127.0.0.53';
+export const RESOLVED_CONF = '/run/systemd/resolve/resolv.conf';
+
+/** A resolv.conf as a sandbox may use it: loopback nameservers dropped. */
+interface Parsed {
+  /** nameservers reachable from another namespace */
+  nameservers: string[];
+  /** every nameserver line's address, loopback included */
+  all: string[];
+  /** search and domain lines */
+  search: string[];
+  /** options lines */
+  options: string[];
+}
+
+/** What a sandbox on the default bridge gets (see HostResolvConf.forSandbox). */
+export interface SandboxResolv {
+  text: string;
+  /** set when the host had no usable nameserver and Docker's defaults were put in */
+  warning?: string;
+}
+
+function parse(raw: string): Parsed {
+  const out: Parsed = { nameservers: [], all: [], search: [], options: [] };
+  for (const line of raw.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m) {
+      const ns = m[1]!;
+      out.all.push(ns);
+      // node:net's isIPv6 compiles a large regular expression on its first
+      // call (~3.5 ms here, on every CLI command's first sandbox): only
+      // 127.* needs checking, and ::1 is ::1.
+      const loopback = ns === '::1' || (ns.startsWith('127.') && isIPv4(ns));
+      if (!loopback) out.nameservers.push(ns);
+    } else if (/^\s*(search|domain)\s/.test(line)) {
+      out.search.push(line.trim());
+    } else if (/^\s*options\s/.test(line)) {
+      out.options.push(line.trim());
+    }
+  }
+  return out;
+}
+
 /**
- * The host's resolver configuration as a sandbox on the default bridge gets
- * it (Docker's rule): nameservers on loopback cannot be reached from another
- * namespace and are dropped; search and options lines are kept.
+ * The host's resolver configuration as sandboxes get it (Docker's rules):
+ * when /etc/resolv.conf names only systemd-resolved's stub (127.0.0.53),
+ * its upstreams are read from /run/systemd/resolve/resolv.conf instead;
+ * nameservers on loopback cannot be reached from another namespace and are
+ * dropped; when none is left, Docker's defaults (Google's) are used, with a
+ * warning; search, domain and options lines are kept.
  */
 export class HostResolvConf {
-  private cached: { mtimeMs: number; text: string; checked: number } | undefined;
+  private readonly cache = new Map<
+    string,
+    { mtimeMs: number; parsed: Parsed | undefined; checked: number }
+  >();
 
-  constructor(private readonly file = '/etc/resolv.conf') {}
+  constructor(
+    private readonly file = '/etc/resolv.conf',
+    private readonly resolvedFile = RESOLVED_CONF,
+  ) {}
 
-  async forSandbox(): Promise<string> {
-    // Look at the file at most once a second.
-    if (this.cached && Date.now() - this.cached.checked < 1000) return this.cached.text;
+  /** One file, parsed; undefined when it cannot be read. Looked at most once a second. */
+  private async read(file: string): Promise<Parsed | undefined> {
+    const hit = this.cache.get(file);
+    if (hit && Date.now() - hit.checked < 1000) return hit.parsed;
     let mtimeMs = -1;
     try {
-      mtimeMs = (await stat(this.file)).mtimeMs;
+      mtimeMs = (await stat(file)).mtimeMs;
     } catch {
-      return '';
+      this.cache.set(file, { mtimeMs, parsed: undefined, checked: Date.now() });
+      return undefined;
     }
-    if (this.cached?.mtimeMs === mtimeMs) {
-      this.cached.checked = Date.now();
-      return this.cached.text;
+    if (hit?.mtimeMs === mtimeMs) {
+      hit.checked = Date.now();
+      return hit.parsed;
     }
-    const raw = await readFile(this.file, 'utf8').catch(() => '');
-    const out: string[] = [];
-    for (const line of raw.split('\n')) {
-      const m = /^\s*nameserver\s+(\S+)/.exec(line);
-      if (m) {
-        const ns = m[1]!;
-        // node:net's isIPv6 compiles a large regular expression on its first
-        // call (~3.5 ms here, on every CLI command's first sandbox): only
-        // 127.* needs checking, and ::1 is ::1.
-        const loopback = ns === '::1' || (ns.startsWith('127.') && isIPv4(ns));
-        if (!loopback) out.push(`nameserver ${ns}`);
-      } else if (/^\s*(search|domain|options)\s/.test(line)) {
-        out.push(line.trim());
-      }
+    const raw = await readFile(file, 'utf8').catch(() => undefined);
+    const parsed = raw === undefined ? undefined : parse(raw);
+    this.cache.set(file, { mtimeMs, parsed, checked: Date.now() });
+    return parsed;
+  }
+
+  /** The configuration sandboxes start from (see the class comment). */
+  private async source(): Promise<Parsed | undefined> {
+    const host = await this.read(this.file);
+    if (host?.all.length === 1 && host.all[0] === RESOLVED_STUB)
+      return (await this.read(this.resolvedFile)) ?? host;
+    return host;
+  }
+
+  /**
+   * resolv.conf for a sandbox on the default bridge; `ipv6`: its network
+   * has IPv6 (Docker's IPv6 defaults are added then).
+   */
+  async forSandbox(ipv6 = false): Promise<SandboxResolv> {
+    const src = await this.source();
+    // No file at all: nothing to say, as before (no defaults invented).
+    if (!src) return { text: '' };
+    let nameservers = src.nameservers;
+    let warning: string | undefined;
+    if (nameservers.length === 0) {
+      nameservers = [...DEFAULT_NAMESERVERS, ...(ipv6 ? DEFAULT_NAMESERVERS6 : [])];
+      warning = `No non-localhost DNS nameservers are left in resolv.conf: using default external servers ${nameservers.join(', ')}`;
     }
-    const text = out.length > 0 ? `${out.join('\n')}\n` : '';
-    this.cached = { mtimeMs, text, checked: Date.now() };
-    return text;
+    const lines = [...nameservers.map((ns) => `nameserver ${ns}`), ...src.search, ...src.options];
+    return { text: `${lines.join('\n')}\n`, ...(warning ? { warning } : {}) };
   }
 
   /** the host's search lines, for sandboxes that use the embedded resolver */
   async searchLines(): Promise<string[]> {
-    const text = await this.forSandbox();
-    return text.split('\n').filter((l) => l.startsWith('search '));
+    return (await this.source())?.search.filter((l) => l.startsWith('search ')) ?? [];
   }
 }
