@@ -1433,7 +1433,8 @@ export class Engine {
 
   /**
    * A sandbox on a user-defined network asks that network's resolver (the
-   * first such network it joined); on the default bridge, the host's
+   * first such network it joined), with the host's search and options lines
+   * (ndots:0 unless the host sets ndots); on the default bridge, the host's
    * nameservers, as in Docker. A warning (Docker's defaults were used)
    * goes to `warn`'s record.
    */
@@ -1449,10 +1450,22 @@ export class Engine {
           ? known
           : await this.state.read<NetworkRecord>('networks', ep.network);
       if (net && !net.default) {
+        // Docker's rule: the host's ndots stays when valid (a bad one is
+        // dropped), else ndots:0.
+        const options = (await this.resolv.optionLines())
+          .map((l) =>
+            l
+              .split(/\s+/)
+              .filter((o) => !o.startsWith('ndots:') || /^ndots:\d+$/.test(o))
+              .join(' '),
+          )
+          .filter((l) => l !== 'options');
+        const ndots = options.some((l) => /\sndots:/.test(l));
         return [
           `nameserver ${net.gateway}`,
           ...(await this.resolv.searchLines()),
-          'options ndots:0',
+          ...options,
+          ...(ndots ? [] : ['options ndots:0']),
           '',
         ].join('\n');
       }

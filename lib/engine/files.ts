@@ -186,4 +186,9 @@ export class HostResolvConf {
   async searchLines(): Promise<string[]> {
     return (await this.source())?.search.filter((l) => l.startsWith('search ')) ?? [];
   }
+
+  /** the host's options lines, for sandboxes that use the embedded resolver */
+  async optionLines(): Promise<string[]> {
+    return (await this.source())?.options ?? [];
+  }
 }

@@ -68,4 +68,23 @@ describe('engine: resolv.conf from the host', () => {
     await engine.createSandbox({ name: 'rd' });
     assert.equal(await resolvOf('rd'), 'nameserver 192.0.2.20\n');
   });
+
+  it("user-defined networks: the network's resolver, with the host's search and options lines (ndots:0 unless the host sets a valid ndots)", async () => {
+    await engine.createNetwork({ name: 'rnet', subnet: '10.109.0.0/24' });
+    await host('nameserver 192.0.2.1\nsearch corp.example\noptions edns0 timeout:2\n');
+    await engine.createSandbox({ name: 'ru1', network: 'rnet' });
+    assert.equal(
+      await resolvOf('ru1'),
+      'nameserver 10.109.0.1\nsearch corp.example\noptions edns0 timeout:2\noptions ndots:0\n',
+    );
+    await host('nameserver 192.0.2.1\noptions ndots:3 rotate\n');
+    await engine.createSandbox({ name: 'ru2', network: 'rnet' });
+    assert.equal(await resolvOf('ru2'), 'nameserver 10.109.0.1\noptions ndots:3 rotate\n');
+    await host('nameserver 192.0.2.1\noptions ndots:x\noptions attempts:3\n');
+    await engine.createSandbox({ name: 'ru3', network: 'rnet' });
+    assert.equal(
+      await resolvOf('ru3'),
+      'nameserver 10.109.0.1\noptions attempts:3\noptions ndots:0\n',
+    );
+  });
 });
