@@ -129,6 +129,26 @@ export interface EngineOptions {
 }
 
 type Mark = (phase: string) => void;
+
+/**
+ * Docker's refusals on its default network (`docker run --network bridge
+ * --ip/--ip6/--network-alias`, `docker network connect` alike): addresses
+ * there are the IPAM's alone, and it has no DNS to hold an alias.
+ */
+function refuseOnDefault(spec: { ip?: unknown; ip6?: unknown }, aliases: readonly unknown[]): void {
+  for (const field of ['ip', 'ip6'] as const) {
+    if (spec[field] !== undefined)
+      throw new ValidationError(
+        field,
+        'user specified IP address is supported on user defined networks only',
+      );
+  }
+  if (aliases.length > 0)
+    throw new ValidationError(
+      'aliases',
+      'network-scoped alias is supported only for containers in user defined networks',
+    );
+}
 const noMark: Mark = () => undefined;
 
 const RESERVED = new Set(['bridge', 'host', 'none', 'default']);
@@ -947,6 +967,7 @@ export class Engine {
       rec.mode = 'none';
       return this.buildSandbox(rec, undefined, spec, []);
     }
+    if (mode === DEFAULT_NETWORK) refuseOnDefault(spec, aliases);
     const requests = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
     if (spec.mac !== undefined) parseUnicastMac(spec.mac, 'mac');
@@ -1685,6 +1706,7 @@ export class Engine {
         'sandbox',
         `a sandbox in ${rec.mode} mode cannot be connected to networks`,
       );
+    if (network === DEFAULT_NETWORK) refuseOnDefault(opts, listOf(opts.aliases, 'aliases'));
     const net = await this.network(network);
     if (rec.endpoints.some((e) => e.network === net.name))
       throw new ConflictError(

@@ -202,6 +202,40 @@ describe('netplumb CLI', function () {
     assert.notEqual(usage.code, 0);
   });
 
+  it('--ip and --alias on the default network are refused, as Docker does, and nothing is made', async () => {
+    const ip = await cli(state, ['sandbox', 'create', 'cdef', '--ip', '172.17.0.50']);
+    assert.equal(ip.code, 1);
+    assert.match(
+      ip.stderr,
+      /^netplumb: ip: user specified IP address is supported on user defined networks only/,
+    );
+    const alias = await cli(state, [
+      'sandbox',
+      'create',
+      'cdef',
+      '--net',
+      'bridge',
+      '--alias',
+      'a',
+    ]);
+    assert.equal(alias.code, 1);
+    assert.match(
+      alias.stderr,
+      /^netplumb: aliases: network-scoped alias is supported only for containers in user defined networks/,
+    );
+    assert.deepEqual(JSON.parse((await cli(state, ['sandbox', 'ls', '--json'])).stdout), []);
+    assert.equal((await cli(state, ['network', 'create', 'cdnet'])).code, 0);
+    assert.equal((await cli(state, ['sandbox', 'create', 'cdef', '--net', 'cdnet'])).code, 0);
+    for (const flags of [
+      ['--ip', '172.17.0.50'],
+      ['--alias', 'a'],
+    ]) {
+      const r = await cli(state, ['network', 'connect', 'bridge', 'cdef', ...flags]);
+      assert.equal(r.code, 1, flags.join(' '));
+      assert.match(r.stderr, /user defined networks/);
+    }
+  });
+
   it("connect and disconnect by Docker's argument order; DNS through the resolver daemon", async () => {
     await cli(state, ['network', 'create', 'cn1', '--subnet', '10.121.0.0/24']);
     await cli(state, ['network', 'create', 'cn2', '--subnet', '10.122.0.0/24']);

@@ -209,6 +209,53 @@ describe('engine: network modes', () => {
     assert.ok(!(await netnsNames()).includes('mj2'));
   });
 
+  it('the default network refuses static addresses and aliases, as Docker does, before anything is made (create and connect)', async () => {
+    const cases: [
+      { network?: string; ip?: string; ip6?: string; aliases?: string[] },
+      string,
+      RegExp,
+    ][] = [
+      [
+        { ip: '172.17.0.50' },
+        'ip',
+        /user specified IP address is supported on user defined networks only/,
+      ],
+      [{ network: 'bridge', ip6: 'fd00::5' }, 'ip6', /user specified IP address/],
+      [
+        { network: 'bridge', aliases: ['x'] },
+        'aliases',
+        /network-scoped alias is supported only for containers in user defined networks/,
+      ],
+    ];
+    for (const [spec, field, message] of cases) {
+      await assert.rejects(engine.createSandbox({ name: 'mdef', ...spec }), {
+        name: 'ValidationError',
+        field,
+        message,
+      });
+    }
+    // Not even the default network was made: no bridge np0, no namespace.
+    assert.ok(!(await rootLinks()).includes('np0'), 'no np0');
+    assert.deepEqual(await netnsNames(), []);
+    assert.deepEqual(await engine.listSandboxes(), []);
+    await engine.createNetwork({ name: 'mdnet', subnet: '10.110.0.0/24' });
+    await engine.createSandbox({ name: 'mdef', network: 'mdnet' });
+    await assert.rejects(engine.connect('mdef', 'bridge', { ip: '172.17.0.50' }), {
+      name: 'ValidationError',
+      field: 'ip',
+    });
+    await assert.rejects(engine.connect('mdef', 'bridge', { aliases: ['x'] }), {
+      name: 'ValidationError',
+      field: 'aliases',
+    });
+    assert.deepEqual([...(await addrsIn('mdef')).keys()].sort(), ['eth0', 'lo']);
+    assert.ok(!(await rootLinks()).includes('np0'), 'no np0');
+    assert.equal((await engine.inspectSandbox('mdef')).endpoints.length, 1);
+    // Without them, both work.
+    await engine.connect('mdef', 'bridge');
+    assert.deepEqual([...(await addrsIn('mdef')).keys()].sort(), ['eth0', 'eth1', 'lo']);
+  });
+
   it('none: a new namespace with only lo, and lo is up', async () => {
     const s = await engine.createSandbox({ name: 'mnone', network: 'none' });
     assert.equal(s.mode, 'none');
