@@ -1151,7 +1151,12 @@ void Post(Tsfn& tsfn, Job* job) {
 
 // Serves one handle on a pooled thread until it closes.
 void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
-  Worker w;
+  // Destroyed before the function is released below: close() settles once
+  // it is, and by then the thread's sockets, the namespace it made ahead
+  // and its other fds are closed (a caller may delete the namespace or count
+  // its fds next).
+  auto worker = std::make_unique<Worker>();
+  Worker& w = *worker;
   // The result of an enter that holds its sandbox, when the release was
   // already queued: it is posted with the release's, once the hold ends.
   // Each post wakes the event loop, and on a small VM a cross-CPU wakeup
@@ -1256,6 +1261,7 @@ void ServeHandle(const std::shared_ptr<HandleShared>& shared, Tsfn tsfn) {
       Post(tsfn, parked);
     }
   }
+  worker.reset();
   tsfn.Release();
   shared->MarkReleased();
 }
