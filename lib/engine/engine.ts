@@ -323,10 +323,6 @@ export class Engine {
     }
   }
 
-  /**
-   * Sets a sysctl as the host namespace sees it. Equivalent to
-   * `ip netns exec HOST sysctl -w KEY=VALUE`. @internal
-   */
   /** Whether br_netfilter is loaded, as the host namespace sees it (its sysctls exist). */
   private async brNetfilter(): Promise<boolean> {
     try {
@@ -340,6 +336,10 @@ export class Engine {
     }
   }
 
+  /**
+   * Sets a sysctl as the host namespace sees it. Equivalent to
+   * `ip netns exec HOST sysctl -w KEY=VALUE`. @internal
+   */
   async hostSysctl(key: string, value: string): Promise<void> {
     await sysctl.set(key, value, this.host.netns ? { netns: this.hostNs } : {});
   }
@@ -504,7 +504,9 @@ export class Engine {
       // Containers reach the outside only if this host forwards.
       if (!rec.internal) await this.hostSysctl('net.ipv4.ip_forward', '1');
       if (rec.subnet6 && !rec.internal) await this.hostSysctl('net.ipv6.conf.all.forwarding', '1');
-      const index = await createBridge(this.host, rec, this.aliasOf('net', rec.name));
+      const index = await createBridge(this.host, rec, this.aliasOf('net', rec.name), (k, v) =>
+        this.hostSysctl(k, v),
+      );
       undo.push(() => deleteLink(this.host, rec.bridge));
       this.bridgeIndex.set(rec.name, index);
       if (this.firewall) {

@@ -132,7 +132,12 @@ function bridgeMac(): string {
  * (there is none by default) the kernel floods multicast to every port
  * either way.
  */
-export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string): Promise<number> {
+export async function createBridge(
+  host: Rtnl,
+  net: NetworkRecord,
+  alias: string,
+  hostSysctl: (key: string, value: string) => Promise<void>,
+): Promise<number> {
   const prefixlen = Number(net.subnet.split('/')[1]);
   const link = await host.links.add({
     kind: 'bridge',
@@ -146,28 +151,51 @@ export async function createBridge(host: Rtnl, net: NetworkRecord, alias: string
     // icc=false through the firewall (see NetworkRecord.isolation).
     ...(net.isolation === 'netfilter' ? { nfCallIptables: true, nfCallIp6tables: true } : {}),
   });
+  try {
+    await bridgeUp(host, net, link.index, prefixlen, hostSysctl);
+  } catch (err) {
+    // The caller undoes only what it was given: the bridge made here goes here.
+    await deleteLink(host, net.bridge).catch(() => undefined);
+    throw err;
+  }
+  return link.index;
+}
+
+/** ip addr add GW/LEN dev BRIDGE [; the same for IPv6]; ip link set BRIDGE up */
+async function bridgeUp(
+  host: Rtnl,
+  net: NetworkRecord,
+  index: number,
+  prefixlen: number,
+  hostSysctl: (key: string, value: string) => Promise<void>,
+): Promise<void> {
   const requests: Request[] = [
     {
-      buf: native.encode('newaddr', host.addrs.wire(link.index, `${net.gateway}/${prefixlen}`)),
+      buf: native.encode('newaddr', host.addrs.wire(index, `${net.gateway}/${prefixlen}`)),
       op: `RTM_NEWADDR ${net.gateway} dev ${net.bridge}`,
     },
   ];
   if (net.subnet6 && net.gateway6) {
+    // No DAD for the bridge's own link-local address: while it is tentative
+    // (1-2 s from the first port's carrier) the kernel sends no neighbour
+    // solicitation from the bridge (ndisc_send_ns needs a usable link-local
+    // source), so the first IPv6 packets routed to a sandbox of a new
+    // network waited for it: a TCP connect took 2 s.
+    await hostSysctl(`net/ipv6/conf/${net.bridge}/accept_dad`, '0');
     const len6 = Number(net.subnet6.split('/')[1]);
     requests.push({
       buf: native.encode(
         'newaddr',
-        host.addrs.wire(link.index, `${net.gateway6}/${len6}`, { noDad: true }),
+        host.addrs.wire(index, `${net.gateway6}/${len6}`, { noDad: true }),
       ),
       op: `RTM_NEWADDR ${net.gateway6} dev ${net.bridge}`,
     });
   }
   requests.push({
-    buf: native.encode('newlink', await host.links.setWire(link.index, { up: true })),
+    buf: native.encode('newlink', await host.links.setWire(index, { up: true })),
     op: `RTM_NEWLINK ${net.bridge} up`,
   });
   await host.channel.send(requests);
-  return link.index;
 }
 
 export interface NewSandboxPlan {
