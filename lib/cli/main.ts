@@ -357,6 +357,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that goes away (`netplumb sandbox ls | head -1`) is not an
+  // error: the command still finishes what it changes, its output is dropped.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   void main(process.argv).then((code) => {
     process.exitCode = code;
   });

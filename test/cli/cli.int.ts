@@ -202,6 +202,26 @@ describe('netplumb CLI', function () {
     assert.notEqual(usage.code, 0);
   });
 
+  it('a reader that closes the pipe early (| head) gets no stack trace; the command still does its work', async () => {
+    const closed = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+      const child = spawnCli(args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.destroy(); // before the CLI has started, let alone written
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      return { code, stderr };
+    };
+    const made = await closed(['network', 'create', 'cpipe', '--subnet', '10.125.0.0/24']);
+    assert.deepEqual(made, { code: 0, stderr: '' });
+    const listed = await closed(['network', 'ls']);
+    assert.deepEqual(listed, { code: 0, stderr: '' });
+    const ls = await cli(state, ['network', 'ls', '--json']);
+    assert.ok(
+      (JSON.parse(ls.stdout) as { name: string }[]).some((n) => n.name === 'cpipe'),
+      ls.stdout,
+    );
+  });
+
   it('--ip and --alias on the default network are refused, as Docker does, and nothing is made', async () => {
     const ip = await cli(state, ['sandbox', 'create', 'cdef', '--ip', '172.17.0.50']);
     assert.equal(ip.code, 1);
