@@ -63,11 +63,10 @@ export class DnsService {
   private retryTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
-  private upstreamCache: { checked: number; mtimeMs: number; list: string[]; search: string[] } = {
+  private upstreamCache: { checked: number; mtimeMs: number; list: string[] } = {
     checked: 0,
     mtimeMs: -1,
     list: [],
-    search: [],
   };
   private closed = false;
   readonly resolvConf: string;
@@ -408,23 +407,9 @@ export class DnsService {
     if (mtimeMs !== this.upstreamCache.mtimeMs) {
       const text = await readFile(this.resolvConf, 'utf8').catch(() => '');
       this.upstreamCache.list = [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!);
-      this.upstreamCache.search = text
-        .split('\n')
-        .filter((l) => /^\s*search\s/.test(l))
-        .map((l) => l.trim());
       this.upstreamCache.mtimeMs = mtimeMs;
     }
     return this.upstreamCache.list;
-  }
-
-  /**
-   * resolv.conf for a sandbox whose first DNS network is `net`: that
-   * network's resolver, the host's search domains.
-   */
-  async resolvConfFor(net: NetworkRecord): Promise<string> {
-    await this.upstreams(); // refreshes the cached file when it changed
-    const search = this.upstreamCache.search;
-    return [`nameserver ${net.gateway}`, ...search, 'options ndots:0', ''].join('\n');
   }
 
   async close(): Promise<void> {
