@@ -374,7 +374,11 @@ const ADDR_GEN_MODES: Record<AddrGenMode, number> = {
 
 /** Which links {@link Links.list} returns. */
 export interface LinkFilter {
-  /** only links of this kind (kernel-side filter) */
+  /**
+   * only links of this kind (`ip link show type KIND`); 'tun' and 'tap' are
+   * the kernel's kind 'tun' with `tun.type` 'tun' or 'tap'. A kind without a
+   * driver loaded matches no link.
+   */
   kind?: string;
   /** only ports of this bridge (kernel-side filter) */
   master?: LinkRef;
@@ -432,6 +436,12 @@ function commonWire(spec: CommonFields, wire: LinkBodyWire, field: string): void
   upFlags(wire, spec.up, `${field}.up`);
 }
 
+/** The link is of `kind` as {@link LinkFilter.kind} means it ('tun' and 'tap' by IFLA_TUN_TYPE). */
+function hasKind(link: Link, kind: string): boolean {
+  if (kind === 'tun' || kind === 'tap') return link.kind === 'tun' && link.tun?.type === kind;
+  return link.kind === kind;
+}
+
 /** Links (network interfaces) of one namespace: `ip link`. Reached as {@link Rtnl.links}. */
 export class Links {
   /** @internal */
@@ -443,16 +453,21 @@ export class Links {
     if (filter.master !== undefined) {
       wire.master = await this.ctx.index(validateLinkRef(filter.master, 'master'), 'master');
     }
-    if (filter.kind !== undefined) {
-      if (typeof filter.kind !== 'string' || filter.kind === '')
+    const kind = filter.kind;
+    if (kind !== undefined) {
+      if (typeof kind !== 'string' || kind === '')
         throw new ValidationError('kind', 'must be a kind name');
-      wire.kind = filter.kind;
+      // tun and tap devices are one kernel kind, 'tun', told apart by IFLA_TUN_TYPE.
+      wire.kind = kind === 'tap' ? 'tun' : kind;
     }
     const msgs = await this.ctx.channel.dumpAll({
       buf: native.encode('getlink', wire),
       op: 'RTM_GETLINK dump',
     });
-    return msgs.map((m) => m.object as Link);
+    const links = msgs.map((m) => m.object as Link);
+    // The kernel applies the kind filter only for kinds it has a driver for
+    // (rtnl_link_ops registered): for any other it dumps every link. Filter here too.
+    return kind === undefined ? links : links.filter((l) => hasKind(l, kind));
   }
 
   /** One link, or undefined when it does not exist. Equivalent to `ip -d link show dev REF`. */

@@ -307,6 +307,35 @@ describe('links', () => {
     assert.equal(tap.tun?.type, 'tap');
   });
 
+  it('list by kind matches what ip -d shows, for tun, tap and kinds the kernel has no driver for', async () => {
+    await rt.links.add({ kind: 'bridge', name: 'lkbr0' });
+    made('lkbr0');
+    await rt.links.add({ kind: 'tun', name: 'lktun0' });
+    made('lktun0');
+    await rt.links.add({ kind: 'tap', name: 'lktap0' });
+    made('lktap0');
+    const ip = await ipJson<IpLink[]>(['link', 'show']);
+    const ipOf = (kind: string, type?: string): string[] =>
+      ip
+        .filter(
+          (l) =>
+            l.linkinfo?.info_kind === kind &&
+            (type === undefined || l.linkinfo.info_data?.type === type),
+        )
+        .map((l) => l.ifname)
+        .sort();
+    const names = async (kind: string): Promise<string[]> =>
+      (await rt.links.list({ kind })).map((l) => l.name).sort();
+    assert.deepEqual(await names('tap'), ipOf('tun', 'tap'));
+    assert.deepEqual(await names('tap'), ['lktap0']);
+    assert.deepEqual(await names('tun'), ipOf('tun', 'tun'));
+    assert.deepEqual(await names('tun'), ['lktun0']);
+    assert.deepEqual(await names('bridge'), ipOf('bridge'));
+    // No driver registers these kinds: the kernel's dump filter lets every link through.
+    assert.deepEqual(await names('nosuchkind'), []);
+    assert.deepEqual(await names('dummy'), ipOf('dummy'));
+  });
+
   it('kernel errors are typed: duplicate EEXIST, missing ENODEV, with the operation named', async () => {
     await rt.links.add({ kind: 'bridge', name: 'lbr3' });
     made('lbr3');
