@@ -520,6 +520,9 @@ export interface CtTupleWire {
   protocol: number;
   sport?: number;
   dport?: number;
+  icmpId?: number;
+  icmpType?: number;
+  icmpCode?: number;
 }
 
 export interface CtDeleteWire {

@@ -6,7 +6,7 @@
  */
 import { K, native, type CtTupleWire, type HandleNative } from './binding';
 import { Channel, type Request } from './channel';
-import { ValidationError, fromSystemError } from './errors';
+import { ConntrackFlushError, ValidationError, fromSystemError, type NetlinkError } from './errors';
 import type { NetNS } from './netns';
 import { parseIp } from './util/ip';
 
@@ -20,6 +20,12 @@ export interface CtTuple {
   sport?: number;
   /** destination port (TCP, UDP) */
   dport?: number;
+  /** ICMP/ICMPv6 echo identifier (`id=`) */
+  icmpId?: number;
+  /** ICMP/ICMPv6 type (`type=`) */
+  icmpType?: number;
+  /** ICMP/ICMPv6 code (`code=`) */
+  icmpCode?: number;
 }
 
 /** A connection-tracking entry, as `conntrack -L` lists it. */
@@ -47,7 +53,7 @@ export interface CtEntry {
 /** Which entries `flush` removes; every field given must match. */
 export interface CtFilter {
   /** IP protocol, by name or number (`-p`) */
-  protocol?: 'tcp' | 'udp' | number;
+  protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number;
   /** IP version (`-f ipv4|ipv6`) */
   family?: 4 | 6;
   /** fields the original direction must have (`--orig-src`, `--orig-port-dst`, ...) */
@@ -56,7 +62,7 @@ export interface CtFilter {
   reply?: CtTuple;
 }
 
-const PROTO = { tcp: 6, udp: 17 } as const;
+const PROTO = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 } as const;
 
 function tupleWire(t: CtTuple, protocol: number): CtTupleWire {
   const w: CtTupleWire = { protocol };
@@ -64,7 +70,21 @@ function tupleWire(t: CtTuple, protocol: number): CtTupleWire {
   if (t.dst !== undefined) w.dst = parseIp(t.dst, 'dst').bytes;
   if (t.sport !== undefined) w.sport = t.sport;
   if (t.dport !== undefined) w.dport = t.dport;
+  if (t.icmpId !== undefined) w.icmpId = t.icmpId;
+  if (t.icmpType !== undefined) w.icmpType = t.icmpType;
+  if (t.icmpCode !== undefined) w.icmpCode = t.icmpCode;
   return w;
+}
+
+/** @internal One direction as `conntrack -L` prints it, for error messages. */
+export function tupleText(t: CtTuple): string {
+  const at = (a: string | undefined, port: number | undefined): string =>
+    port === undefined ? (a ?? '?') : a?.includes(':') ? `[${a}]:${port}` : `${a ?? '?'}:${port}`;
+  const icmp =
+    t.icmpType === undefined
+      ? ''
+      : ` type=${t.icmpType} code=${t.icmpCode ?? '?'} id=${t.icmpId ?? '?'}`;
+  return `${at(t.src, t.sport)} -> ${at(t.dst, t.dport)}${icmp}`;
 }
 
 function matches(t: CtTuple, want: CtTuple | undefined): boolean {
@@ -73,7 +93,10 @@ function matches(t: CtTuple, want: CtTuple | undefined): boolean {
     (want.src === undefined || want.src === t.src) &&
     (want.dst === undefined || want.dst === t.dst) &&
     (want.sport === undefined || want.sport === t.sport) &&
-    (want.dport === undefined || want.dport === t.dport)
+    (want.dport === undefined || want.dport === t.dport) &&
+    (want.icmpId === undefined || want.icmpId === t.icmpId) &&
+    (want.icmpType === undefined || want.icmpType === t.icmpType) &&
+    (want.icmpCode === undefined || want.icmpCode === t.icmpCode)
   );
 }
 
@@ -121,7 +144,10 @@ export class Conntrack {
   /**
    * Deletes the entries matching `filter`, pipelined in one sendmsg, and
    * returns how many went. Equivalent to `conntrack -D -p P [--orig-dst ...]`.
-   * Entries that expire meanwhile are not an error.
+   * Entries that expire meanwhile are not an error. Every matching entry is
+   * tried: if the kernel refuses some, the others are still deleted and a
+   * {@link ConntrackFlushError} carries the count deleted and each refused
+   * entry with its error.
    */
   async flush(filter: CtFilter): Promise<number> {
     const protocol =
@@ -131,7 +157,7 @@ export class Conntrack {
           ? filter.protocol
           : PROTO[filter.protocol];
     if (protocol === undefined && filter.protocol !== undefined)
-      throw new ValidationError('protocol', 'must be tcp, udp or a number');
+      throw new ValidationError('protocol', 'must be tcp, udp, icmp, icmpv6 or a number');
     const victims = (await this.list(filter.family)).filter(
       (e) =>
         (protocol === undefined || e.protocol === protocol) &&
@@ -145,14 +171,17 @@ export class Conntrack {
         family: e.family === 4 ? K.NFPROTO_IPV4 : K.NFPROTO_IPV6,
         orig: tupleWire(e.orig, e.protocol),
       }),
-      op: `IPCTNL_MSG_CT_DELETE ${e.orig.src}:${e.orig.sport} -> ${e.orig.dst}:${e.orig.dport}`,
+      op: `IPCTNL_MSG_CT_DELETE ${tupleText(e.orig)}`,
     }));
     const txn = await this.channel.sendSettled(requests);
     let n = 0;
+    const failures: { entry: CtEntry; error: NetlinkError }[] = [];
     txn.completions.forEach((c, i) => {
       if (c.error === 0) n++;
-      else if (c.code !== 'ENOENT') throw this.channel.errorFor(txn, requests, i);
+      else if (c.code !== 'ENOENT')
+        failures.push({ entry: victims[i]!, error: this.channel.errorFor(txn, requests, i) });
     });
+    if (failures.length > 0) throw new ConntrackFlushError(n, failures);
     return n;
   }
 

@@ -2,6 +2,7 @@
  * Typed errors. Every failure netplumb reports is one of these, so callers
  * can branch on `code` instead of parsing messages.
  */
+import type { CtEntry } from './conntrack';
 
 /** A kernel (or system call) refusal: the netlink ACK error, with its extended-ACK text. */
 export class NetlinkError extends Error {
@@ -114,6 +115,37 @@ export class NftRepliesLostError extends NetlinkError {
     this.applied = opts.applied;
     this.handles = opts.handles ?? [];
     this.generation = opts.generation;
+  }
+}
+
+/**
+ * A `Conntrack.flush` in which the kernel refused to delete some entries
+ * (other than entries already gone). Every matching entry was tried: the
+ * others are deleted, `deleted` says how many, and `failures` lists each
+ * refused entry with its error. `code`, `errno` and `extack` are the first
+ * failure's.
+ */
+export class ConntrackFlushError extends NetlinkError {
+  /** 'ConntrackFlushError' */
+  override readonly name: string = 'ConntrackFlushError';
+  /** how many entries were deleted */
+  readonly deleted: number;
+  /** the entries the kernel refused to delete, each with its error */
+  readonly failures: readonly { entry: CtEntry; error: NetlinkError }[];
+
+  constructor(deleted: number, failures: { entry: CtEntry; error: NetlinkError }[]) {
+    const first = failures[0]!.error;
+    super({
+      code: first.code,
+      errno: first.errno,
+      op: first.op,
+      extack: first.extack,
+      message:
+        `conntrack flush: ${failures.length} entr${failures.length === 1 ? 'y' : 'ies'} ` +
+        `not deleted (first: ${first.message}); ${deleted} deleted`,
+    });
+    this.deleted = deleted;
+    this.failures = failures;
   }
 }
 

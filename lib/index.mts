@@ -17,6 +17,7 @@ export {
   NetlinkError,
   NftCommitError,
   NftRepliesLostError,
+  ConntrackFlushError,
   ValidationError,
   ConflictError,
   NotFoundError,

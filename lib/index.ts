@@ -9,8 +9,8 @@
  * neighbours, monitor: `ip link|addr|route|neigh|monitor`), {@link Nft}
  * (nftables: atomic transactions, listing), {@link Conntrack}
  * (`conntrack -L|-D`), `sysctl`. Errors: {@link NetlinkError},
- * {@link NftCommitError}, {@link NftRepliesLostError}, {@link ValidationError}, {@link ConflictError},
- * {@link NotFoundError}.
+ * {@link NftCommitError}, {@link NftRepliesLostError}, {@link ConntrackFlushError},
+ * {@link ValidationError}, {@link ConflictError}, {@link NotFoundError}.
  *
  * @packageDocumentation
  */
@@ -25,6 +25,7 @@ export {
   NetlinkError,
   NftCommitError,
   NftRepliesLostError,
+  ConntrackFlushError,
   ValidationError,
   ConflictError,
   NotFoundError,

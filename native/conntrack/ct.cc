@@ -1,5 +1,6 @@
 #include "conntrack/ct.h"
 
+#include <linux/in6.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -29,9 +30,19 @@ void EncodeTuple(MessageWriter& w, uint16_t type, const Spec& t) {
   if (dst) w.Attr(v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, dst->data(), dst->size());
   w.EndNested(ip);
   size_t proto = w.BeginNested(CTA_TUPLE_PROTO, true);
-  w.AttrU8(CTA_PROTO_NUM, static_cast<uint8_t>(t.U32Or("protocol", 0)));
+  uint32_t protocol = t.U32Or("protocol", 0);
+  w.AttrU8(CTA_PROTO_NUM, static_cast<uint8_t>(protocol));
   if (auto v = t.U32("sport")) w.AttrBe16(CTA_PROTO_SRC_PORT, static_cast<uint16_t>(*v));
   if (auto v = t.U32("dport")) w.AttrBe16(CTA_PROTO_DST_PORT, static_cast<uint16_t>(*v));
+  // An ICMP tuple is its id, type and code; the kernel wants all three
+  // (icmp_nlattr_to_tuple: EINVAL without them).
+  bool v6_icmp = protocol == IPPROTO_ICMPV6;
+  if (auto v = t.U32("icmpId"))
+    w.AttrBe16(v6_icmp ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID, static_cast<uint16_t>(*v));
+  if (auto v = t.U32("icmpType"))
+    w.AttrU8(v6_icmp ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, static_cast<uint8_t>(*v));
+  if (auto v = t.U32("icmpCode"))
+    w.AttrU8(v6_icmp ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, static_cast<uint8_t>(*v));
   w.EndNested(proto);
   w.EndNested(tuple);
 }
@@ -54,6 +65,9 @@ void DecodeTuple(Out o, const AttrView& tuple, uint8_t* proto_out) {
         if (x.type == CTA_PROTO_NUM) *proto_out = x.U8();
         if (x.type == CTA_PROTO_SRC_PORT) o.Set("sport", x.Be16());
         if (x.type == CTA_PROTO_DST_PORT) o.Set("dport", x.Be16());
+        if (x.type == CTA_PROTO_ICMP_ID || x.type == CTA_PROTO_ICMPV6_ID) o.Set("icmpId", x.Be16());
+        if (x.type == CTA_PROTO_ICMP_TYPE || x.type == CTA_PROTO_ICMPV6_TYPE) o.Set("icmpType", x.U8());
+        if (x.type == CTA_PROTO_ICMP_CODE || x.type == CTA_PROTO_ICMPV6_CODE) o.Set("icmpCode", x.U8());
       }
     }
   }

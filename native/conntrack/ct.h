@@ -14,10 +14,12 @@ namespace netplumb::ct {
 
 // conntrack -L [-f ipv4|ipv6]  (IPCTNL_MSG_CT_GET, NLM_F_DUMP)
 void EncodeGet(MessageWriter& w, uint16_t type, const Spec& s);
-// conntrack -D -s S -d D -p P --sport X --dport Y  (IPCTNL_MSG_CT_DELETE by original tuple)
+// conntrack -D -s S -d D -p P --sport X --dport Y [--icmp-id I --icmp-type T --icmp-code C]
+// [-w ZONE]  (IPCTNL_MSG_CT_DELETE by original tuple, in its zone)
 void EncodeDelete(MessageWriter& w, uint16_t type, const Spec& s);
 
-// { family, protocol, orig: { src, dst, sport, dport }, reply: {...}, id?, mark?, status?, timeout? };
+// { family, protocol, orig: { src, dst, sport?, dport?, icmpId?, icmpType?, icmpCode? },
+//   reply: {...}, id?, mark?, status?, timeout?, zone? };
 // false (nothing written) when m is not a ctnetlink entry.
 bool DecodeMessage(Out o, const MessageView& m);
 
