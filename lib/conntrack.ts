@@ -142,12 +142,12 @@ export class Conntrack {
   }
 
   /**
-   * Deletes the entries matching `filter`, pipelined in one sendmsg, and
-   * returns how many went. Equivalent to `conntrack -D -p P [--orig-dst ...]`.
-   * Entries that expire meanwhile are not an error. Every matching entry is
-   * tried: if the kernel refuses some, the others are still deleted and a
-   * {@link ConntrackFlushError} carries the count deleted and each refused
-   * entry with its error.
+   * Deletes the entries matching `filter` (in whatever conntrack zone they
+   * are), pipelined in one sendmsg, and returns how many went. Equivalent to
+   * `conntrack -D -p P [--orig-dst ...]`. Entries that expire meanwhile are
+   * not an error. Every matching entry is tried: if the kernel refuses some,
+   * the others are still deleted and a {@link ConntrackFlushError} carries
+   * the count deleted and each refused entry with its error.
    */
   async flush(filter: CtFilter): Promise<number> {
     const protocol =
@@ -170,8 +170,10 @@ export class Conntrack {
         flags: K.NLM_F_REQUEST | K.NLM_F_ACK,
         family: e.family === 4 ? K.NFPROTO_IPV4 : K.NFPROTO_IPV6,
         orig: tupleWire(e.orig, e.protocol),
+        // Without CTA_ZONE the kernel looks in zone 0 and answers ENOENT.
+        ...(e.zone !== undefined ? { zone: e.zone } : {}),
       }),
-      op: `IPCTNL_MSG_CT_DELETE ${tupleText(e.orig)}`,
+      op: `IPCTNL_MSG_CT_DELETE ${tupleText(e.orig)}${e.zone ? ` zone=${e.zone}` : ''}`,
     }));
     const txn = await this.channel.sendSettled(requests);
     let n = 0;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 
 import { Conntrack } from '../lib';
 import { Cleanup, requireSandbox, run } from './helpers';
@@ -7,6 +8,17 @@ import { Cleanup, requireSandbox, run } from './helpers';
 async function ctLines(args: string[]): Promise<string[]> {
   const { stdout } = await run('conntrack', ['-L', ...args]);
   return stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
+function sendUdp(dst: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.send('x', port, dst, (err) => {
+      s.close();
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }
 
 describe('conntrack', () => {
@@ -60,5 +72,16 @@ describe('conntrack', () => {
     assert.equal(await ct.flush({ protocol: 'icmpv6', orig: { dst: 'fd51::1' } }), 1);
     assert.deepEqual(await ctLines(['-p', 'icmp', '-d', '10.251.0.1']), []);
     assert.deepEqual(await ctLines(['-f', 'ipv6', '-p', 'icmpv6', '-d', 'fd51::1']), []);
+  });
+
+  it('flush deletes entries in a non-zero conntrack zone', async () => {
+    await sendUdp('10.251.0.2', 5353);
+    const before = await ctLines(['-p', 'udp', '-d', '10.251.0.2']);
+    assert.equal(before.length, 1, before.join('\n'));
+    assert.match(before[0]!, /zone=5/);
+    const [e] = (await ct.list(4)).filter((x) => x.orig.dst === '10.251.0.2');
+    assert.equal(e?.zone, 5);
+    assert.equal(await ct.flush({ protocol: 'udp', orig: { dst: '10.251.0.2' } }), 1);
+    assert.deepEqual(await ctLines(['-p', 'udp', '-d', '10.251.0.2']), []);
   });
 });
