@@ -153,7 +153,11 @@ export interface RouteSpec {
   table?: number | RouteTable;
   /** `metric` / RTA_PRIORITY */
   metric?: number;
-  /** `scope`; the kernel picks link for routes without gateway, universe otherwise */
+  /**
+   * `scope`; when omitted, as `ip route add` picks it: host for local
+   * routes, link for broadcast, anycast and multicast ones and for IPv4
+   * unicast routes without gateway, universe otherwise
+   */
   scope?: number | RouteScope;
   /** preferred source address (`src`) */
   src?: string;
@@ -284,10 +288,18 @@ export class Routes {
             : K.RTN_UNICAST
           : nameOrNumber(spec.type, 'type', types()),
     };
+    // Scope defaults as iproute2's iproute_modify picks them: the kernel
+    // refuses a scope wider than the type's (fib_props: "Invalid scope").
     if (spec.scope !== undefined) wire.scope = nameOrNumber(spec.scope, 'scope', scopes());
     else if (del) wire.scope = K.RT_SCOPE_NOWHERE;
-    else if (family === 4 && !gw && wire.type === K.RTN_UNICAST) wire.scope = K.RT_SCOPE_LINK;
     else if (wire.type === K.RTN_LOCAL) wire.scope = K.RT_SCOPE_HOST;
+    else if (
+      wire.type === K.RTN_BROADCAST ||
+      wire.type === K.RTN_MULTICAST ||
+      wire.type === K.RTN_ANYCAST
+    )
+      wire.scope = K.RT_SCOPE_LINK;
+    else if (family === 4 && !gw && wire.type === K.RTN_UNICAST) wire.scope = K.RT_SCOPE_LINK;
     else wire.scope = K.RT_SCOPE_UNIVERSE;
     if (dstBytes) wire.dst = dstBytes;
     if (gw) wire.gateway = gw.bytes;

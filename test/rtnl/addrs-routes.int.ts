@@ -154,6 +154,35 @@ describe('addresses and routes', () => {
     });
   });
 
+  it('broadcast, anycast, multicast and local routes without scope get the scope ip route add gives them', async () => {
+    await rt.addrs.add('abr0', '10.36.0.1/24');
+    const cases = [
+      ['broadcast', '10.36.0.255/32'],
+      ['anycast', '10.36.0.128/32'],
+      ['multicast', '224.36.0.0/16'],
+      ['local', '10.36.0.7/32'],
+    ] as const;
+    for (const [type, dst] of cases) {
+      await rt.routes.add({ dst, type, dev: 'abr0', table: 101 });
+      await run('ip', ['route', 'add', type, dst, 'dev', 'abr0', 'table', '102']);
+    }
+    const scopes = async (table: string): Promise<string[][]> =>
+      (await ipJson<IpRoute[]>(['route', 'show', 'table', table]))
+        .map((r) => [r.type ?? 'unicast', r.dst, r.scope ?? 'global'])
+        .sort();
+    const ours = await scopes('101');
+    assert.deepEqual(ours, await scopes('102'));
+    assert.deepEqual(
+      ours.map(([type, , scope]) => [type, scope]),
+      [
+        ['anycast', 'link'],
+        ['broadcast', 'link'],
+        ['local', 'host'],
+        ['multicast', 'link'],
+      ],
+    );
+  });
+
   it('route streaming yields what list returns, in bounded chunks', async () => {
     await rt.addrs.add('abr0', '10.40.0.1/24');
     for (let i = 0; i < 50; i++)
