@@ -326,9 +326,33 @@ export interface RouteWire {
   gateway?: Buffer;
   priority?: number;
   prefsrc?: Buffer;
-  metrics?: { mtu?: number; advmss?: number; hoplimit?: number };
+  metrics?: RouteMetricsWire;
   pref?: number;
   oif?: number;
+  nexthops?: { gateway?: Buffer; oif?: number; hops: number; flags: number }[];
+  unknown?: { type: number; data: Buffer }[];
+}
+
+/** RTAX_* metrics, as lib/rtnl/routes.ts RouteMetrics names them. */
+export interface RouteMetricsWire {
+  lock?: number;
+  mtu?: number;
+  window?: number;
+  rtt?: number;
+  rttvar?: number;
+  ssthresh?: number;
+  cwnd?: number;
+  advmss?: number;
+  reordering?: number;
+  hoplimit?: number;
+  initcwnd?: number;
+  features?: number;
+  rtoMin?: number;
+  initrwnd?: number;
+  quickack?: number;
+  fastopenNoCookie?: number;
+  congctl?: string;
+  unknown?: { type: number; data: Buffer }[];
 }
 
 export interface NeighWire {

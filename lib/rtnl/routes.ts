@@ -1,7 +1,7 @@
 /**
  * Routes: `ip route add|replace|del|show`.
  */
-import { K, native, type RouteWire } from '../binding';
+import { K, native, type RouteMetricsWire, type RouteWire } from '../binding';
 import type { Request } from '../channel';
 import { ValidationError } from '../errors';
 import { networkOf, parseCidr, parseIp, type IpFamily } from '../util/ip';
@@ -50,19 +50,93 @@ export interface Route {
   prefsrc?: string;
   /** source prefix of a source-specific route (`from`, RTA_SRC) */
   src?: string;
-  /** per-route metrics (`mtu`, `advmss`, `hoplimit`) */
-  metrics?: {
-    /** path MTU */
-    mtu?: number;
-    /** advertised TCP MSS */
-    advmss?: number;
-    /** hop limit / TTL */
-    hoplimit?: number;
-  };
+  /**
+   * the family of `gateway` when it differs from the route's: an IPv4 route
+   * via an IPv6 router (RTA_VIA; `via inet6 GW`)
+   */
+  gatewayFamily?: 4 | 6;
+  /** per-route metrics (RTA_METRICS: `mtu`, `advmss`, `window`, `initcwnd`, `congctl`, ...) */
+  metrics?: RouteMetrics;
+  /** the next hops of a multipath route (RTA_MULTIPATH; `nexthop via GW dev D weight W`) */
+  nexthops?: RouteNexthop[];
+  /** seconds until an IPv6 route expires (`expires`, from RTA_CACHEINFO) */
+  expires?: number;
   /** IPv6 router preference (RTA_PREF: 0 medium, 1 high, 3 low) */
   pref?: number;
-  /** attributes netplumb does not decode, raw */
+  /** attributes netplumb does not decode, raw; given back to add/replace, they are sent as they are */
   unknown?: RawAttr[];
+}
+
+/**
+ * Per-route metrics (RTAX_*), with the names `ip route` uses, each the value
+ * the kernel keeps: `rtt` and `rttvar` in the kernel's units (ip shows
+ * rtt/8 and rttvar/4 milliseconds), `rtoMin` in milliseconds.
+ */
+export interface RouteMetrics {
+  /** RTAX_LOCK: bit 1 << RTAX_x locks metric x (`mtu lock 1400`) */
+  lock?: number;
+  /** path MTU (`mtu`) */
+  mtu?: number;
+  /** TCP window clamp (`window`) */
+  window?: number;
+  /** initial RTT estimate (`rtt`) */
+  rtt?: number;
+  /** initial RTT variance (`rttvar`) */
+  rttvar?: number;
+  /** initial slow-start threshold (`ssthresh`) */
+  ssthresh?: number;
+  /** congestion window clamp (`cwnd`) */
+  cwnd?: number;
+  /** advertised TCP MSS (`advmss`) */
+  advmss?: number;
+  /** maximal reordering (`reordering`) */
+  reordering?: number;
+  /** hop limit / TTL (`hoplimit`) */
+  hoplimit?: number;
+  /** initial congestion window (`initcwnd`) */
+  initcwnd?: number;
+  /** RTAX_FEATURE_* bits (`features ecn`) */
+  features?: number;
+  /** minimal retransmission timeout (`rto_min`) */
+  rtoMin?: number;
+  /** initial receive window (`initrwnd`) */
+  initrwnd?: number;
+  /** quick ACKs on (`quickack 1`) */
+  quickack?: number;
+  /** TCP Fast Open without a cookie (`fastopen_no_cookie 1`) */
+  fastopenNoCookie?: number;
+  /** congestion control algorithm (`congctl`) */
+  congctl?: string;
+  /** metrics netplumb does not name, raw */
+  unknown?: RawAttr[];
+}
+
+/** One next hop of a multipath route, as the kernel reports it. */
+export interface RouteNexthop {
+  /** next hop address (`via`) */
+  gateway?: string;
+  /** the family of `gateway` when it came as RTA_VIA (`via inet6 GW`) */
+  gatewayFamily?: 4 | 6;
+  /** ifindex of the output device (`dev`) */
+  oif: number;
+  /** relative weight, 1-256 (`weight`; rtnh_hops + 1) */
+  weight: number;
+  /** RTNH_F_* (`onlink`, `dead`, `linkdown`) */
+  flags: number;
+  /** attributes of the next hop netplumb does not decode, raw */
+  unknown?: RawAttr[];
+}
+
+/** A next hop of a multipath route to add (`nexthop via GW dev D weight W [onlink]`). */
+export interface RouteNexthopSpec {
+  /** next hop address; an IPv6 one on an IPv4 route goes as RTA_VIA */
+  gateway?: string;
+  /** output device */
+  dev?: LinkRef;
+  /** relative weight, 1 to 256; 1 when omitted */
+  weight?: number;
+  /** the gateway is on-link even if no prefix covers it */
+  onlink?: boolean;
 }
 
 /**
@@ -89,11 +163,15 @@ type RouteRow = [
   number | undefined,
   Route['metrics'],
   RawAttr[] | undefined,
+  RouteNexthop[] | undefined,
+  4 | 6 | undefined,
+  number | undefined,
 ];
 
 const ROUTE_FIELDS = [
   'family', 'dstLen', 'srcLen', 'tos', 'protocol', 'scope', 'type', 'flags', 'table',
   'dst', 'src', 'gateway', 'prefsrc', 'oif', 'priority', 'pref', 'metrics', 'unknown',
+  'nexthops', 'gatewayFamily', 'expires',
 ]; // prettier-ignore
 if (native.routeFields.join() !== ROUTE_FIELDS.join())
   throw new Error(`netplumb: the addon's route fields differ: ${native.routeFields.join()}`);
@@ -121,6 +199,9 @@ export function routeFromRow(object: unknown): Route {
   if (row[15] !== undefined) r.pref = row[15];
   if (row[16] !== undefined) r.metrics = row[16];
   if (row[17] !== undefined) r.unknown = row[17];
+  if (row[18] !== undefined) r.nexthops = row[18];
+  if (row[19] !== undefined) r.gatewayFamily = row[19];
+  if (row[20] !== undefined) r.expires = row[20];
   return r;
 }
 
@@ -145,10 +226,12 @@ export type RouteType =
 export interface RouteSpec {
   /** 'default' or a prefix like 10.1.0.0/16 (a bare address means a host route) */
   dst: string;
-  /** next hop */
+  /** next hop; an IPv6 one on an IPv4 route goes as RTA_VIA (`via inet6 GW`) */
   gateway?: string;
   /** output device */
   dev?: LinkRef;
+  /** the next hops of a multipath route (`nexthop ... nexthop ...`), instead of gateway and dev */
+  nexthops?: RouteNexthopSpec[];
   /** routing table (`table`); main when omitted */
   table?: number | RouteTable;
   /** `metric` / RTA_PRIORITY */
@@ -169,6 +252,10 @@ export interface RouteSpec {
   type?: number | RouteType;
   /** path MTU (`mtu`) */
   mtu?: number;
+  /** metrics (`window`, `initcwnd`, `congctl`, ...), as {@link Route.metrics} has them; `mtu` above wins */
+  metrics?: RouteMetrics;
+  /** raw attributes to send as they are (a listed route's `unknown`, for a round trip) */
+  unknown?: RawAttr[];
   /** needed only for a 'default' route without gateway */
   family?: IpFamily;
 }
@@ -237,7 +324,10 @@ export class Routes {
     let dstBytes: Buffer | undefined;
     let dstLen = 0;
     if (spec.dst === 'default') {
-      family ??= gw?.family;
+      const firstHop = Array.isArray(spec.nexthops) ? spec.nexthops[0]?.gateway : undefined;
+      family ??=
+        gw?.family ??
+        (firstHop !== undefined ? parseIp(firstHop, 'nexthops[0].gateway').family : undefined);
       if (family === undefined)
         throw new ValidationError(
           'family',
@@ -258,8 +348,9 @@ export class Routes {
       // A /0 is the default route: the kernel wants no RTA_DST for it.
       if (dstLen > 0) dstBytes = dst.bytes;
     }
-    if (gw && gw.family !== family)
-      throw new ValidationError('gateway', `is not an IPv${family} address`);
+    // The kernel takes an IPv6 next hop on an IPv4 route (RTA_VIA), not the other way.
+    if (gw && gw.family !== family && family === 6)
+      throw new ValidationError('gateway', 'is not an IPv6 address');
     const del = mode === 'del';
     const flags =
       mode === 'add'
@@ -299,7 +390,8 @@ export class Routes {
       wire.type === K.RTN_ANYCAST
     )
       wire.scope = K.RT_SCOPE_LINK;
-    else if (family === 4 && !gw && wire.type === K.RTN_UNICAST) wire.scope = K.RT_SCOPE_LINK;
+    else if (family === 4 && !gw && !spec.nexthops && wire.type === K.RTN_UNICAST)
+      wire.scope = K.RT_SCOPE_LINK;
     else wire.scope = K.RT_SCOPE_UNIVERSE;
     if (dstBytes) wire.dst = dstBytes;
     if (gw) wire.gateway = gw.bytes;
@@ -312,10 +404,18 @@ export class Routes {
     }
     if (spec.onlink !== undefined && validateBool(spec.onlink, 'onlink'))
       wire.rtmFlags = K.RTNH_F_ONLINK;
-    if (spec.mtu !== undefined) wire.metrics = { mtu: validateUint(spec.mtu, 'mtu', 68, 65535) };
+    if (spec.metrics !== undefined) wire.metrics = metricsWire(spec.metrics);
+    if (spec.mtu !== undefined)
+      wire.metrics = { ...wire.metrics, mtu: validateUint(spec.mtu, 'mtu', 68, 65535) };
+    if (spec.unknown !== undefined) wire.unknown = rawAttrs(spec.unknown, 'unknown');
     if (spec.dev !== undefined)
       wire.oif = await this.ctx.index(validateLinkRef(spec.dev, 'dev'), 'dev');
-    if (!del && !gw && wire.oif === undefined && wire.type === K.RTN_UNICAST) {
+    if (spec.nexthops !== undefined) {
+      if (gw || spec.dev !== undefined)
+        throw new ValidationError('nexthops', 'give the gateway and dev of each next hop instead');
+      wire.nexthops = await this.nexthopsWire(spec.nexthops, family);
+    }
+    if (!del && !gw && !wire.nexthops && wire.oif === undefined && wire.type === K.RTN_UNICAST) {
       throw new ValidationError('gateway', 'a unicast route needs a gateway or a dev');
     }
     const verb = mode === 'del' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE';
@@ -325,7 +425,41 @@ export class Routes {
     };
   }
 
-  /** Equivalent to `ip route add DST [via GW] [dev D] [metric M] [table T] [src S] [onlink] [mtu N]`. */
+  private async nexthopsWire(
+    hops: RouteNexthopSpec[],
+    family: IpFamily,
+  ): Promise<NonNullable<RouteWire['nexthops']>> {
+    if (!Array.isArray(hops) || hops.length === 0)
+      throw new ValidationError('nexthops', 'must be a non-empty array');
+    return Promise.all(
+      hops.map(async (h, i) => {
+        const f = `nexthops[${i}]`;
+        if (typeof h !== 'object' || h === null) throw new ValidationError(f, 'must be an object');
+        const w: NonNullable<RouteWire['nexthops']>[number] = {
+          hops: h.weight === undefined ? 0 : validateUint(h.weight, `${f}.weight`, 1, 256) - 1,
+          flags:
+            h.onlink !== undefined && validateBool(h.onlink, `${f}.onlink`) ? K.RTNH_F_ONLINK : 0,
+        };
+        if (h.gateway !== undefined) {
+          const gw = parseIp(h.gateway, `${f}.gateway`);
+          if (gw.family !== family && family === 6)
+            throw new ValidationError(`${f}.gateway`, 'is not an IPv6 address');
+          w.gateway = gw.bytes;
+        }
+        if (h.dev !== undefined)
+          w.oif = await this.ctx.index(validateLinkRef(h.dev, `${f}.dev`), `${f}.dev`);
+        if (w.gateway === undefined && w.oif === undefined)
+          throw new ValidationError(f, 'a next hop needs a gateway or a dev');
+        return w;
+      }),
+    );
+  }
+
+  /**
+   * Equivalent to `ip route add DST [via GW] [dev D] [metric M] [table T]
+   * [src S] [onlink] [mtu N] [window W initcwnd C ...]`, or with `nexthops`
+   * `ip route add DST nexthop via GW dev D weight W nexthop ...`.
+   */
   async add(spec: RouteSpec): Promise<void> {
     await this.ctx.channel.send([await this.request(spec, 'add')]);
   }
@@ -387,6 +521,38 @@ export class Routes {
     if (oif !== undefined) wire.oif = oif;
     return { req: { buf: native.encode('getroute', wire), op: 'RTM_GETROUTE dump' }, table, oif };
   }
+}
+
+const METRIC_NAMES = [
+  'lock', 'mtu', 'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering',
+  'hoplimit', 'initcwnd', 'features', 'rtoMin', 'initrwnd', 'quickack', 'fastopenNoCookie',
+] as const; // prettier-ignore
+
+function rawAttrs(list: RawAttr[], field: string): RawAttr[] {
+  if (!Array.isArray(list)) throw new ValidationError(field, 'must be an array of { type, data }');
+  return list.map((a, i) => {
+    if (typeof a !== 'object' || a === null || !Buffer.isBuffer(a.data))
+      throw new ValidationError(`${field}[${i}]`, 'must be { type, data: Buffer }');
+    return { type: validateUint(a.type, `${field}[${i}].type`, 1, 0x3fff), data: a.data };
+  });
+}
+
+function metricsWire(m: RouteMetrics): RouteMetricsWire {
+  if (typeof m !== 'object' || m === null)
+    throw new ValidationError('metrics', 'must be an object');
+  const w: RouteMetricsWire = {};
+  for (const name of METRIC_NAMES) {
+    const v = m[name];
+    if (v !== undefined) w[name] = validateUint(v, `metrics.${name}`, 0, 0xffffffff);
+  }
+  if (m.congctl !== undefined) {
+    // TCP_CA_NAME_MAX is 16, with the NUL.
+    if (typeof m.congctl !== 'string' || !/^[\x21-\x7e]{1,15}$/.test(m.congctl))
+      throw new ValidationError('metrics.congctl', 'must be an algorithm name of 1 to 15 bytes');
+    w.congctl = m.congctl;
+  }
+  if (m.unknown !== undefined) w.unknown = rawAttrs(m.unknown, 'metrics.unknown');
+  return w;
 }
 
 // IPv6 dumps ignore the table filter on some kernels; filter again here.

@@ -1,14 +1,91 @@
 // Routes: `ip route add|replace|del|show`.
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/addr.h"
 #include "netlink/decode.h"
 #include "rtnl/rtnl.h"
 
 namespace netplumb::rtnl {
+
+namespace {
+
+// The RTAX_* metrics that are plain u32s, by the names `ip route` uses
+// (RTAX_CC_ALGO, a string, is "congctl").
+struct MetricName {
+  uint16_t type;
+  const char* name;
+};
+const MetricName kMetrics[] = {
+    {RTAX_LOCK, "lock"},
+    {RTAX_MTU, "mtu"},
+    {RTAX_WINDOW, "window"},
+    {RTAX_RTT, "rtt"},
+    {RTAX_RTTVAR, "rttvar"},
+    {RTAX_SSTHRESH, "ssthresh"},
+    {RTAX_CWND, "cwnd"},
+    {RTAX_ADVMSS, "advmss"},
+    {RTAX_REORDERING, "reordering"},
+    {RTAX_HOPLIMIT, "hoplimit"},
+    {RTAX_INITCWND, "initcwnd"},
+    {RTAX_FEATURES, "features"},
+    {RTAX_RTO_MIN, "rtoMin"},
+    {RTAX_INITRWND, "initrwnd"},
+    {RTAX_QUICKACK, "quickack"},
+    {RTAX_FASTOPEN_NO_COOKIE, "fastopenNoCookie"},
+};
+
+// Raw attributes ({ type, data }) a decoder kept as unknown, written back.
+void EncodeRaw(MessageWriter& w, const Spec& s, const char* key) {
+  auto list = s.List(key);
+  if (!list) return;
+  for (uint32_t i = 0; i < list->Size(); i++) {
+    Spec a = list->Obj(i);
+    auto data = a.Bytes("data");
+    w.Attr(static_cast<uint16_t>(a.U32Or("type", 0)), data ? data->data() : nullptr, data ? data->size() : 0);
+  }
+}
+
+// A next hop's gateway: RTA_GATEWAY in the route's family, RTA_VIA (struct
+// rtvia) in the other (an IPv4 route via an IPv6 router).
+void EncodeGateway(MessageWriter& w, uint8_t family, const std::vector<uint8_t>& gw) {
+  uint8_t gw_family = gw.size() == 16 ? AF_INET6 : AF_INET;
+  if (gw_family == family) {
+    w.Attr(RTA_GATEWAY, gw.data(), gw.size());
+    return;
+  }
+  std::vector<uint8_t> via(sizeof(__kernel_sa_family_t) + gw.size());
+  __kernel_sa_family_t f = gw_family;
+  std::memcpy(via.data(), &f, sizeof(f));
+  std::memcpy(via.data() + sizeof(f), gw.data(), gw.size());
+  w.Attr(RTA_VIA, via.data(), via.size());
+}
+
+// RTA_MULTIPATH: struct rtnexthop, its attributes, the next one...
+void EncodeMultipath(MessageWriter& w, uint8_t family, const SpecList& hops) {
+  size_t n = w.BeginNested(RTA_MULTIPATH);
+  for (uint32_t i = 0; i < hops.Size(); i++) {
+    Spec h = hops.Obj(i);
+    size_t start = w.Bytes().size();
+    rtnexthop nh{};
+    nh.rtnh_flags = static_cast<uint8_t>(h.U32Or("flags", 0));
+    nh.rtnh_hops = static_cast<uint8_t>(h.U32Or("hops", 0));
+    nh.rtnh_ifindex = static_cast<int>(h.U32Or("oif", 0));
+    w.Header(nh);
+    if (auto gw = h.Bytes("gateway")) EncodeGateway(w, family, *gw);
+    auto len = static_cast<uint16_t>(w.Bytes().size() - start);
+    std::memcpy(w.Bytes().data() + start + offsetof(rtnexthop, rtnh_len), &len, sizeof(len));
+  }
+  w.EndNested(n);
+}
+
+}  // namespace
 
 // ip route add DST/LEN [via GW] [metric M] [src S] [table T] [proto P]
 //              [scope S] [onlink] [mtu N] dev D
@@ -29,26 +106,31 @@ void EncodeRoute(MessageWriter& w, uint16_t type, const Spec& s) {
   w.Header(r);
   if (auto v = s.Bytes("dst")) w.Attr(RTA_DST, v->data(), v->size());
   if (auto v = s.Bytes("src")) w.Attr(RTA_SRC, v->data(), v->size());
-  if (auto v = s.Bytes("gateway")) w.Attr(RTA_GATEWAY, v->data(), v->size());
+  if (auto v = s.Bytes("gateway")) EncodeGateway(w, r.rtm_family, *v);
   if (auto v = s.U32("priority")) w.AttrU32(RTA_PRIORITY, *v);
   if (auto v = s.Bytes("prefsrc")) w.Attr(RTA_PREFSRC, v->data(), v->size());
   if (table >= 256) w.AttrU32(RTA_TABLE, table);
   if (auto m = s.Obj("metrics")) {
     size_t n = w.BeginNested(RTA_METRICS);
-    if (auto v = m->U32("mtu")) w.AttrU32(RTAX_MTU, *v);
-    if (auto v = m->U32("advmss")) w.AttrU32(RTAX_ADVMSS, *v);
-    if (auto v = m->U32("hoplimit")) w.AttrU32(RTAX_HOPLIMIT, *v);
+    for (const MetricName& x : kMetrics) {
+      if (auto v = m->U32(x.name)) w.AttrU32(x.type, *v);
+    }
+    // As iproute2 sends it: the name without a NUL.
+    if (auto v = m->Str("congctl")) w.Attr(RTAX_CC_ALGO, v->data(), v->size());
+    EncodeRaw(w, *m, "unknown");
     w.EndNested(n);
   }
   if (auto v = s.U32("pref")) w.AttrU8(RTA_PREF, static_cast<uint8_t>(*v));
   if (auto v = s.U32("oif")) w.AttrU32(RTA_OIF, *v);
+  if (auto hops = s.List("nexthops")) EncodeMultipath(w, r.rtm_family, *hops);
+  EncodeRaw(w, s, "unknown");
   w.End();
 }
 
 // The fields of a decoded route, in row order (see DecodeRoute).
-const char* const kRouteFields[] = {"family",  "dstLen", "srcLen",   "tos",  "protocol", "scope",
-                                    "type",    "flags",  "table",    "dst",  "src",      "gateway",
-                                    "prefsrc", "oif",    "priority", "pref", "metrics",  "unknown"};
+const char* const kRouteFields[] = {"family",   "dstLen", "srcLen",  "tos",     "protocol", "scope",         "type",
+                                    "flags",    "table",  "dst",     "src",     "gateway",  "prefsrc",       "oif",
+                                    "priority", "pref",   "metrics", "unknown", "nexthops", "gatewayFamily", "expires"};
 const size_t kRouteFieldCount = sizeof(kRouteFields) / sizeof(kRouteFields[0]);
 
 namespace {
@@ -70,14 +152,89 @@ enum RouteField : uint32_t {
   kOif,
   kPriority,
   kPref,
-  kMetrics,
+  kMetricsField,
   kUnknown,
+  kNexthops,
+  kGatewayFamily,
+  kExpires,
 };
 
 Key At(RouteField f) { return Key::Index(f); }
 
+// USER_HZ, the unit of rta_cacheinfo times (ip divides by it too).
+int32_t ClockTicks() {
+  static const int32_t hz = [] {
+    long v = sysconf(_SC_CLK_TCK);
+    return v > 0 ? static_cast<int32_t>(v) : 100;
+  }();
+  return hz;
+}
+
 void SetAddr(Out row, RouteField f, const AttrView& a) {
   if (a.len == 4 || a.len == 16) row.Set(At(f), IpText(a.data, a.len));
+}
+
+// RTA_VIA: struct rtvia, an address of the family it names.
+bool ViaText(const AttrView& a, std::string* text, int* family) {
+  __kernel_sa_family_t f = 0;
+  if (a.len < sizeof(f)) return false;
+  std::memcpy(&f, a.data, sizeof(f));
+  size_t len = a.len - sizeof(f);
+  if (!((f == AF_INET && len == 4) || (f == AF_INET6 && len == 16))) return false;
+  *text = IpText(a.data + sizeof(f), len);
+  *family = f == AF_INET6 ? 6 : 4;
+  return true;
+}
+
+// RTA_MULTIPATH: rtnexthop structs, each followed by its attributes
+// (`ip route` shows them as nexthop via GW dev D weight W).
+void DecodeMultipath(Out row, const AttrView& a) {
+  Out list = row.List(At(kNexthops));
+  size_t off = 0;
+  while (off + sizeof(rtnexthop) <= a.len) {
+    rtnexthop nh{};
+    std::memcpy(&nh, a.data + off, sizeof(nh));
+    if (nh.rtnh_len < sizeof(rtnexthop) || off + nh.rtnh_len > a.len) break;
+    Out h = list.Push();
+    h.Set("oif", nh.rtnh_ifindex);
+    h.Set("weight", nh.rtnh_hops + 1);
+    h.Set("flags", nh.rtnh_flags);
+    AttrIterator it(a.data + off + RTNH_ALIGN(sizeof(rtnexthop)), nh.rtnh_len - RTNH_ALIGN(sizeof(rtnexthop)));
+    AttrView x;
+    while (it.Next(&x)) {
+      if (x.type == RTA_GATEWAY && (x.len == 4 || x.len == 16)) {
+        h.Set("gateway", IpText(x.data, x.len));
+      } else if (x.type == RTA_VIA) {
+        std::string text;
+        int family = 0;
+        if (ViaText(x, &text, &family)) {
+          h.Set("gateway", text);
+          h.Set("gatewayFamily", family);
+        }
+      } else {
+        AddUnknown(h, x, "unknown");
+      }
+    }
+    off += RTNH_ALIGN(nh.rtnh_len);
+  }
+}
+
+void DecodeMetrics(Out mx, const AttrView& a) {
+  AttrIterator it(a);
+  AttrView x;
+  while (it.Next(&x)) {
+    const MetricName* known = nullptr;
+    for (const MetricName& m : kMetrics) {
+      if (m.type == x.type) known = &m;
+    }
+    if (known != nullptr && x.len >= 4) {
+      mx.Set(known->name, x.U32());
+    } else if (x.type == RTAX_CC_ALGO) {
+      mx.Set("congctl", x.String());
+    } else {
+      AddUnknown(mx, x, "unknown");
+    }
+  }
 }
 
 }  // namespace
@@ -128,19 +285,33 @@ Out DecodeRoute(OutBuilder& b, const MessageView& m) {
       case RTA_PREF:
         row.Set(At(kPref), a.U8());
         break;
-      case RTA_METRICS: {
-        Out mx = row.Object(At(kMetrics));
-        AttrIterator mit(a);
-        AttrView x;
-        while (mit.Next(&x)) {
-          if (x.type == RTAX_MTU) mx.Set("mtu", x.U32());
-          if (x.type == RTAX_ADVMSS) mx.Set("advmss", x.U32());
-          if (x.type == RTAX_HOPLIMIT) mx.Set("hoplimit", x.U32());
+      case RTA_METRICS:
+        DecodeMetrics(row.Object(At(kMetricsField)), a);
+        break;
+      case RTA_VIA: {
+        std::string text;
+        int family = 0;
+        if (ViaText(a, &text, &family)) {
+          row.Set(At(kGateway), text);
+          row.Set(At(kGatewayFamily), family);
+        } else {
+          AddUnknown(row, a, At(kUnknown));
         }
         break;
       }
-      case RTA_CACHEINFO:
-        break;  // kernel bookkeeping, not route identity
+      case RTA_MULTIPATH:
+        DecodeMultipath(row, a);
+        break;
+      case RTA_CACHEINFO: {
+        // Kernel bookkeeping but for the expiry of an IPv6 route (from a
+        // router advertisement, or `expires`), in clock ticks as ip reads it.
+        rta_cacheinfo ci{};
+        if (a.len >= sizeof(ci)) {
+          std::memcpy(&ci, a.data, sizeof(ci));
+          if (ci.rta_expires != 0) row.Set(At(kExpires), ci.rta_expires / ClockTicks());
+        }
+        break;
+      }
       default:
         AddUnknown(row, a, At(kUnknown));
     }

@@ -27,6 +27,9 @@ interface IpRoute {
   flags?: string[];
   table?: string;
   type?: string;
+  via?: { family: string; host: string };
+  nexthops?: { gateway?: string; dev: string; weight: number }[];
+  expires?: number;
 }
 
 describe('addresses and routes', () => {
@@ -183,6 +186,92 @@ describe('addresses and routes', () => {
     );
   });
 
+  it('multipath, via inet6, metrics and expires are decoded as ip shows them, and added back the same', async () => {
+    await rt.addrs.add('abr0', '10.30.0.1/24');
+    await rt.addrs.add('abr0', 'fd30::1/64', { noDad: true });
+    const ip = (args: string): Promise<unknown> => run('ip', args.split(' '));
+    await ip(
+      'route add 10.38.0.0/16 table 110 nexthop via 10.30.0.2 dev abr0 weight 2 nexthop via 10.30.0.3 dev abr0',
+    );
+    await ip('route add 10.39.0.0/16 via inet6 fd30::2 dev abr0 table 110');
+    await ip(
+      'route add 10.40.0.0/16 via 10.30.0.2 mtu lock 1400 window 1000 rtt 80ms rttvar 40ms ' +
+        'ssthresh 10 cwnd 20 initcwnd 10 initrwnd 20 quickack 1 features ecn congctl reno ' +
+        'advmss 1300 hoplimit 60 reordering 5 rto_min 200ms fastopen_no_cookie 1 table 110',
+    );
+    await ip('-6 route add fd39::/64 dev abr0 expires 300 table 110');
+    const index = (await rt.links.get('abr0')).index;
+
+    const theirs = await ipJson<IpRoute[]>(['route', 'show', 'table', '110']);
+    const ours = new Map((await rt.routes.list({ table: 110 })).map((r) => [r.dst, r]));
+    const mp = ours.get('10.38.0.0/16');
+    assert.deepEqual(
+      mp?.nexthops?.map((h) => [h.gateway, h.oif, h.weight]),
+      theirs
+        .find((r) => r.dst === '10.38.0.0/16')
+        ?.nexthops?.map((h) => [h.gateway, h.dev === 'abr0' ? index : -1, h.weight]),
+    );
+    assert.deepEqual(
+      mp?.nexthops?.map((h) => h.weight),
+      [2, 1],
+    );
+    const via = theirs.find((r) => r.dst === '10.39.0.0/16')?.via;
+    assert.equal(via?.family, 'inet6');
+    assert.equal(ours.get('10.39.0.0/16')?.gateway, via.host);
+    assert.equal(ours.get('10.39.0.0/16')?.gatewayFamily, 6);
+    assert.deepEqual(ours.get('10.40.0.0/16')?.metrics, {
+      lock: (1 << 2) | (1 << 13), // RTAX_MTU (`mtu lock`), RTAX_RTO_MIN (ip locks it itself)
+      mtu: 1400,
+      window: 1000,
+      rtt: 80 * 8,
+      rttvar: 40 * 4,
+      ssthresh: 10,
+      cwnd: 20,
+      advmss: 1300,
+      reordering: 5,
+      hoplimit: 60,
+      initcwnd: 10,
+      features: 1, // RTAX_FEATURE_ECN
+      rtoMin: 200,
+      initrwnd: 20,
+      quickack: 1,
+      congctl: 'reno',
+      fastopenNoCookie: 1,
+    });
+    const [v6] = (await rt.routes.list({ table: 110, family: 6 })).filter(
+      (r) => r.dst === 'fd39::/64',
+    );
+    const ipExpires = (await ipJson<IpRoute[]>(['-6', 'route', 'show', 'table', '110'])).find(
+      (r) => r.dst === 'fd39::/64',
+    )?.expires;
+    assert.ok(ipExpires !== undefined && ipExpires > 290);
+    assert.ok(v6?.expires !== undefined && Math.abs(v6.expires - ipExpires) <= 2, `${v6?.expires}`);
+
+    // What was listed, added back through netplumb, reads the same in ip.
+    for (const r of ours.values()) {
+      if (r.family !== 4) continue;
+      await rt.routes.add({
+        dst: r.dst,
+        table: 111,
+        ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
+        ...(r.oif !== undefined ? { dev: r.oif } : {}),
+        ...(r.nexthops
+          ? {
+              nexthops: r.nexthops.map((h) => ({
+                gateway: h.gateway!,
+                dev: h.oif,
+                weight: h.weight,
+              })),
+            }
+          : {}),
+        ...(r.metrics ? { metrics: r.metrics } : {}),
+      });
+    }
+    const text = async (table: string): Promise<string> =>
+      (await run('ip', ['route', 'show', 'table', table])).stdout;
+    assert.equal(await text('111'), await text('110'));
+  });
+
   it('route streaming yields what list returns, in bounded chunks', async () => {
     await rt.addrs.add('abr0', '10.40.0.1/24');
     for (let i = 0; i < 50; i++)
@@ -239,7 +328,16 @@ describe('addresses and routes', () => {
       [rt.addrs.add('abr0', '10.1.2.3/33'), 'address'],
       [rt.addrs.add('abr0', 'fd00::1/129'), 'address'],
       [rt.routes.add({ dst: '10.0.0.1/8', gateway: '10.0.0.1' }), 'dst'],
-      [rt.routes.add({ dst: '10.0.0.0/8', gateway: 'fd00::1' }), 'gateway'],
+      [rt.routes.add({ dst: 'fd00::/8', gateway: '10.0.0.1' }), 'gateway'],
+      [rt.routes.add({ dst: '10.0.0.0/8', nexthops: [] }), 'nexthops'],
+      [
+        rt.routes.add({ dst: '10.0.0.0/8', nexthops: [{ gateway: '10.0.0.1', weight: 0 }] }),
+        'nexthops[0].weight',
+      ],
+      [
+        rt.routes.add({ dst: '10.0.0.0/8', dev: 'abr0', metrics: { congctl: '' } }),
+        'metrics.congctl',
+      ],
       [rt.routes.add({ dst: 'default' }), 'family'],
       [rt.routes.add({ dst: '10.0.0.0/8' }), 'gateway'],
       [rt.routes.add({ dst: '10.0.0.0/8', dev: 'abr0', scope: 'galaxy' as 'link' }), 'scope'],

@@ -410,11 +410,65 @@ describe('properties: link, address and route specs (lib/rtnl)', () => {
     );
   });
 
+  it('routes: metrics, next hops, an IPv6 gateway and raw attributes come back from encode as they went', async () => {
+    const metrics = {
+      lock: 4,
+      mtu: 1400,
+      window: 1000,
+      rtt: 640,
+      rttvar: 160,
+      ssthresh: 10,
+      cwnd: 20,
+      advmss: 1300,
+      reordering: 5,
+      hoplimit: 60,
+      initcwnd: 10,
+      features: 1,
+      rtoMin: 200,
+      initrwnd: 20,
+      quickack: 1,
+      fastopenNoCookie: 1,
+      congctl: 'reno',
+      unknown: [{ type: 200, data: Buffer.from([7, 0, 0, 0]) }],
+    };
+    const unknown = [{ type: 250, data: Buffer.from('abcd') }];
+    const r = routeFromRow(
+      decodeOne(
+        (
+          await routes.request(
+            {
+              dst: '10.1.0.0/16',
+              nexthops: [
+                { gateway: '10.0.0.2', dev: 2, weight: 3, onlink: true },
+                { gateway: 'fd00::2', dev: 3 },
+              ],
+              metrics,
+              unknown,
+            },
+            'add',
+          )
+        ).buf,
+      ),
+    );
+    assert.deepEqual(r.metrics, metrics);
+    assert.deepEqual(r.unknown, unknown);
+    assert.deepEqual(r.nexthops, [
+      { oif: 2, weight: 3, flags: K.RTNH_F_ONLINK, gateway: '10.0.0.2' },
+      { oif: 3, weight: 1, flags: 0, gateway: 'fd00::2', gatewayFamily: 6 },
+    ]);
+    const via = routeFromRow(
+      decodeOne(
+        (await routes.request({ dst: '10.2.0.0/16', gateway: 'fd00::1', dev: 2 }, 'add')).buf,
+      ),
+    );
+    assert.deepEqual([via.gateway, via.gatewayFamily, via.oif], ['fd00::1', 6, 2]);
+  });
+
   it('routes: bad input is refused, naming the field', async () => {
     const bad = fc.oneof(
       nasty.map((dst) => ({ f: 'dst', spec: { dst, dev: 2 } })),
       fc.constant({ f: 'dst', spec: { dst: '10.0.0.1/8', dev: 2 } }),
-      fc.constant({ f: 'gateway', spec: { dst: '10.0.0.0/8', gateway: 'fd00::1' } }),
+      fc.constant({ f: 'gateway', spec: { dst: 'fd00::/8', gateway: '10.0.0.1' } }),
       fc.constant({ f: 'gateway', spec: { dst: '10.0.0.0/8' } }),
       fc.constant({ f: 'family', spec: { dst: 'default', dev: 2 } }),
       fc.constant({ f: 'dst', spec: { dst: '10.0.0.0/8', family: 6, dev: 2 } }),
