@@ -2,6 +2,8 @@
  * Typed errors. Every failure netplumb reports is one of these, so callers
  * can branch on `code` instead of parsing messages.
  */
+import { constants as osConstants } from 'node:os';
+
 import type { CtEntry } from './conntrack';
 
 /** A kernel (or system call) refusal: the netlink ACK error, with its extended-ACK text. */
@@ -192,6 +194,21 @@ export class NotFoundError extends Error {
     super(message);
     this.field = field;
   }
+}
+
+/**
+ * What a call on a closed handle rejects with: the addon's EBADF (`syscall`
+ * 'handle'), for calls that would otherwise start a thread or open a socket
+ * of their own before the handle is asked.
+ */
+export function closedHandleError(op: string): NetlinkError {
+  return new NetlinkError({
+    code: 'EBADF',
+    errno: osConstants.errno.EBADF,
+    op,
+    syscall: 'handle',
+    message: `${op}: handle failed: Bad file descriptor (the handle is closed)`,
+  });
 }
 
 interface SystemErrorShape {

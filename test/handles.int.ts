@@ -46,6 +46,42 @@ describe('handles: closed deterministically, forgotten ones neither keep the pro
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
+  it('a closed Rtnl refuses createNetns and monitor with the EBADF of its other calls, opening nothing', async () => {
+    const rt = await Rtnl.open();
+    await rt.close();
+    const netnsBefore = await readdir('/run/netns');
+    const fdsBefore = await openFds();
+    const tasksBefore = (await readdir('/proc/self/task')).length;
+    const other = await rt.links.list().then(
+      () => assert.fail('links.list on a closed handle'),
+      (e: unknown) => e as { name: string; code: string; errno: number; syscall: string },
+    );
+    assert.equal(other.code, 'EBADF');
+    for (let i = 0; i < 3; i++) {
+      for (const call of [
+        () => rt.createNetns(`closed-rtnl-${i}`, (inside) => inside.linkSet(1, { up: true })),
+        () => rt.monitor(['link']),
+      ]) {
+        await assert.rejects(call(), (e: unknown) => {
+          const { name, code, errno, syscall } = e as typeof other;
+          assert.deepEqual(
+            { name, code, errno, syscall },
+            { name: other.name, code: other.code, errno: other.errno, syscall: other.syscall },
+          );
+          return true;
+        });
+      }
+    }
+    assert.deepEqual(await readdir('/run/netns'), netnsBefore);
+    // Nothing new (handles earlier tests forgot may close meanwhile, as they are collected).
+    const fdsAfter = await openFds();
+    assert.deepEqual(
+      fdsAfter.filter((fd) => !fdsBefore.includes(fd)),
+      [],
+    );
+    assert.ok((await readdir('/proc/self/task')).length <= tasksBefore);
+  });
+
   it('close() gives back every fd: 30 rounds of namespace, rtnl, nft, conntrack, monitor and engine', async () => {
     const stateDir = `/run/np-handles-${process.pid}`;
     cleanup.add('remove the state directory', () => rm(stateDir, { recursive: true, force: true }));

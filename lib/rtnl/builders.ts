@@ -8,9 +8,11 @@
 import { availableParallelism } from 'node:os';
 
 import { native, type HandleNative } from '../binding';
+import { closedHandleError } from '../errors';
 
 export class NetnsBuilders {
   private readonly builders: { handle: HandleNative; queued: number }[] = [];
+  private closed = false;
 
   /**
    * Up to one thread per CPU but the event loop's, at most 4: the kernel
@@ -24,9 +26,10 @@ export class NetnsBuilders {
   /**
    * Runs `job` on an idle builder, or on a new one while all are busy (up to
    * `max`). A builder whose job failed as a whole (not a step of it) is
-   * retired.
+   * retired. After close() it starts no thread: it rejects with EBADF.
    */
   async run<T>(job: (handle: HandleNative) => Promise<T>): Promise<T> {
+    if (this.closed) throw closedHandleError('netns builder');
     let b = this.builders.reduce<(typeof this.builders)[number] | undefined>(
       (best, x) => (best === undefined || x.queued < best.queued ? x : best),
       undefined,
@@ -55,6 +58,7 @@ export class NetnsBuilders {
 
   /** Stops the threads; the namespaces they made ahead go with them. */
   async close(): Promise<void> {
+    this.closed = true;
     const all = this.builders.splice(0);
     await Promise.all(all.map((b) => b.handle.close()));
   }

@@ -4,7 +4,7 @@
  */
 import { K, native, type HandleNative } from '../binding';
 import { Channel } from '../channel';
-import { fromSystemError } from '../errors';
+import { closedHandleError, fromSystemError } from '../errors';
 import type { NetNS } from '../netns';
 import { Addrs } from './addrs';
 import { RtnlBatch } from './batch';
@@ -34,6 +34,7 @@ export class Rtnl implements RtnlContext {
   readonly channel: Channel;
   /** @internal the threads of createNetns (started by its first call) */
   readonly builders = new NetnsBuilders();
+  private closed = false;
 
   private constructor(
     /** @internal */ readonly handle: HandleNative,
@@ -136,6 +137,7 @@ export class Rtnl implements RtnlContext {
     plan: (inside: NetnsPlan, here: NetnsPlan) => void,
     opts: { dir?: string } = {},
   ): Promise<NetNS> {
+    if (this.closed) return Promise.reject(closedHandleError(`createNetns ${name}`));
     return createNetns(this, name, plan, opts);
   }
 
@@ -159,14 +161,18 @@ export class Rtnl implements RtnlContext {
     groups: readonly MonitorGroup[] = ['link', 'addr', 'route', 'neigh'],
     opts: MonitorOptions = {},
   ): Promise<Monitor> {
+    // The monitor has a socket of its own: without this, a closed handle would open one.
+    if (this.closed) return Promise.reject(closedHandleError('rtnetlink monitor'));
     return Monitor.start(this.netns, groups, opts);
   }
 
   /**
    * Closes the socket and its thread, and the threads of createNetns with
-   * the namespace they made ahead. Idempotent.
+   * the namespace they made ahead. Idempotent. Every call after it rejects
+   * with a NetlinkError, code EBADF.
    */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.handle.close(), this.builders.close()]);
   }
 }
