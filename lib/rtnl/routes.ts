@@ -4,7 +4,7 @@
 import { K, native, type RouteMetricsWire, type RouteWire } from '../binding';
 import type { Request } from '../channel';
 import { ValidationError } from '../errors';
-import { networkOf, parseCidr, parseIp, type IpFamily } from '../util/ip';
+import { formatIp, networkOf, parseCidr, parseIp, type IpFamily } from '../util/ip';
 import {
   REQ_ACK,
   REQ_DUMP,
@@ -343,7 +343,7 @@ export class Routes {
       if (!net.equals(dst.bytes))
         throw new ValidationError(
           'dst',
-          `${spec.dst} has host bits set (did you mean ${[...net].join('.')}/${dstLen}?)`,
+          `${spec.dst} has host bits set (did you mean ${formatIp(net)}/${dstLen}?)`,
         );
       // A /0 is the default route: the kernel wants no RTA_DST for it.
       if (dstLen > 0) dstBytes = dst.bytes;

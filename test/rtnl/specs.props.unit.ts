@@ -12,6 +12,7 @@ import fc from 'fast-check';
 
 import { K, native } from '../../lib/binding';
 import type { Channel } from '../../lib/channel';
+import { ValidationError } from '../../lib/errors';
 import { Addrs, type Address } from '../../lib/rtnl/addrs';
 import type { RtnlContext } from '../../lib/rtnl/common';
 import { Links, type Link, type LinkSpec } from '../../lib/rtnl/links';
@@ -462,6 +463,21 @@ describe('properties: link, address and route specs (lib/rtnl)', () => {
       ),
     );
     assert.deepEqual([via.gateway, via.gatewayFamily, via.oif], ['fd00::1', 6, 2]);
+  });
+
+  it('routes: a dst with host bits set is refused, suggesting the network in its own notation', async () => {
+    for (const [dst, net] of [
+      ['10.1.2.3/8', '10.0.0.0/8'],
+      ['fd00:1:2::5/48', 'fd00:1:2::/48'],
+      ['2001:db8::ff/120', '2001:db8::/120'],
+    ]) {
+      await assert.rejects(routes.request({ dst: dst!, dev: 2 }, 'add'), (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.equal(e.field, 'dst');
+        assert.ok(e.message.endsWith(`(did you mean ${net}?)`), e.message);
+        return true;
+      });
+    }
   });
 
   it('routes: bad input is refused, naming the field', async () => {
