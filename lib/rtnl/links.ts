@@ -200,7 +200,7 @@ interface CommonFields {
 interface CommonLinkSpec {
   /** interface name: 1 to 15 bytes, no "/", ":" or white space */
   name: string;
-  /** MTU in bytes (`mtu`) */
+  /** MTU in bytes (`mtu`): any u32; the kernel holds it to the device's minMtu..maxMtu */
   mtu?: number;
   /** MAC address, like 02:42:ac:11:00:02 */
   mac?: string;
@@ -329,7 +329,7 @@ export type LinkSpec = BridgeSpec | VethSpec | VxlanSpec | MacvlanSpec | TunSpec
 export interface LinkChanges {
   /** `up` / `down` */
   up?: boolean;
-  /** `mtu` */
+  /** `mtu`: any u32; the kernel holds it to the device's minMtu..maxMtu (lo's is 65536) */
   mtu?: number;
   /** `address` */
   mac?: string;
@@ -420,7 +420,9 @@ function queuesWire(
 
 /** Fields every link has; validated into `wire`. Refs to other links are returned for resolving. */
 function commonWire(spec: CommonFields, wire: LinkBodyWire, field: string): void {
-  if (spec.mtu !== undefined) wire.mtu = validateUint(spec.mtu, `${field}.mtu`, 68, 65535);
+  // Any u32: each device has its own bounds (IFLA_MIN_MTU/IFLA_MAX_MTU; lo's
+  // MTU is 65536), which the kernel checks and names in its error.
+  if (spec.mtu !== undefined) wire.mtu = validateUint(spec.mtu, `${field}.mtu`, 0, 0xffffffff);
   if (spec.mac !== undefined) wire.address = parseUnicastMac(spec.mac, `${field}.mac`);
   if (spec.alias !== undefined) {
     if (typeof spec.alias !== 'string' || Buffer.byteLength(spec.alias) > 255) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 
-import { NetNS, Rtnl, ValidationError, type LinkSpec } from '../../lib';
+import { NetNS, NetlinkError, Rtnl, ValidationError, type LinkSpec } from '../../lib';
 import { Cleanup, ipJson, ipLinks, requireSandbox, run, waitFor } from '../helpers';
 
 interface IpLink {
@@ -336,6 +336,27 @@ describe('links', () => {
     assert.deepEqual(await names('dummy'), ipOf('dummy'));
   });
 
+  it("lo's MTU of 65536 is taken back; an MTU past a device's maximum is the kernel's to refuse", async () => {
+    const lo = await rt.links.get('lo');
+    assert.equal(lo.mtu, (await ipLink('lo')).mtu);
+    await rt.links.set('lo', { mtu: 65536 });
+    assert.equal((await ipLink('lo')).mtu, 65536);
+    await rt.links.set('lo', { mtu: lo.mtu });
+    await rt.links.add({ kind: 'bridge', name: 'lmtubr0' });
+    made('lmtubr0');
+    const br = await rt.links.get('lmtubr0');
+    await assert.rejects(rt.links.set('lmtubr0', { mtu: br.maxMtu! + 1 }), (e: unknown) => {
+      assert.ok(e instanceof NetlinkError, String(e));
+      assert.equal(e.code, 'EINVAL');
+      assert.match(e.extack ?? '', /mtu greater than device maximum/);
+      return true;
+    });
+    await assert.rejects(
+      rt.links.set('lmtubr0', { mtu: 2 ** 32 }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'changes.mtu',
+    );
+  });
+
   it('kernel errors are typed: duplicate EEXIST, missing ENODEV, with the operation named', async () => {
     await rt.links.add({ kind: 'bridge', name: 'lbr3' });
     made('lbr3');
@@ -379,7 +400,7 @@ describe('links', () => {
       [{ kind: 'warp-drive', name: 'x' }, 'kind'],
       [{ kind: 'veth', name: 'lvq' }, 'peer'],
       [{ kind: 'veth', name: 'lvq', peer: { name: 'way-too-long-peer' } }, 'peer.name'],
-      [{ kind: 'bridge', name: 'x', mtu: 10 }, 'link.mtu'],
+      [{ kind: 'bridge', name: 'x', mtu: 1.5 }, 'link.mtu'],
       [{ kind: 'bridge', name: 'x', mac: 'zz:zz' }, 'link.mac'],
       [{ kind: 'bridge', name: 'x', index: 0 }, 'index'],
       [{ kind: 'vxlan', name: 'x', vni: 1 << 25 }, 'vni'],
@@ -392,7 +413,7 @@ describe('links', () => {
         JSON.stringify(spec),
       );
     }
-    await assert.rejects(rt.links.set('lo', { mtu: 1 << 20 }), ValidationError);
+    await assert.rejects(rt.links.set('lo', { mtu: 2 ** 32 }), ValidationError);
     assert.deepEqual([...(await ipLinks()).keys()].sort(), before);
   });
 
