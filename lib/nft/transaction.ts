@@ -555,8 +555,9 @@ export class Transaction {
       (c) => c.error !== 0 && !(txn.overrun && (c.code === 'ENOBUFS' || c.code === 'ECANCELED')),
     );
     // The kernel queues a committed batch's echoes and its NFT_MSG_NEWGEN
-    // before any ACK and always queues the first reply: after an overrun,
-    // one of them arrived if and only if an echoing batch was applied.
+    // before any ACK, and always queues the first reply; an aborted batch
+    // queues none of them: after an overrun, an echoing batch was applied if
+    // and only if any echo (of whatever kind) or the NEWGEN arrived.
     // Otherwise the generation moved on if it was (or, rarely, another
     // writer's commit moved it, or it cannot be read: then this one is taken
     // as applied, so it is never sent twice).
@@ -564,7 +565,14 @@ export class Transaction {
       txn.overrun &&
       (before !== undefined
         ? failed < 0 && (await this.ctx.generation().catch(() => undefined)) !== before
-        : generation !== undefined || handles.some((h) => h !== undefined));
+        : txn.messages.length > 0);
+    // Applied, and only ACKs were lost: every handle is here, so it is a
+    // plain success.
+    const complete =
+      applied &&
+      before === undefined &&
+      generation !== undefined &&
+      this.changes.every((c, i) => !c.rule || handles[i] !== undefined);
     if (failed >= 0 || (txn.overrun && !applied)) {
       this.state = 'open';
       this.ctx.refused();
@@ -591,7 +599,7 @@ export class Transaction {
       this.changes.flatMap((c) => (c.creates ? [c.creates] : [])),
       this.changes.flatMap((c) => (c.removes ? [c.removes] : [])),
     );
-    if (applied)
+    if (applied && !complete)
       throw new NftRepliesLostError({
         errno: constants.errno.ENOBUFS,
         op: what,

@@ -347,4 +347,27 @@ describe('nftables transactions', function () {
     assert.equal(await listed(), 1000);
     await assert.rejects(tx.commit(), /committed already/);
   });
+
+  it('takes the echo of any first change as proof the batch was applied, not only a rule handle or the generation', async () => {
+    // addSet opens the batch with an echo; the element lists echo nothing.
+    // With ~8 KiB of receive queue only the set's echo is queued: the
+    // NEWGEN and the ACKs after it are dropped.
+    const tx = nft.transaction().addSet({ ...T, name: 'q', key: 'inet_service' });
+    for (let i = 0; i < 50; i++)
+      tx.addElements(
+        { ...T, name: 'q' },
+        Array.from({ length: 20 }, (_, j) => ({ key: 2000 + i * 20 + j })),
+      );
+    const err = await tx.commit({ rcvbuf: 4096 }).then(
+      () => assert.fail('the replies should not fit'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof NftRepliesLostError, String(err));
+    assert.equal(err.applied, true, 'the kernel applied it');
+    const out = await nftText(NS, ['-j', 'list', 'set', 'inet', 'txtest', 'q']);
+    const doc = JSON.parse(out) as { nftables: { set?: { elem?: unknown[] } }[] };
+    assert.equal(doc.nftables.find((o) => o.set)?.set?.elem?.length, 1000);
+    // Not reopened: a retry would fail EEXIST at best, or add it twice.
+    await assert.rejects(tx.commit(), /committed already/);
+  });
 });
