@@ -279,6 +279,13 @@ void NetlinkSocket::Transact(std::vector<uint8_t>& batch, Transaction* out, int 
       continue;
     }
     if (n == 0 && out->overrun) {
+      // A dump cut short may still be running in the kernel (the next dump
+      // on this socket would get EBUSY): fail as a whole, and the job drops
+      // the socket (see TransactJob).
+      for (uint32_t i = 0; i < sent; i++) {
+        if (multi[i] && !out->completions[i].done)
+          throw SysError(ENOBUFS, "recvmsg", "netlink receive queue overrun during a dump");
+      }
       for (uint32_t i = 0; i < sent; i++) {
         Completion& c = out->completions[i];
         if (!c.done && (expects[i] || multi[i])) {
