@@ -375,8 +375,9 @@ const ADDR_GEN_MODES: Record<AddrGenMode, number> = {
 /** Which links {@link Links.list} returns. */
 export interface LinkFilter {
   /**
-   * only links of this kind (`ip link show type KIND`); 'tun' and 'tap' are
-   * the kernel's kind 'tun' with `tun.type` 'tun' or 'tap'. A kind without a
+   * only links of this kind (`ip link show type KIND`). 'tun' is the
+   * kernel's kind, tap devices included, as ip lists them (their `kind` is
+   * 'tun', `tun.type` 'tap'); 'tap' is tap devices only. A kind without a
    * driver loaded matches no link.
    */
   kind?: string;
@@ -438,9 +439,9 @@ function commonWire(spec: CommonFields, wire: LinkBodyWire, field: string): void
   upFlags(wire, spec.up, `${field}.up`);
 }
 
-/** The link is of `kind` as {@link LinkFilter.kind} means it ('tun' and 'tap' by IFLA_TUN_TYPE). */
+/** The link is of `kind` as {@link LinkFilter.kind} means it ('tap': tun devices of IFLA_TUN_TYPE tap). */
 function hasKind(link: Link, kind: string): boolean {
-  if (kind === 'tun' || kind === 'tap') return link.kind === 'tun' && link.tun?.type === kind;
+  if (kind === 'tap') return link.kind === 'tun' && link.tun?.type === 'tap';
   return link.kind === kind;
 }
 
