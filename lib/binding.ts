@@ -577,6 +577,8 @@ export interface NativeBinding {
   decode(protocol: number, data: Buffer): { type: number; flags: number; object: unknown }[];
   /** the order of a decoded route's fields: routes decode as rows (see lib/rtnl/routes.ts) */
   routeFields: string[];
+  /** the u32 route metrics (RTAX_*) the codec knows by name, in RTAX order */
+  routeMetrics: string[];
   constants: Readonly<Record<ConstantName, number>>;
   netnsCreate(path: string): Promise<NsFdNative>;
   netnsOpen(path: string): Promise<NsFdNative>;

@@ -29,6 +29,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array route_fields = Napi::Array::New(env, rtnl::kRouteFieldCount);
   for (uint32_t i = 0; i < rtnl::kRouteFieldCount; i++) route_fields.Set(i, rtnl::kRouteFields[i]);
   exports.Set("routeFields", route_fields);
+  const std::vector<std::string> metrics = rtnl::RouteMetricNames();
+  Napi::Array route_metrics = Napi::Array::New(env, metrics.size());
+  for (uint32_t i = 0; i < metrics.size(); i++) route_metrics.Set(i, metrics[i]);
+  exports.Set("routeMetrics", route_metrics);
   InitNetns(env, exports);
   InitFsLock(env, exports);
   InitFsOps(env, exports);

@@ -527,6 +527,9 @@ const METRIC_NAMES = [
   'lock', 'mtu', 'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering',
   'hoplimit', 'initcwnd', 'features', 'rtoMin', 'initrwnd', 'quickack', 'fastopenNoCookie',
 ] as const; // prettier-ignore
+// The addon encodes and decodes these by name: a metric one side lacks would be dropped silently.
+if (native.routeMetrics.join() !== METRIC_NAMES.join())
+  throw new Error(`netplumb: the addon's route metrics differ: ${native.routeMetrics.join()}`);
 
 function rawAttrs(list: RawAttr[], field: string): RawAttr[] {
   if (!Array.isArray(list)) throw new ValidationError(field, 'must be an array of { type, data }');

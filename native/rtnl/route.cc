@@ -133,6 +133,12 @@ const char* const kRouteFields[] = {"family",   "dstLen", "srcLen",  "tos",     
                                     "priority", "pref",   "metrics", "unknown", "nexthops", "gatewayFamily", "expires"};
 const size_t kRouteFieldCount = sizeof(kRouteFields) / sizeof(kRouteFields[0]);
 
+std::vector<std::string> RouteMetricNames() {
+  std::vector<std::string> out;
+  for (const MetricName& x : kMetrics) out.emplace_back(x.name);
+  return out;
+}
+
 namespace {
 
 enum RouteField : uint32_t {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "common/out.h"
 #include "common/spec.h"
@@ -26,6 +28,9 @@ void EncodeRoute(MessageWriter& w, uint16_t type, const Spec& s);
 Out DecodeRoute(OutBuilder& b, const MessageView& m);
 extern const char* const kRouteFields[];
 extern const size_t kRouteFieldCount;
+// The names of the u32 route metrics the codec knows, in RTAX_* order
+// (lib/rtnl/routes.ts checks its own list against them at load).
+std::vector<std::string> RouteMetricNames();
 
 // RTM_NEWNEIGH / RTM_DELNEIGH / RTM_GETNEIGH (ndmsg + NDA_*), FDB included.
 void EncodeNeigh(MessageWriter& w, uint16_t type, const Spec& s);
