@@ -330,6 +330,15 @@ describe('engine: port publishing', function () {
     const rules = await outputChain();
     assert.equal(rules[0], loopback6, 'put back in front');
     assert.equal(rules.filter((r) => r === loopback6).length, 1, 'once');
+    // A process that finds the rule there adds no second one.
+    const third = await Engine.open({ stateDir: engine.state.dir, dns: false });
+    try {
+      await third.createSandbox({ name: 'plthird', network: 'pl6', publish: ['18383:80'] });
+      await third.removeSandbox('plthird');
+    } finally {
+      await third.close();
+    }
+    assert.deepEqual(await outputChain(), rules, 'the output chain is unchanged');
     assert.equal((await attempt(undefined, 'tcp', '::1', 18380, 3000)).error, 'ECONNREFUSED');
   });
 
