@@ -87,11 +87,39 @@ export function tupleText(t: CtTuple): string {
   return `${at(t.src, t.sport)} -> ${at(t.dst, t.dport)}${icmp}`;
 }
 
-function matches(t: CtTuple, want: CtTuple | undefined): boolean {
+/** The same address however it is spelled (`2001:DB8::1`, `2001:db8:0::1`). */
+function sameIp(want: Buffer | undefined, have: string | undefined): boolean {
+  if (want === undefined) return true;
+  if (have === undefined) return false;
+  try {
+    return want.equals(parseIp(have, 'address').bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** A filter's tuple with its addresses parsed (a bad one refused, naming the field). */
+interface TupleFilter extends Omit<CtTuple, 'src' | 'dst'> {
+  src?: Buffer;
+  dst?: Buffer;
+}
+
+function tupleFilter(t: CtTuple | undefined, field: string): TupleFilter | undefined {
+  if (t === undefined) return undefined;
+  if (typeof t !== 'object' || t === null) throw new ValidationError(field, 'must be an object');
+  const { src, dst, ...rest } = t;
+  return {
+    ...rest,
+    ...(src !== undefined ? { src: parseIp(src, `${field}.src`).bytes } : {}),
+    ...(dst !== undefined ? { dst: parseIp(dst, `${field}.dst`).bytes } : {}),
+  };
+}
+
+function matches(t: CtTuple, want: TupleFilter | undefined): boolean {
   if (!want) return true;
   return (
-    (want.src === undefined || want.src === t.src) &&
-    (want.dst === undefined || want.dst === t.dst) &&
+    sameIp(want.src, t.src) &&
+    sameIp(want.dst, t.dst) &&
     (want.sport === undefined || want.sport === t.sport) &&
     (want.dport === undefined || want.dport === t.dport) &&
     (want.icmpId === undefined || want.icmpId === t.icmpId) &&
@@ -144,8 +172,10 @@ export class Conntrack {
   /**
    * Deletes the entries matching `filter` (in whatever conntrack zone they
    * are), pipelined in one sendmsg, and returns how many went. Equivalent to
-   * `conntrack -D -p P [--orig-dst ...]`. Entries that expire meanwhile are
-   * not an error. Every matching entry is tried: if the kernel refuses some,
+   * `conntrack -D -p P [--orig-dst ...]`. Addresses are compared as
+   * addresses (`2001:DB8::1` matches 2001:db8::1); one that is not an address
+   * is a ValidationError naming it. Entries that expire meanwhile are not an
+   * error. Every matching entry is tried: if the kernel refuses some,
    * the others are still deleted and a {@link ConntrackFlushError} carries
    * the count deleted and each refused entry with its error.
    */
@@ -158,11 +188,13 @@ export class Conntrack {
           : PROTO[filter.protocol];
     if (protocol === undefined && filter.protocol !== undefined)
       throw new ValidationError('protocol', 'must be tcp, udp, icmp, icmpv6 or a number');
+    const orig = tupleFilter(filter.orig, 'orig');
+    const reply = tupleFilter(filter.reply, 'reply');
     const victims = (await this.list(filter.family)).filter(
       (e) =>
         (protocol === undefined || e.protocol === protocol) &&
-        matches(e.orig, filter.orig) &&
-        matches(e.reply, filter.reply),
+        matches(e.orig, orig) &&
+        matches(e.reply, reply),
     );
     if (victims.length === 0) return 0;
     const requests: Request[] = victims.map((e) => ({

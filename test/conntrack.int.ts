@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 
-import { Conntrack } from '../lib';
+import { Conntrack, ValidationError } from '../lib';
 import { Cleanup, requireSandbox, run } from './helpers';
 
 /** `conntrack -L ARGS` lines (the oracle); conntrack exits 0 with none. */
@@ -69,9 +69,21 @@ describe('conntrack', () => {
       );
     }
     assert.equal(await ct.flush({ protocol: 'icmp', orig: { dst: '10.251.0.1' } }), 1);
-    assert.equal(await ct.flush({ protocol: 'icmpv6', orig: { dst: 'fd51::1' } }), 1);
+    // An address matches however it is spelled, as conntrack -d takes it.
+    assert.equal(await ct.flush({ protocol: 'icmpv6', orig: { dst: 'FD51:0::0:1' } }), 1);
     assert.deepEqual(await ctLines(['-p', 'icmp', '-d', '10.251.0.1']), []);
     assert.deepEqual(await ctLines(['-f', 'ipv6', '-p', 'icmpv6', '-d', 'fd51::1']), []);
+  });
+
+  it('a filter address that is no address is refused naming the field, before the kernel', async () => {
+    await assert.rejects(
+      ct.flush({ orig: { dst: '10.251.0.300' } }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'orig.dst',
+    );
+    await assert.rejects(
+      ct.flush({ reply: { src: 'fd51::g' } }),
+      (e: unknown) => e instanceof ValidationError && e.field === 'reply.src',
+    );
   });
 
   it('flush deletes entries in a non-zero conntrack zone', async () => {
