@@ -970,19 +970,18 @@ export class Engine {
       return this.buildSandbox(rec, undefined, spec, []);
     }
     if (mode === DEFAULT_NETWORK) refuseOnDefault(spec, aliases);
-    const requests = this.portRequests(rec, spec);
+    const { requests, fields } = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
     if (spec.mac !== undefined) parseUnicastMac(spec.mac, 'mac');
     let net = await this.networkCached(mode);
     if (!net.subnet6) {
       // Nothing would publish it (the sandbox has no IPv6 address to DNAT to).
-      (spec.publish ?? []).forEach((p, i) => {
-        if (parsePublish(p, `publish[${i}]`).some((r) => r.hostIp.includes(':')))
-          throw new ValidationError(
-            `publish[${i}]`,
-            `"${p}": an IPv6 host address needs a network with IPv6 (network "${net.name}" has none)`,
-          );
-      });
+      const i = requests.findIndex((r) => r.hostIp.includes(':'));
+      if (i >= 0)
+        throw new ValidationError(
+          fields[i]!,
+          `[${requests[i]!.hostIp}]: an IPv6 host address needs a network with IPv6 (network "${net.name}" has none)`,
+        );
     }
     if (spec.mac !== undefined) net = await this.markAnnounce(net);
     return this.buildSandbox(rec, net, spec, requests);
@@ -1326,17 +1325,30 @@ export class Engine {
     await b.run();
   }
 
-  /** -p and -P requests of a sandbox (not for host/none/container modes). */
-  private portRequests(rec: SandboxRecord, spec: SandboxSpec): PortRequest[] {
+  /**
+   * -p and -P requests of a sandbox (not for host/none/container modes),
+   * each with the field it came from (`publish[i]`, or `expose` for -P).
+   */
+  private portRequests(
+    rec: SandboxRecord,
+    spec: SandboxSpec,
+  ): { requests: PortRequest[]; fields: string[] } {
     const requests: PortRequest[] = [];
+    const fields: string[] = [];
     // Both are arrays: checked on the way in (createSandboxTracked).
-    (spec.publish ?? []).forEach((p, i) => requests.push(...parsePublish(p, `publish[${i}]`)));
+    (spec.publish ?? []).forEach((p, i) => {
+      for (const r of parsePublish(p, `publish[${i}]`)) {
+        requests.push(r);
+        fields.push(`publish[${i}]`);
+      }
+    });
     const exposed = parseExpose(spec.expose ?? []);
     rec.expose = exposed.map((e) => e.port);
     if (spec.publishAll === true) {
       for (const e of exposed) {
         if (!requests.some((r) => r.containerPort === e.port && r.protocol === e.protocol)) {
           requests.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
+          fields.push('expose');
         }
       }
     }
@@ -1346,7 +1358,7 @@ export class Engine {
         'port publishing needs the firewall (the engine was opened with firewall: false)',
       );
     }
-    return requests;
+    return { requests, fields };
   }
 
   /** Reserves addresses and describes the endpoint. */
