@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 
+import type { RouteMetrics } from './rtnl/routes';
+
 /** An open network-namespace file (/run/netns/NAME, /proc/PID/ns/net). */
 export interface NsFdNative {
   /** the descriptor number, -1 once closed */
@@ -333,27 +335,8 @@ export interface RouteWire {
   unknown?: { type: number; data: Buffer }[];
 }
 
-/** RTAX_* metrics, as lib/rtnl/routes.ts RouteMetrics names them. */
-export interface RouteMetricsWire {
-  lock?: number;
-  mtu?: number;
-  window?: number;
-  rtt?: number;
-  rttvar?: number;
-  ssthresh?: number;
-  cwnd?: number;
-  advmss?: number;
-  reordering?: number;
-  hoplimit?: number;
-  initcwnd?: number;
-  features?: number;
-  rtoMin?: number;
-  initrwnd?: number;
-  quickack?: number;
-  fastopenNoCookie?: number;
-  congctl?: string;
-  unknown?: { type: number; data: Buffer }[];
-}
+/** RTAX_* metrics: the public RouteMetrics, whose names the addon checks at load (routeMetrics). */
+export type RouteMetricsWire = RouteMetrics;
 
 export interface NeighWire {
   flags: number;
