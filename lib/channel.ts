@@ -36,7 +36,12 @@ export class Channel {
     return txn;
   }
 
-  /** Like send, but reports failures per request instead of throwing. */
+  /**
+   * Like send, but reports failures per request instead of throwing. After
+   * a receive-queue overrun (`overrun`), a completion failed with ENOBUFS
+   * means its reply was lost, not that the request failed: it may have
+   * taken effect (rtnetlink handles each request as it comes).
+   */
   async sendSettled(requests: Request[]): Promise<NativeTransaction> {
     const batch =
       requests.length === 1 ? requests[0]!.buf : Buffer.concat(requests.map((r) => r.buf));
