@@ -421,32 +421,25 @@ export class NftFirewall implements Firewall {
       }
     }
     // Hairpin: a sandbox reaching a published port of its own network gets
-    // the answer back through us, not straight from the peer.
-    tx.addRule(
-      this.rule(
-        'postrouting',
-        [
-          { match: 'oifname', value: br },
-          { match: 'ct status', value: ['dnat'] },
-          { match: 'ip saddr', value: net.subnet },
-          { masquerade: true },
-        ],
-        tag,
-      ),
-    );
-    if (net.subnet6)
-      tx.addRule(
-        this.rule(
-          'postrouting',
-          [
-            { match: 'oifname', value: br },
-            { match: 'ct status', value: ['dnat'] },
-            { match: 'ip6 saddr', value: net.subnet6 },
-            { masquerade: true },
-          ],
-          tag,
-        ),
-      );
+    // the answer back through us, not straight from the peer (IPv4 and IPv6).
+    const hairpin = [
+      ['ip saddr', net.subnet],
+      ['ip6 saddr', net.subnet6],
+    ] as const;
+    for (const [match, subnet] of hairpin)
+      if (subnet)
+        tx.addRule(
+          this.rule(
+            'postrouting',
+            [
+              { match: 'oifname', value: br },
+              { match: 'ct status', value: ['dnat'] },
+              { match, value: subnet },
+              { masquerade: true },
+            ],
+            tag,
+          ),
+        );
     // The host itself through 127.0.0.1 (route_localnet lets it leave lo).
     tx.addRule(
       this.rule(
