@@ -1484,26 +1484,7 @@ export class Engine {
         known?.name === ep.network
           ? known
           : await this.state.read<NetworkRecord>('networks', ep.network);
-      if (net && !net.default) {
-        // Docker's rule: the host's ndots stays when valid (a bad one is
-        // dropped), else ndots:0.
-        const options = (await this.resolv.optionLines())
-          .map((l) =>
-            l
-              .split(/\s+/)
-              .filter((o) => !o.startsWith('ndots:') || /^ndots:\d+$/.test(o))
-              .join(' '),
-          )
-          .filter((l) => l !== 'options');
-        const ndots = options.some((l) => /\sndots:/.test(l));
-        return [
-          `nameserver ${net.gateway}`,
-          ...(await this.resolv.searchLines()),
-          ...options,
-          ...(ndots ? [] : ['options ndots:0']),
-          '',
-        ].join('\n');
-      }
+      if (net && !net.default) return this.resolv.forUserNetwork(net.gateway);
       bridge ??= net;
     }
     const { text, warning } = await this.resolv.forSandbox(bridge?.subnet6 !== undefined);

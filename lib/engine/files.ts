@@ -182,13 +182,28 @@ export class HostResolvConf {
     return { text: `${lines.join('\n')}\n`, ...(warning ? { warning } : {}) };
   }
 
-  /** the host's search lines, for sandboxes that use the embedded resolver */
-  async searchLines(): Promise<string[]> {
-    return (await this.source())?.search.filter((l) => l.startsWith('search ')) ?? [];
-  }
-
-  /** the host's options lines, for sandboxes that use the embedded resolver */
-  async optionLines(): Promise<string[]> {
-    return (await this.source())?.options ?? [];
+  /**
+   * resolv.conf for a sandbox on a user-defined network: its resolver at
+   * `gateway`, the host's search lines and options (Docker's rule: the
+   * host's ndots stays when valid, a bad one is dropped, else ndots:0).
+   */
+  async forUserNetwork(gateway: string): Promise<string> {
+    const src = await this.source();
+    const options = (src?.options ?? [])
+      .map((l) =>
+        l
+          .split(/\s+/)
+          .filter((o) => !o.startsWith('ndots:') || /^ndots:\d+$/.test(o))
+          .join(' '),
+      )
+      .filter((l) => l !== 'options');
+    const ndots = options.some((l) => /\sndots:/.test(l));
+    return [
+      `nameserver ${gateway}`,
+      ...(src?.search.filter((l) => l.startsWith('search ')) ?? []),
+      ...options,
+      ...(ndots ? [] : ['options ndots:0']),
+      '',
+    ].join('\n');
   }
 }
