@@ -86,6 +86,12 @@ interface Parsed {
   search: string[];
   /** options lines */
   options: string[];
+  /**
+   * What a sandbox on a user-defined network gets after its nameserver line
+   * (Docker's rule): the search lines, the options with a valid host ndots
+   * kept (a bad one dropped), else ndots:0. Made once per read of the file.
+   */
+  userLines: string[];
 }
 
 /** What a sandbox on the default bridge gets (see HostResolvConf.forSandbox). */
@@ -96,7 +102,7 @@ export interface SandboxResolv {
 }
 
 function parse(raw: string): Parsed {
-  const out: Parsed = { nameservers: [], all: [], search: [], options: [] };
+  const out: Parsed = { nameservers: [], all: [], search: [], options: [], userLines: [] };
   for (const line of raw.split('\n')) {
     const m = /^\s*nameserver\s+(\S+)/.exec(line);
     if (m) {
@@ -113,6 +119,19 @@ function parse(raw: string): Parsed {
       out.options.push(line.trim());
     }
   }
+  const options = out.options
+    .map((l) =>
+      l
+        .split(/\s+/)
+        .filter((o) => !o.startsWith('ndots:') || /^ndots:\d+$/.test(o))
+        .join(' '),
+    )
+    .filter((l) => l !== 'options');
+  out.userLines = [
+    ...out.search.filter((l) => l.startsWith('search ')),
+    ...options,
+    ...(options.some((l) => /\sndots:/.test(l)) ? [] : ['options ndots:0']),
+  ];
   return out;
 }
 
@@ -184,26 +203,10 @@ export class HostResolvConf {
 
   /**
    * resolv.conf for a sandbox on a user-defined network: its resolver at
-   * `gateway`, the host's search lines and options (Docker's rule: the
-   * host's ndots stays when valid, a bad one is dropped, else ndots:0).
+   * `gateway`, then Parsed.userLines (the host's search lines and options).
    */
   async forUserNetwork(gateway: string): Promise<string> {
-    const src = await this.source();
-    const options = (src?.options ?? [])
-      .map((l) =>
-        l
-          .split(/\s+/)
-          .filter((o) => !o.startsWith('ndots:') || /^ndots:\d+$/.test(o))
-          .join(' '),
-      )
-      .filter((l) => l !== 'options');
-    const ndots = options.some((l) => /\sndots:/.test(l));
-    return [
-      `nameserver ${gateway}`,
-      ...(src?.search.filter((l) => l.startsWith('search ')) ?? []),
-      ...options,
-      ...(ndots ? [] : ['options ndots:0']),
-      '',
-    ].join('\n');
+    const lines = (await this.source())?.userLines ?? ['options ndots:0'];
+    return [`nameserver ${gateway}`, ...lines, ''].join('\n');
   }
 }
