@@ -970,17 +970,16 @@ export class Engine {
       return this.buildSandbox(rec, undefined, spec, []);
     }
     if (mode === DEFAULT_NETWORK) refuseOnDefault(spec, aliases);
-    const { requests, fields } = this.portRequests(rec, spec);
+    const { requests, v6 } = this.portRequests(rec, spec);
     if (spec.ip !== undefined) parseIp(spec.ip, 'ip');
     if (spec.mac !== undefined) parseUnicastMac(spec.mac, 'mac');
     let net = await this.networkCached(mode);
     if (!net.subnet6) {
       // Nothing would publish it (the sandbox has no IPv6 address to DNAT to).
-      const i = requests.findIndex((r) => r.hostIp.includes(':'));
-      if (i >= 0)
+      if (v6)
         throw new ValidationError(
-          fields[i]!,
-          `[${requests[i]!.hostIp}]: an IPv6 host address needs a network with IPv6 (network "${net.name}" has none)`,
+          v6.field,
+          `[${v6.hostIp}]: an IPv6 host address needs a network with IPv6 (network "${net.name}" has none)`,
         );
     }
     if (spec.mac !== undefined) net = await this.markAnnounce(net);
@@ -1326,20 +1325,20 @@ export class Engine {
   }
 
   /**
-   * -p and -P requests of a sandbox (not for host/none/container modes),
-   * each with the field it came from (`publish[i]`, or `expose` for -P).
+   * -p and -P requests of a sandbox (not for host/none/container modes);
+   * `v6`: the first publish entry with an IPv6 host address, if any.
    */
   private portRequests(
     rec: SandboxRecord,
     spec: SandboxSpec,
-  ): { requests: PortRequest[]; fields: string[] } {
+  ): { requests: PortRequest[]; v6?: { field: string; hostIp: string } } {
     const requests: PortRequest[] = [];
-    const fields: string[] = [];
+    let v6: { field: string; hostIp: string } | undefined;
     // Both are arrays: checked on the way in (createSandboxTracked).
     (spec.publish ?? []).forEach((p, i) => {
       for (const r of parsePublish(p, `publish[${i}]`)) {
         requests.push(r);
-        fields.push(`publish[${i}]`);
+        if (!v6 && r.hostIp.includes(':')) v6 = { field: `publish[${i}]`, hostIp: r.hostIp };
       }
     });
     const exposed = parseExpose(spec.expose ?? []);
@@ -1348,7 +1347,6 @@ export class Engine {
       for (const e of exposed) {
         if (!requests.some((r) => r.containerPort === e.port && r.protocol === e.protocol)) {
           requests.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
-          fields.push('expose');
         }
       }
     }
@@ -1358,7 +1356,7 @@ export class Engine {
         'port publishing needs the firewall (the engine was opened with firewall: false)',
       );
     }
-    return { requests, fields };
+    return v6 ? { requests, v6 } : { requests };
   }
 
   /** Reserves addresses and describes the endpoint. */
