@@ -74,10 +74,10 @@ function execError(cmd: string, code: string | undefined): Error {
 /** Whether `file` is something execve would run: its errno name when not. */
 async function executable(file: string): Promise<string | undefined> {
   try {
-    // execve refuses a directory with EACCES, as it does a file without x.
-    if ((await stat(file)).isDirectory()) return 'EACCES';
+    // One syscall for a miss (most PATH entries); execve refuses a
+    // directory with EACCES, as it does a file without x.
     await access(file, fsConstants.X_OK);
-    return undefined;
+    return (await stat(file)).isDirectory() ? 'EACCES' : undefined;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? 'EACCES';
   }
