@@ -7,10 +7,11 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 
+import { HostResolvConf } from '../engine/files';
 import type { NetworkRecord, SandboxRecord } from '../engine/records';
 import { FsBatch, type StateStore } from '../engine/state';
 import { answer } from './resolver';
@@ -63,11 +64,7 @@ export class DnsService {
   private retryTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
-  private upstreamCache: { checked: number; mtimeMs: number; list: string[] } = {
-    checked: 0,
-    mtimeMs: -1,
-    list: [],
-  };
+  private readonly hostResolv: HostResolvConf;
   private closed = false;
   readonly resolvConf: string;
   /** how many times every record was read (start, a network changed): diagnostics @internal */
@@ -78,6 +75,7 @@ export class DnsService {
     private readonly opts: DnsServiceOptions = {},
   ) {
     this.resolvConf = opts.resolvConf ?? '/etc/resolv.conf';
+    this.hostResolv = new HostResolvConf(this.resolvConf);
   }
 
   async start(): Promise<void> {
@@ -397,19 +395,8 @@ export class DnsService {
 
   /** The host's nameservers, re-read when resolv.conf changes (checked at most once a second). */
   async upstreams(): Promise<string[]> {
-    const now = Date.now();
-    if (now - this.upstreamCache.checked < 1000) return this.upstreamCache.list;
-    this.upstreamCache.checked = now;
-    const mtimeMs = await stat(this.resolvConf).then(
-      (s) => s.mtimeMs,
-      () => -1,
-    );
-    if (mtimeMs !== this.upstreamCache.mtimeMs) {
-      const text = await readFile(this.resolvConf, 'utf8').catch(() => '');
-      this.upstreamCache.list = [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!);
-      this.upstreamCache.mtimeMs = mtimeMs;
-    }
-    return this.upstreamCache.list;
+    // Loopback ones too: the resolver runs in the host's namespace.
+    return (await this.hostResolv.nameservers()) ?? [];
   }
 
   async close(): Promise<void> {

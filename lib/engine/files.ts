@@ -175,6 +175,11 @@ export class HostResolvConf {
     return parsed;
   }
 
+  /** Every nameserver of the host file, loopback ones too (the embedded resolver's upstreams). */
+  async nameservers(): Promise<string[] | undefined> {
+    return (await this.read(this.file))?.all;
+  }
+
   /** The configuration sandboxes start from (see the class comment). */
   private async source(): Promise<Parsed | undefined> {
     const host = await this.read(this.file);
